@@ -1,0 +1,26 @@
+//! Extractors whose rejections are our JSON errors instead of axum's plain-text ones.
+
+use axum::extract::{FromRequest, FromRequestParts};
+
+use crate::error::Error;
+
+/// `axum::Json` that rejects with an [`Error`].
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(Error))]
+pub struct Json<T>(pub T);
+
+/// `axum::extract::Query` that rejects with an [`Error`].
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(Error))]
+pub struct Query<T>(pub T);
+
+/// `axum::extract::Path` that rejects with an [`Error`].
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(Error))]
+pub struct Path<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}

@@ -1,0 +1,139 @@
+//! The HTTP layer: routes of every domain area assembled into one router, with request ids,
+//! tracing, body limits, health checks, API docs and the page fallback for portal hosts.
+
+pub mod docs;
+pub mod extract;
+pub mod pages;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use minijinja::context;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::Error;
+use crate::{AppState, audit, auth, domains, policies, tenants};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let (guarded, tenant_api) = OpenApiRouter::new()
+        .merge(tenants::routes::tenant_routes())
+        .merge(auth::routes::tenant_routes())
+        .merge(domains::routes::routes())
+        .merge(policies::routes::routes())
+        .merge(audit::tenant_routes())
+        .split_for_parts();
+    let guarded = guarded.route_layer(from_fn_with_state(state.clone(), policies::guard));
+    let (open, mut api) = OpenApiRouter::new()
+        .merge(tenants::routes::platform_routes())
+        .merge(auth::routes::public_routes())
+        .merge(audit::platform_routes())
+        .split_for_parts();
+    api.merge(tenant_api);
+    let api = Arc::new(docs::finish(api));
+
+    let spec = api.clone();
+    let docs_api = api.clone();
+    Router::new()
+        .merge(open)
+        .merge(guarded)
+        .route("/api/v1/openapi.json", get(move || async move { axum::Json(spec.as_ref().clone()) }))
+        .route(
+            "/api/v1/docs",
+            get(move |State(state): State<AppState>| async move {
+                let groups = minijinja::value::Serde(docs::groups(&docs_api));
+                let version = env!("CARGO_PKG_VERSION");
+                state.pages.render(StatusCode::OK, "api_docs.html", context! { groups, version })
+            }),
+        )
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/readyz", get(ready))
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.db.is_reachable().await {
+        axum::Json(serde_json::json!({"status": "ready"})).into_response()
+    } else {
+        let body = serde_json::json!({"status": "unavailable", "reason": "database unreachable"});
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+    }
+}
+
+async fn method_not_allowed() -> Response {
+    let body = crate::error::ErrorBody {
+        code: "method_not_allowed".into(),
+        message: "this route does not accept that method".into(),
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}
+
+/// Unknown API routes get a JSON 404; everything else is a page on a portal host.
+async fn fallback(State(state): State<AppState>, request: Request) -> Response {
+    let path = request.uri().path();
+    if path == "/api" || path.starts_with("/api/") {
+        return Error::NotFound("route").into_response();
+    }
+    let Some(host) = request_host(&state, &request) else { return state.pages.not_found() };
+    let tenant = match state.hosts.resolve(&host).await {
+        Ok(tenant) => tenant,
+        Err(e) => {
+            tracing::error!(error = ?e, "host resolution failed");
+            return state.pages.render(StatusCode::SERVICE_UNAVAILABLE, "unavailable.html", context! { tenant_name => "this company" });
+        }
+    };
+    match tenant {
+        Some(tenant) if tenant.is_suspended() => state.pages.render(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable.html",
+            context! { tenant_name => tenant.display_name, lang => tenant.language },
+        ),
+        Some(tenant) if path == "/" => state.pages.render(
+            StatusCode::OK,
+            "portal_home.html",
+            context! { tenant_name => tenant.display_name, lang => tenant.language },
+        ),
+        None if path == "/" && state.is_platform_host(&host) => {
+            state.pages.render(StatusCode::OK, "platform_home.html", context! {})
+        }
+        _ => state.pages.not_found(),
+    }
+}
+
+/// The host the client asked for. `X-Forwarded-Host` counts only from a configured proxy.
+fn request_host(state: &AppState, request: &Request) -> Option<String> {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let from_proxy = peer.is_some_and(|ip| state.config.trusted_proxies.contains(&ip));
+    let forwarded = from_proxy
+        .then(|| request.headers().get("x-forwarded-host"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim);
+    let host = forwarded.or_else(|| request.headers().get(header::HOST).and_then(|v| v.to_str().ok()));
+    host.or_else(|| request.uri().host()).map(str::to_string)
+}

@@ -1,0 +1,62 @@
+//! Server-rendered pages: the portal entry of a tenant host, and the error pages every host can
+//! show. Templates auto-escape (their names end in `.html`).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use minijinja::{Environment, Value, context};
+use rand::RngCore;
+
+/// The compiled page templates.
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../../templates/layout.html")),
+    ("not_found.html", include_str!("../../templates/not_found.html")),
+    ("unavailable.html", include_str!("../../templates/unavailable.html")),
+    ("portal_home.html", include_str!("../../templates/portal_home.html")),
+    ("platform_home.html", include_str!("../../templates/platform_home.html")),
+    ("api_docs.html", include_str!("../../templates/api_docs.html")),
+];
+
+impl Pages {
+    pub fn new() -> anyhow::Result<Self> {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)?;
+        }
+        Ok(Self { env })
+    }
+
+    /// Renders a page with a fresh style nonce and strict security headers. A rendering failure
+    /// is logged and becomes a plain error page rather than a broken one.
+    pub fn render(&self, status: StatusCode, template: &str, ctx: Value) -> Response {
+        let mut nonce_bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut nonce_bytes);
+        let nonce = base64::engine::general_purpose::STANDARD.encode(nonce_bytes);
+        let ctx = context! { nonce => nonce.clone(), ..ctx };
+        let (status, html) = match self.env.get_template(template).and_then(|t| t.render(ctx)) {
+            Ok(html) => (status, html),
+            Err(e) => {
+                tracing::error!(error = ?e, template, "page rendering failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "<!doctype html><title>Error</title><h1>Something went wrong</h1>".into())
+            }
+        };
+        let csp = format!(
+            "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        );
+        let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+        let headers = response.headers_mut();
+        if let Ok(csp) = HeaderValue::from_str(&csp) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        response
+    }
+
+    pub fn not_found(&self) -> Response {
+        self.render(StatusCode::NOT_FOUND, "not_found.html", context! {})
+    }
+}

@@ -1,0 +1,85 @@
+//! Portico host: a multi-tenant server for branded customer portals.
+//!
+//! The crate is a library so that tests and benchmarks can build the very application the
+//! `portico` binary serves.
+
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domains;
+pub mod error;
+pub mod http;
+pub mod policies;
+pub mod tenants;
+pub mod types;
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::domains::{DnsVerifier, HostResolver};
+use crate::http::pages::Pages;
+use crate::policies::Authz;
+
+/// Shared state of a running host. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Services>);
+
+pub struct Services {
+    pub config: Config,
+    pub db: Db,
+    pub hosts: HostResolver,
+    pub authz: Authz,
+    pub dns: DnsVerifier,
+    pub pages: Pages,
+}
+
+impl Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Connects to the database, applies migrations and builds every service.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url()).await?;
+        db.migrate().await?;
+        Ok(Self(Arc::new(Services {
+            hosts: HostResolver::new(db.pool.clone(), config.base_domain.clone()),
+            authz: Authz::new(db.pool.clone(), config.authz_cache_capacity),
+            dns: DnsVerifier::new(config.dns_resolver()?)?,
+            pages: Pages::new()?,
+            db,
+            config,
+        })))
+    }
+
+    /// True for the host names the platform itself answers at (not a tenant's).
+    pub fn is_platform_host(&self, host: &str) -> bool {
+        let host = host.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        let public = self.config.public_url.split("://").nth(1).unwrap_or_default();
+        let public = public.split(['/', ':']).next().unwrap_or_default();
+        host == self.config.base_domain || host == public
+    }
+}
+
+/// Serves the application on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = http::router(state);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

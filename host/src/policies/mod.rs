@@ -1,0 +1,239 @@
+//! Role policies with Casbin (RBAC with domains; the domain is the tenant).
+//!
+//! casbin-rs walks every rule on each decision, so one enforcer holding every tenant's rules
+//! gets slower as tenants are added. Each tenant therefore gets its own enforcer, holding the
+//! built-in role definitions and that tenant's own assignments and custom policies, kept in a
+//! bounded cache and rebuilt after any change to them.
+
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
+use moka::future::Cache;
+
+use crate::AppState;
+use crate::auth::{Caller, Principal};
+use crate::db::Pool;
+use crate::error::{Error, Result};
+use crate::tenants::{self, Tenant};
+use crate::types::TenantId;
+
+/// Subject, domain (tenant id), object (the matched route template, never the raw path) and
+/// action (the HTTP method). Roles are granted per domain, and the matcher demands that the
+/// policy's domain equals the request's.
+const MODEL: &str = r#"
+[request_definition]
+r = sub, dom, obj, act
+
+[policy_definition]
+p = sub, dom, obj, act
+
+[role_definition]
+g = _, _, _
+
+[policy_effect]
+e = some(where (p.eft == allow))
+
+[matchers]
+m = g(r.sub, p.sub, r.dom) && r.dom == p.dom && keyMatch(r.obj, p.obj) && (r.act == p.act || p.act == "*")
+"#;
+
+/// The prefix of every tenant-scoped route template; custom policies may only name these.
+pub const TENANT_ROUTES: &str = "/api/v1/tenants/{tenant}";
+
+/// A role's permission: a route template (a trailing `*` matches any continuation) and an HTTP
+/// method (`*` for any).
+#[derive(Debug, Clone, Copy)]
+pub struct Permission {
+    pub object: &'static str,
+    pub action: &'static str,
+}
+
+const fn allow(object: &'static str, action: &'static str) -> Permission {
+    Permission { object, action }
+}
+
+/// The built-in roles every tenant has.
+pub const BUILT_IN_ROLES: &[(&str, &str, &[Permission])] = &[
+    (
+        "tenant-admin",
+        "Everything inside the tenant: staff, tokens, domains, roles, policies, audit log.",
+        &[allow("/api/v1/tenants/{tenant}", "*"), allow("/api/v1/tenants/{tenant}/*", "*")],
+    ),
+    (
+        "dispatcher",
+        "Sees the tenant and its staff; manages their own tokens.",
+        &[
+            allow("/api/v1/tenants/{tenant}", "GET"),
+            allow("/api/v1/tenants/{tenant}/users", "GET"),
+            allow("/api/v1/tenants/{tenant}/users/{user}", "GET"),
+            allow("/api/v1/tenants/{tenant}/me*", "*"),
+        ],
+    ),
+    (
+        "technician",
+        "Sees the tenant; manages their own tokens.",
+        &[allow("/api/v1/tenants/{tenant}", "GET"), allow("/api/v1/tenants/{tenant}/me*", "*")],
+    ),
+    (
+        "viewer",
+        "Reads everything inside the tenant and changes nothing but their own tokens.",
+        &[
+            allow("/api/v1/tenants/{tenant}", "GET"),
+            allow("/api/v1/tenants/{tenant}/*", "GET"),
+            allow("/api/v1/tenants/{tenant}/me*", "*"),
+        ],
+    ),
+];
+
+pub fn is_built_in_role(role: &str) -> bool {
+    BUILT_IN_ROLES.iter().any(|(name, _, _)| *name == role)
+}
+
+/// A tenant's own rules as stored: who has which role, and extra permissions of roles.
+#[derive(Debug, Default, Clone)]
+pub struct TenantRules {
+    /// `(user id, role)`
+    pub assignments: Vec<(String, String)>,
+    /// `(role, object, action)`
+    pub policies: Vec<(String, String, String)>,
+}
+
+/// Builds one tenant's enforcer from its rules plus the built-in roles.
+pub async fn build_enforcer(tenant: &str, rules: &TenantRules) -> casbin::Result<Enforcer> {
+    let model = DefaultModel::from_str(MODEL).await?;
+    let mut enforcer = Enforcer::new(model, MemoryAdapter::default()).await?;
+    let mut policies: Vec<Vec<String>> = BUILT_IN_ROLES
+        .iter()
+        .flat_map(|(role, _, perms)| {
+            perms.iter().map(move |p| vec![role.to_string(), tenant.to_string(), p.object.into(), p.action.into()])
+        })
+        .collect();
+    policies.extend(
+        rules
+            .policies
+            .iter()
+            .map(|(role, obj, act)| vec![role.clone(), tenant.to_string(), obj.clone(), act.clone()]),
+    );
+    enforcer.add_policies(policies).await?;
+    let groupings: Vec<Vec<String>> =
+        rules.assignments.iter().map(|(user, role)| vec![user.clone(), role.clone(), tenant.to_string()]).collect();
+    if !groupings.is_empty() {
+        enforcer.add_grouping_policies(groupings).await?;
+    }
+    Ok(enforcer)
+}
+
+/// Decides whether a staff user may perform an action, one cached enforcer per tenant.
+#[derive(Clone)]
+pub struct Authz {
+    enforcers: Cache<TenantId, Arc<Enforcer>>,
+    pool: Pool,
+}
+
+impl Authz {
+    pub fn new(pool: Pool, capacity: u64) -> Self {
+        Self { enforcers: Cache::new(capacity), pool }
+    }
+
+    /// Any failure (loading rules, building the enforcer, evaluating) denies.
+    pub async fn is_allowed(&self, tenant: &TenantId, user_id: &str, object: &str, action: &str) -> bool {
+        let enforcer = self
+            .enforcers
+            .try_get_with(tenant.clone(), async {
+                let rules = load_rules(&self.pool, tenant).await?;
+                let enforcer = build_enforcer(tenant.as_str(), &rules).await?;
+                Ok::<_, anyhow::Error>(Arc::new(enforcer))
+            })
+            .await;
+        match enforcer {
+            Ok(enforcer) => enforcer.enforce((user_id, tenant.as_str(), object, action)).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "policy evaluation failed; denying");
+                false
+            }),
+            Err(e) => {
+                tracing::error!(error = ?e, tenant = %tenant, "loading policies failed; denying");
+                false
+            }
+        }
+    }
+
+    /// The one way to drop a tenant's cached enforcer: after any change to its rules.
+    pub async fn invalidate(&self, tenant: &TenantId) {
+        self.enforcers.invalidate(tenant).await;
+    }
+}
+
+async fn load_rules(pool: &Pool, tenant: &TenantId) -> anyhow::Result<TenantRules> {
+    let assignments: Vec<(String, String)> =
+        sqlx::query_as("SELECT user_id, role FROM role_assignments WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(pool)
+            .await?;
+    let policies: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT role, object, action FROM policies WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(pool)
+            .await?;
+    Ok(TenantRules { assignments, policies })
+}
+
+/// The tenant a request acts in, and who is acting. Only the [`guard`] creates it.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub tenant: Tenant,
+    pub caller: Caller,
+}
+
+impl FromRequestParts<AppState> for Scope {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self> {
+        parts
+            .extensions
+            .get::<Scope>()
+            .cloned()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("tenant route registered without the tenant guard")))
+    }
+}
+
+/// Guards every tenant-scoped route: authenticates, resolves `{tenant}`, refuses other tenants'
+/// staff and suspended tenants, and asks the tenant's enforcer about the matched route template.
+pub async fn guard(
+    State(state): State<AppState>,
+    matched: MatchedPath,
+    params: RawPathParams,
+    caller: Caller,
+    mut request: Request,
+    next: Next,
+) -> Result<Response> {
+    let ident = params
+        .iter()
+        .find_map(|(name, value)| (name == "tenant").then_some(value))
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("tenant route without a {{tenant}} parameter")))?;
+    let tenant = match &caller.principal {
+        Principal::Platform { .. } => tenants::find(&state.db.pool, ident).await?,
+        Principal::Staff { tenant_id, user_id, .. } => {
+            let tenant = tenants::find(&state.db.pool, tenant_id.as_str()).await?;
+            // Staff of another tenant learn nothing, not even whether the tenant exists.
+            if !tenant.is_named_by(ident) {
+                return Err(Error::Forbidden("this token belongs to another tenant"));
+            }
+            if tenant.is_suspended() {
+                return Err(Error::TenantSuspended);
+            }
+            let action = request.method().as_str();
+            if !state.authz.is_allowed(&tenant.id, user_id, matched.as_str(), action).await {
+                return Err(Error::Forbidden("your roles do not allow this"));
+            }
+            tenant
+        }
+    };
+    request.extensions_mut().insert(Scope { tenant, caller });
+    Ok(next.run(request).await)
+}

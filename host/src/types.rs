@@ -1,0 +1,258 @@
+//! Values parsed once at the boundary, so the code behind it can trust them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::Error;
+
+macro_rules! string_newtype {
+    ($(#[$meta:meta])* $name:ident, $parse:path) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, ToSchema, sqlx::Type)]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, Error> {
+                $parse(raw).map(Self)
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// A tenant's id (a UUID).
+    TenantId,
+    parse_uuid
+);
+string_newtype!(
+    /// A tenant's short name: lower-case letters, digits and inner hyphens, at most 63
+    /// characters, so it can be a DNS label.
+    Slug,
+    parse_slug
+);
+string_newtype!(
+    /// An email address, trimmed and lower-cased.
+    Email,
+    parse_email
+);
+string_newtype!(
+    /// An IANA time-zone name such as `Europe/Berlin`.
+    TimeZoneName,
+    parse_time_zone
+);
+string_newtype!(
+    /// A language the portals are translated into: `en`, `de` or `es`.
+    Language,
+    parse_language
+);
+string_newtype!(
+    /// A fully qualified host name such as `portal.example.com`, lower-cased, no trailing dot.
+    DomainName,
+    parse_domain_name
+);
+
+impl TenantId {
+    /// Wraps an id read from the database, where it was written by us.
+    pub fn from_db(id: String) -> Self {
+        Self(id)
+    }
+}
+
+/// Slugs that would collide with host names the platform itself uses.
+const RESERVED_SLUGS: &[&str] = &["www", "api", "admin", "app", "portal", "mail", "static", "status"];
+
+fn parse_uuid(raw: &str) -> Result<String, Error> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| Error::invalid("invalid_id", format!("{raw:?} is not a valid id")))
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn parse_slug(raw: &str) -> Result<String, Error> {
+    if !is_dns_label(raw) {
+        return Err(Error::invalid(
+            "invalid_slug",
+            "a slug is 1 to 63 lower-case letters, digits or inner hyphens",
+        ));
+    }
+    if RESERVED_SLUGS.contains(&raw) {
+        return Err(Error::invalid("invalid_slug", format!("the slug {raw:?} is reserved")));
+    }
+    Ok(raw.to_string())
+}
+
+fn parse_email(raw: &str) -> Result<String, Error> {
+    let email = raw.trim().to_lowercase();
+    let invalid = || Error::invalid("invalid_email", format!("{raw:?} is not a valid email address"));
+    let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
+    let domain_ok = domain.contains('.') && domain.split('.').all(|l| is_dns_label(l));
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.contains('@')
+        && local.bytes().all(|b| b.is_ascii_graphic() && !b"\"(),:;<>[\\]".contains(&b));
+    if email.len() > 254 || !domain_ok || !local_ok {
+        return Err(invalid());
+    }
+    Ok(email)
+}
+
+fn parse_time_zone(raw: &str) -> Result<String, Error> {
+    jiff::tz::TimeZone::get(raw)
+        .map(|_| raw.to_string())
+        .map_err(|_| Error::invalid("invalid_time_zone", format!("{raw:?} is not a known IANA time zone")))
+}
+
+/// Languages the portal texts are translated into.
+pub const LANGUAGES: &[&str] = &["en", "de", "es"];
+
+fn parse_language(raw: &str) -> Result<String, Error> {
+    if LANGUAGES.contains(&raw) {
+        Ok(raw.to_string())
+    } else {
+        Err(Error::invalid(
+            "invalid_language",
+            format!("{raw:?} is not a supported language (en, de, es)"),
+        ))
+    }
+}
+
+fn parse_domain_name(raw: &str) -> Result<String, Error> {
+    let name = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = name.split('.').collect();
+    let valid = name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| is_dns_label(l))
+        && !labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()));
+    if valid {
+        Ok(name)
+    } else {
+        Err(Error::invalid("invalid_domain", format!("{raw:?} is not a valid domain name")))
+    }
+}
+
+/// Keyset pagination: `limit` items after the `cursor` (the last id of the previous page).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    pub const DEFAULT_LIMIT: u32 = 50;
+    pub const MAX_LIMIT: u32 = 200;
+
+    /// The page size, checked.
+    pub fn limit(&self) -> Result<i64, Error> {
+        match self.limit.unwrap_or(Self::DEFAULT_LIMIT) {
+            n @ 1..=Self::MAX_LIMIT => Ok(i64::from(n)),
+            _ => Err(Error::BadRequest {
+                code: "invalid_query",
+                message: format!("limit must be between 1 and {}", Self::MAX_LIMIT),
+            }),
+        }
+    }
+
+    /// The cursor to continue after; the empty string sorts before every id.
+    pub fn after(&self) -> &str {
+        self.cursor.as_deref().unwrap_or("")
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows: the extra row only says more exist.
+    pub fn from_rows(mut rows: Vec<T>, limit: i64, id: impl Fn(&T) -> &str) -> Self {
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = if more { rows.last().map(|r| id(r).to_string()) } else { None };
+        Self { items: rows, next_cursor }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert!(Slug::parse("easy-printer").is_ok());
+        for bad in ["", "-a", "a-", "Upper", "has space", "www", &"x".repeat(64)] {
+            assert!(Slug::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(Email::parse(" Anna@Example.COM ").unwrap().as_str(), "anna@example.com");
+        for bad in ["", "anna", "anna@", "@example.com", "anna@example", "a b@example.com", "anna@-x.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn domains() {
+        assert_eq!(DomainName::parse("Portal.Example.com.").unwrap().as_str(), "portal.example.com");
+        for bad in ["localhost", "10.0.0.1", "a..b", "-a.com", "exa mple.com"] {
+            assert!(DomainName::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn time_zones_and_languages() {
+        assert!(TimeZoneName::parse("Europe/Berlin").is_ok());
+        assert!(TimeZoneName::parse("Mars/Olympus").is_err());
+        assert!(Language::parse("de").is_ok());
+        assert!(Language::parse("fr").is_err());
+    }
+
+    #[test]
+    fn page_limits() {
+        let page = PageParams { limit: Some(0), cursor: None };
+        assert!(page.limit().is_err());
+        let rows = vec!["a".to_string(), "b".into(), "c".into()];
+        let page = Page::from_rows(rows, 2, |s| s.as_str());
+        assert_eq!(page.items.len(), 2);
+        assert_eq!(page.next_cursor.as_deref(), Some("b"));
+    }
+}
