@@ -101,7 +101,10 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Migrate => {
             let db = Db::connect(&config.database_url()).await?;
             db.migrate().await?;
-            println!("migrations applied to {}", crate::db::redact(&config.database_url()));
+            println!(
+                "migrations applied to {}",
+                crate::db::redact(&config.database_url())
+            );
             Ok(())
         }
         Command::Tenant(TenantCommand::Create(args)) => {
@@ -146,11 +149,19 @@ pub async fn run() -> anyhow::Result<()> {
             let issued = if args.platform {
                 auth::issue_token(&mut tx, None, &args.name, args.expires_in_days).await?
             } else {
-                let ident = args.tenant.context("--tenant is required without --platform")?;
+                let ident = args
+                    .tenant
+                    .context("--tenant is required without --platform")?;
                 let tenant = tenants::find(&db.pool, &ident).await?;
                 let email = Email::parse(&args.user.context("--user is required with --tenant")?)?;
                 let user = auth::find_user_by_email(&db.pool, &tenant.id, &email).await?;
-                auth::issue_token(&mut tx, Some((&tenant.id, &user.id)), &args.name, args.expires_in_days).await?
+                auth::issue_token(
+                    &mut tx,
+                    Some((&tenant.id, &user.id)),
+                    &args.name,
+                    args.expires_in_days,
+                )
+                .await?
             };
             let change = Change {
                 tenant: None,
@@ -176,7 +187,9 @@ async fn connect(config: &Config) -> anyhow::Result<Db> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let state = AppState::build(config).await?;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "serving");
     println!("Portico is serving on http://{}", listener.local_addr()?);
     crate::serve(listener, state, async {

@@ -89,7 +89,11 @@ impl Config {
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| s.parse().with_context(|| format!("PORTICO_TRUSTED_PROXIES: {s:?} is not an IP address")))
+                .map(|s| {
+                    s.parse().with_context(|| {
+                        format!("PORTICO_TRUSTED_PROXIES: {s:?} is not an IP address")
+                    })
+                })
                 .collect::<anyhow::Result<_>>()?;
         }
         self.base_domain = self.base_domain.trim_matches('.').to_ascii_lowercase();
@@ -102,7 +106,10 @@ impl Config {
     /// The database URL, defaulting to a SQLite file in the data directory.
     pub fn database_url(&self) -> String {
         if self.database_url.is_empty() {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("portico.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("portico.db").display()
+            )
         } else {
             self.database_url.clone()
         }
@@ -113,10 +120,12 @@ impl Config {
         if self.dns_resolver.is_empty() {
             return Ok(None);
         }
-        self.dns_resolver
-            .parse()
-            .map(Some)
-            .with_context(|| format!("dns_resolver {:?} is not an ip:port address", self.dns_resolver))
+        self.dns_resolver.parse().map(Some).with_context(|| {
+            format!(
+                "dns_resolver {:?} is not an ip:port address",
+                self.dns_resolver
+            )
+        })
     }
 }
 
@@ -126,14 +135,19 @@ mod tests {
 
     #[test]
     fn environment_overrides_file_values() {
-        let mut config: Config = toml::from_str("listen = \"0.0.0.0:9000\"\nbase_domain = \"Portal.Example.\"").unwrap();
+        let mut config: Config =
+            toml::from_str("listen = \"0.0.0.0:9000\"\nbase_domain = \"Portal.Example.\"").unwrap();
         config
             .apply_env(|name| (name == "PORTICO_DATA_DIR").then(|| "/srv/portico".to_string()))
             .unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.base_domain, "portal.example");
         assert_eq!(config.data_dir, PathBuf::from("/srv/portico"));
-        assert!(config.database_url().starts_with("sqlite:///srv/portico/portico.db"));
+        assert!(
+            config
+                .database_url()
+                .starts_with("sqlite:///srv/portico/portico.db")
+        );
     }
 
     #[test]

@@ -31,7 +31,10 @@ impl Backend {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Ok(Self::Postgres)
         } else {
-            anyhow::bail!("database URL must start with sqlite: or postgres: (got {:?})", redact(url))
+            anyhow::bail!(
+                "database URL must start with sqlite: or postgres: (got {:?})",
+                redact(url)
+            )
         }
     }
 }
@@ -59,7 +62,9 @@ impl Db {
             .with_context(|| format!("connecting to database {}", redact(url)))?;
         if backend == Backend::Sqlite {
             // WAL lets readers proceed while one writer commits; the setting persists in the file.
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
         }
         Ok(Self { pool, backend })
     }
@@ -70,7 +75,10 @@ impl Db {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&self.pool).await.context("applying database migrations")
+        migrator
+            .run(&self.pool)
+            .await
+            .context("applying database migrations")
     }
 
     /// True when a trivial query succeeds.
@@ -89,7 +97,10 @@ fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     Ok(())
@@ -144,7 +155,10 @@ mod tests {
     #[test]
     fn backend_follows_scheme() {
         assert_eq!(Backend::from_url("sqlite://x.db").unwrap(), Backend::Sqlite);
-        assert_eq!(Backend::from_url("postgresql://h/db").unwrap(), Backend::Postgres);
+        assert_eq!(
+            Backend::from_url("postgresql://h/db").unwrap(),
+            Backend::Postgres
+        );
         assert!(Backend::from_url("mysql://h/db").is_err());
     }
 }

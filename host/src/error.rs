@@ -45,11 +45,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { code, message: message.into() }
+        Self::Invalid {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict { code, message: message.into() }
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -67,7 +73,9 @@ impl Error {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } | Self::Invalid { code, .. } | Self::Conflict { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Invalid { code, .. }
+            | Self::Conflict { code, .. } => code,
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::TenantSuspended => "tenant_suspended",
@@ -93,7 +101,10 @@ impl IntoResponse for Error {
             }
             other => other.to_string(),
         };
-        let body = ErrorBody { code: self.code().to_string(), message };
+        let body = ErrorBody {
+            code: self.code().to_string(),
+            message,
+        };
         (self.status(), Json(body)).into_response()
     }
 }
@@ -109,19 +120,28 @@ impl From<JsonRejection> for Error {
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Self::PayloadTooLarge
             }
-            other => Self::BadRequest { code: "malformed_body", message: other.body_text() },
+            other => Self::BadRequest {
+                code: "malformed_body",
+                message: other.body_text(),
+            },
         }
     }
 }
 
 impl From<QueryRejection> for Error {
     fn from(rejection: QueryRejection) -> Self {
-        Self::BadRequest { code: "invalid_query", message: rejection.body_text() }
+        Self::BadRequest {
+            code: "invalid_query",
+            message: rejection.body_text(),
+        }
     }
 }
 
 impl From<PathRejection> for Error {
     fn from(rejection: PathRejection) -> Self {
-        Self::BadRequest { code: "invalid_path", message: rejection.body_text() }
+        Self::BadRequest {
+            code: "invalid_path",
+            message: rejection.body_text(),
+        }
     }
 }

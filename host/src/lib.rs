@@ -64,8 +64,17 @@ impl AppState {
 
     /// True for the host names the platform itself answers at (not a tenant's).
     pub fn is_platform_host(&self, host: &str) -> bool {
-        let host = host.split(':').next().unwrap_or_default().to_ascii_lowercase();
-        let public = self.config.public_url.split("://").nth(1).unwrap_or_default();
+        let host = host
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let public = self
+            .config
+            .public_url
+            .split("://")
+            .nth(1)
+            .unwrap_or_default();
         let public = public.split(['/', ':']).next().unwrap_or_default();
         host == self.config.base_domain || host == public
     }
@@ -78,8 +87,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = http::router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }

@@ -79,7 +79,9 @@ impl TenantId {
 }
 
 /// Slugs that would collide with host names the platform itself uses.
-const RESERVED_SLUGS: &[&str] = &["www", "api", "admin", "app", "portal", "mail", "static", "status"];
+const RESERVED_SLUGS: &[&str] = &[
+    "www", "api", "admin", "app", "portal", "mail", "static", "status",
+];
 
 fn parse_uuid(raw: &str) -> Result<String, Error> {
     uuid::Uuid::parse_str(raw)
@@ -90,7 +92,8 @@ fn parse_uuid(raw: &str) -> Result<String, Error> {
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -103,20 +106,30 @@ fn parse_slug(raw: &str) -> Result<String, Error> {
         ));
     }
     if RESERVED_SLUGS.contains(&raw) {
-        return Err(Error::invalid("invalid_slug", format!("the slug {raw:?} is reserved")));
+        return Err(Error::invalid(
+            "invalid_slug",
+            format!("the slug {raw:?} is reserved"),
+        ));
     }
     Ok(raw.to_string())
 }
 
 fn parse_email(raw: &str) -> Result<String, Error> {
     let email = raw.trim().to_lowercase();
-    let invalid = || Error::invalid("invalid_email", format!("{raw:?} is not a valid email address"));
+    let invalid = || {
+        Error::invalid(
+            "invalid_email",
+            format!("{raw:?} is not a valid email address"),
+        )
+    };
     let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
     let domain_ok = domain.contains('.') && domain.split('.').all(|l| is_dns_label(l));
     let local_ok = !local.is_empty()
         && local.len() <= 64
         && !local.contains('@')
-        && local.bytes().all(|b| b.is_ascii_graphic() && !b"\"(),:;<>[\\]".contains(&b));
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"\"(),:;<>[\\]".contains(&b));
     if email.len() > 254 || !domain_ok || !local_ok {
         return Err(invalid());
     }
@@ -126,7 +139,12 @@ fn parse_email(raw: &str) -> Result<String, Error> {
 fn parse_time_zone(raw: &str) -> Result<String, Error> {
     jiff::tz::TimeZone::get(raw)
         .map(|_| raw.to_string())
-        .map_err(|_| Error::invalid("invalid_time_zone", format!("{raw:?} is not a known IANA time zone")))
+        .map_err(|_| {
+            Error::invalid(
+                "invalid_time_zone",
+                format!("{raw:?} is not a known IANA time zone"),
+            )
+        })
 }
 
 /// Languages the portal texts are translated into.
@@ -149,11 +167,16 @@ fn parse_domain_name(raw: &str) -> Result<String, Error> {
     let valid = name.len() <= 253
         && labels.len() >= 2
         && labels.iter().all(|l| is_dns_label(l))
-        && !labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()));
+        && !labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()));
     if valid {
         Ok(name)
     } else {
-        Err(Error::invalid("invalid_domain", format!("{raw:?} is not a valid domain name")))
+        Err(Error::invalid(
+            "invalid_domain",
+            format!("{raw:?} is not a valid domain name"),
+        ))
     }
 }
 
@@ -201,12 +224,22 @@ impl<T> Page<T> {
     pub fn from_rows(mut rows: Vec<T>, limit: i64, id: impl Fn(&T) -> &str) -> Self {
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
-        let next_cursor = if more { rows.last().map(|r| id(r).to_string()) } else { None };
-        Self { items: rows, next_cursor }
+        let next_cursor = if more {
+            rows.last().map(|r| id(r).to_string())
+        } else {
+            None
+        };
+        Self {
+            items: rows,
+            next_cursor,
+        }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
     }
 }
 
@@ -224,15 +257,29 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse(" Anna@Example.COM ").unwrap().as_str(), "anna@example.com");
-        for bad in ["", "anna", "anna@", "@example.com", "anna@example", "a b@example.com", "anna@-x.com"] {
+        assert_eq!(
+            Email::parse(" Anna@Example.COM ").unwrap().as_str(),
+            "anna@example.com"
+        );
+        for bad in [
+            "",
+            "anna",
+            "anna@",
+            "@example.com",
+            "anna@example",
+            "a b@example.com",
+            "anna@-x.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
     #[test]
     fn domains() {
-        assert_eq!(DomainName::parse("Portal.Example.com.").unwrap().as_str(), "portal.example.com");
+        assert_eq!(
+            DomainName::parse("Portal.Example.com.").unwrap().as_str(),
+            "portal.example.com"
+        );
         for bad in ["localhost", "10.0.0.1", "a..b", "-a.com", "exa mple.com"] {
             assert!(DomainName::parse(bad).is_err(), "{bad:?} should be refused");
         }
@@ -248,7 +295,10 @@ mod tests {
 
     #[test]
     fn page_limits() {
-        let page = PageParams { limit: Some(0), cursor: None };
+        let page = PageParams {
+            limit: Some(0),
+            cursor: None,
+        };
         assert!(page.limit().is_err());
         let rows = vec!["a".to_string(), "b".into(), "c".into()];
         let page = Page::from_rows(rows, 2, |s| s.as_str());

@@ -1,1 +1,12 @@
+//! Integration tests: each builds the application, talks HTTP to it on loopback, and runs once on
+//! SQLite and once on PostgreSQL.
 
+mod support;
+
+mod auth;
+mod cross_tenant;
+mod domains;
+mod pages;
+mod platform;
+mod policies;
+mod tenants;

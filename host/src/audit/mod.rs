@@ -90,7 +90,11 @@ impl From<EntryRow> for AuditEntry {
     }
 }
 
-async fn list(pool: &Pool, tenant: Option<&TenantId>, page: &PageParams) -> Result<Page<AuditEntry>> {
+async fn list(
+    pool: &Pool,
+    tenant: Option<&TenantId>,
+    page: &PageParams,
+) -> Result<Page<AuditEntry>> {
     let limit = page.limit()?;
     let rows: Vec<EntryRow> = match tenant {
         Some(tenant) => {
@@ -127,7 +131,9 @@ async fn tenant_audit(
     scope: Scope,
     Query(page): Query<PageParams>,
 ) -> Result<Json<Page<AuditEntry>>> {
-    Ok(Json(list(&state.db.pool, Some(&scope.tenant.id), &page).await?))
+    Ok(Json(
+        list(&state.db.pool, Some(&scope.tenant.id), &page).await?,
+    ))
 }
 
 /// Platform-level changes (tenants created, suspended, deleted), oldest first.

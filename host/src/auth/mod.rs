@@ -45,7 +45,8 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 
 /// Checks a password against a stored PHC string; a malformed hash never matches.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok())
+    PasswordHash::new(phc)
+        .is_ok_and(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
 /// Checks a new password's strength.
@@ -63,7 +64,10 @@ pub fn check_password(password: &str) -> Result<()> {
 pub fn generate_token() -> (String, String) {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let token = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let token = format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
     let hash = hash_token(&token);
     (token, hash)
 }
@@ -86,7 +90,11 @@ pub enum Principal {
     /// A platform operator: manages tenants and may act inside any of them.
     Platform { token_name: String },
     /// A staff user of one tenant, limited by that tenant's role policies.
-    Staff { tenant_id: TenantId, user_id: String, email: String },
+    Staff {
+        tenant_id: TenantId,
+        user_id: String,
+        email: String,
+    },
 }
 
 impl Caller {
@@ -97,13 +105,19 @@ impl Caller {
     /// How the audit log names this caller.
     pub fn actor(&self) -> String {
         match &self.principal {
-            Principal::Platform { token_name } => format!("platform token {token_name:?} ({})", self.token_id),
+            Principal::Platform { token_name } => {
+                format!("platform token {token_name:?} ({})", self.token_id)
+            }
             Principal::Staff { email, user_id, .. } => format!("user {email} ({user_id})"),
         }
     }
 
     pub fn require_platform(&self) -> Result<()> {
-        if self.is_platform() { Ok(()) } else { Err(Error::Forbidden("only platform administrators may do this")) }
+        if self.is_platform() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("only platform administrators may do this"))
+        }
     }
 }
 
@@ -131,13 +145,22 @@ pub async fn authenticate(pool: &Pool, token: &str) -> Result<Caller> {
     .await?;
     let row = row.ok_or(Error::Unauthorized)?;
     let principal = match (row.tenant_id, row.user_id, row.email) {
-        (None, None, _) => Principal::Platform { token_name: row.name },
+        (None, None, _) => Principal::Platform {
+            token_name: row.name,
+        },
         (Some(tenant_id), Some(user_id), Some(email)) if row.disabled == Some(0) => {
-            Principal::Staff { tenant_id: TenantId::from_db(tenant_id), user_id, email }
+            Principal::Staff {
+                tenant_id: TenantId::from_db(tenant_id),
+                user_id,
+                email,
+            }
         }
         _ => return Err(Error::Unauthorized),
     };
-    Ok(Caller { token_id: row.id, principal })
+    Ok(Caller {
+        token_id: row.id,
+        principal,
+    })
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -147,7 +170,11 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());
         }
-        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
@@ -217,9 +244,10 @@ pub async fn create_user(
     .execute(&mut *conn)
     .await;
     match result {
-        Err(e) if db::is_unique_violation(&e) => {
-            Err(Error::conflict("email_taken", format!("a staff user with email {email} already exists")))
-        }
+        Err(e) if db::is_unique_violation(&e) => Err(Error::conflict(
+            "email_taken",
+            format!("a staff user with email {email} already exists"),
+        )),
         Err(e) => Err(e.into()),
         Ok(_) => Ok(StaffUser {
             id,
@@ -242,7 +270,11 @@ pub async fn find_user(pool: &Pool, tenant: &TenantId, user_id: &str) -> Result<
     .ok_or(Error::NotFound("staff user"))
 }
 
-pub async fn find_user_by_email(pool: &Pool, tenant: &TenantId, email: &Email) -> Result<StaffUser> {
+pub async fn find_user_by_email(
+    pool: &Pool,
+    tenant: &TenantId,
+    email: &Email,
+) -> Result<StaffUser> {
     sqlx::query_as(
         "SELECT id, email, display_name, disabled, created_at FROM staff_users WHERE tenant_id = $1 AND email = $2",
     )
@@ -310,7 +342,10 @@ pub async fn issue_token(
     expires_in_days: Option<u32>,
 ) -> Result<IssuedToken> {
     if name.trim().is_empty() || name.len() > 100 {
-        return Err(Error::invalid("invalid_name", "a token name is 1 to 100 characters"));
+        return Err(Error::invalid(
+            "invalid_name",
+            "a token name is 1 to 100 characters",
+        ));
     }
     if let Some(days) = expires_in_days
         && !(1..=MAX_TOKEN_DAYS).contains(&days)
@@ -343,5 +378,8 @@ pub async fn issue_token(
     .bind(record.expires_at)
     .execute(&mut *conn)
     .await?;
-    Ok(IssuedToken { token, record: record.into() })
+    Ok(IssuedToken {
+        token,
+        record: record.into(),
+    })
 }

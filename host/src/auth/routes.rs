@@ -48,7 +48,9 @@ async fn list_users(
     .bind(limit + 1)
     .fetch_all(&state.db.pool)
     .await?;
-    Ok(Json(Page::from_rows(rows, limit, |u| &u.id).map(StaffUserView::from)))
+    Ok(Json(
+        Page::from_rows(rows, limit, |u| &u.id).map(StaffUserView::from),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/users", tag = "staff",
@@ -70,12 +72,22 @@ async fn create_user(
     };
     for role in &input.roles {
         if role.is_empty() || role.len() > 40 {
-            return Err(Error::invalid("invalid_role", format!("{role:?} is not a valid role name")));
+            return Err(Error::invalid(
+                "invalid_role",
+                format!("{role:?} is not a valid role name"),
+            ));
         }
     }
     let tenant = &scope.tenant.id;
     let mut tx = state.db.pool.begin().await?;
-    let user = super::create_user(&mut tx, tenant, &input.email, &name, password_hash.as_deref()).await?;
+    let user = super::create_user(
+        &mut tx,
+        tenant,
+        &input.email,
+        &name,
+        password_hash.as_deref(),
+    )
+    .await?;
     for role in &input.roles {
         sqlx::query(
             "INSERT INTO role_assignments (id, tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5)
@@ -94,7 +106,9 @@ async fn create_user(
         action: "staff_user.create",
         target: &user.id,
         before: None,
-        after: Some(json!({"email": user.email, "display_name": user.display_name, "roles": input.roles})),
+        after: Some(
+            json!({"email": user.email, "display_name": user.display_name, "roles": input.roles}),
+        ),
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
@@ -110,7 +124,11 @@ async fn get_user(
     scope: Scope,
     Path((_, user_id)): Path<(String, String)>,
 ) -> Result<Json<StaffUserView>> {
-    Ok(Json(super::find_user(&state.db.pool, &scope.tenant.id, &user_id).await?.into()))
+    Ok(Json(
+        super::find_user(&state.db.pool, &scope.tenant.id, &user_id)
+            .await?
+            .into(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -159,13 +177,21 @@ async fn update_user(
     .bind(now_ms())
     .execute(&mut *tx)
     .await?;
-    let after = StaffUser { display_name, disabled, ..before.clone() };
+    let after = StaffUser {
+        display_name,
+        disabled,
+        ..before.clone()
+    };
     let change = Change {
         tenant: Some(tenant),
         action: "staff_user.update",
         target: &user_id,
-        before: Some(json!({"display_name": before.display_name, "disabled": before.disabled != 0})),
-        after: Some(json!({"display_name": after.display_name, "disabled": after.disabled != 0, "password_changed": password_hash.is_some()})),
+        before: Some(
+            json!({"display_name": before.display_name, "disabled": before.disabled != 0}),
+        ),
+        after: Some(
+            json!({"display_name": after.display_name, "disabled": after.disabled != 0, "password_changed": password_hash.is_some()}),
+        ),
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
@@ -204,8 +230,17 @@ async fn delete_user(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    /// Whose token this is; defaults to the caller (tenant routes under `/me` ignore it).
+    /// Whose token this is; defaults to the calling staff user.
     pub user_id: Option<String>,
+    /// What the token is for, e.g. "dispatch app".
+    pub name: String,
+    /// Days until it expires; without it, it lasts until revoked.
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
     /// What the token is for, e.g. "dispatch app".
     pub name: String,
     /// Days until it expires; without it, it lasts until revoked.
@@ -233,27 +268,48 @@ async fn list_tokens_of(
     Ok(Page::from_rows(rows, limit, |t| &t.id).map(TokenView::from))
 }
 
-async fn issue_for(state: &AppState, scope: &Scope, user_id: &str, input: &CreateToken) -> Result<IssuedToken> {
+async fn issue_for(
+    state: &AppState,
+    scope: &Scope,
+    user_id: &str,
+    input: &NewToken,
+) -> Result<IssuedToken> {
     let tenant = &scope.tenant.id;
     let user = super::find_user(&state.db.pool, tenant, user_id).await?;
     if user.disabled != 0 {
-        return Err(Error::invalid("user_disabled", "tokens cannot be issued to a disabled user"));
+        return Err(Error::invalid(
+            "user_disabled",
+            "tokens cannot be issued to a disabled user",
+        ));
     }
     let mut tx = state.db.pool.begin().await?;
-    let issued = super::issue_token(&mut tx, Some((tenant, &user.id)), &input.name, input.expires_in_days).await?;
+    let issued = super::issue_token(
+        &mut tx,
+        Some((tenant, &user.id)),
+        &input.name,
+        input.expires_in_days,
+    )
+    .await?;
     let change = Change {
         tenant: Some(tenant),
         action: "api_token.create",
         target: &issued.record.id,
         before: None,
-        after: Some(json!({"user_id": user.id, "name": issued.record.name, "expires_at": issued.record.expires_at})),
+        after: Some(
+            json!({"user_id": user.id, "name": issued.record.name, "expires_at": issued.record.expires_at}),
+        ),
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
     Ok(issued)
 }
 
-async fn revoke(state: &AppState, scope: &Scope, token_id: &str, only_user: Option<&str>) -> Result<StatusCode> {
+async fn revoke(
+    state: &AppState,
+    scope: &Scope,
+    token_id: &str,
+    only_user: Option<&str>,
+) -> Result<StatusCode> {
     let tenant = &scope.tenant.id;
     let mut tx = state.db.pool.begin().await?;
     let token: TokenRecord = sqlx::query_as(
@@ -293,7 +349,9 @@ async fn list_tokens(
     scope: Scope,
     Query(page): Query<PageParams>,
 ) -> Result<Json<Page<TokenView>>> {
-    Ok(Json(list_tokens_of(&state, &scope.tenant.id, None, &page).await?))
+    Ok(Json(
+        list_tokens_of(&state, &scope.tenant.id, None, &page).await?,
+    ))
 }
 
 /// Issues a token for a staff user of this tenant. The secret is in the response only.
@@ -310,10 +368,17 @@ async fn create_token(
         (Some(id), _) => id.clone(),
         (None, Principal::Staff { user_id, .. }) => user_id.clone(),
         (None, Principal::Platform { .. }) => {
-            return Err(Error::invalid("user_required", "user_id is required when a platform token issues tokens"));
+            return Err(Error::invalid(
+                "user_required",
+                "user_id is required when a platform token issues tokens",
+            ));
         }
     };
-    let issued = issue_for(&state, &scope, &user_id, &input).await?;
+    let token = NewToken {
+        name: input.name,
+        expires_in_days: input.expires_in_days,
+    };
+    let issued = issue_for(&state, &scope, &user_id, &token).await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
@@ -331,7 +396,9 @@ async fn revoke_token(
 fn own_user_id(scope: &Scope) -> Result<&str> {
     match &scope.caller.principal {
         Principal::Staff { user_id, .. } => Ok(user_id),
-        Principal::Platform { .. } => Err(Error::Forbidden("platform tokens have no staff account here")),
+        Principal::Platform { .. } => Err(Error::Forbidden(
+            "platform tokens have no staff account here",
+        )),
     }
 }
 
@@ -341,7 +408,11 @@ fn own_user_id(scope: &Scope) -> Result<&str> {
     responses((status = 200, body = StaffUserView)))]
 async fn me(State(state): State<AppState>, scope: Scope) -> Result<Json<StaffUserView>> {
     let user_id = own_user_id(&scope)?;
-    Ok(Json(super::find_user(&state.db.pool, &scope.tenant.id, user_id).await?.into()))
+    Ok(Json(
+        super::find_user(&state.db.pool, &scope.tenant.id, user_id)
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/me/tokens", tag = "staff",
@@ -353,17 +424,19 @@ async fn list_my_tokens(
     Query(page): Query<PageParams>,
 ) -> Result<Json<Page<TokenView>>> {
     let user_id = own_user_id(&scope)?;
-    Ok(Json(list_tokens_of(&state, &scope.tenant.id, Some(user_id), &page).await?))
+    Ok(Json(
+        list_tokens_of(&state, &scope.tenant.id, Some(user_id), &page).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/me/tokens", tag = "staff",
     params(("tenant" = String, Path, description = "Tenant id or slug")),
-    request_body = CreateToken,
+    request_body = NewToken,
     responses((status = 201, body = IssuedToken)))]
 async fn create_my_token(
     State(state): State<AppState>,
     scope: Scope,
-    Json(input): Json<CreateToken>,
+    Json(input): Json<NewToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>)> {
     let user_id = own_user_id(&scope)?.to_string();
     let issued = issue_for(&state, &scope, &user_id, &input).await?;
@@ -413,14 +486,18 @@ struct Credentials {
 
 /// A hash of a random password, checked when no account matches, so that a wrong email costs as
 /// much time as a wrong password and response times reveal nothing.
-static DECOY_HASH: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| super::hash_password("decoy password that never matches").unwrap_or_default());
+static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    super::hash_password("decoy password that never matches").unwrap_or_default()
+});
 
 /// Exchanges a staff user's email and password for an API token.
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "staff", request_body = SignIn,
     security(()),
     responses((status = 201, body = SignedIn), (status = 401, body = crate::error::ErrorBody)))]
-async fn sign_in(State(state): State<AppState>, Json(input): Json<SignIn>) -> Result<(StatusCode, Json<SignedIn>)> {
+async fn sign_in(
+    State(state): State<AppState>,
+    Json(input): Json<SignIn>,
+) -> Result<(StatusCode, Json<SignedIn>)> {
     let tenant = tenants::find(&state.db.pool, &input.tenant).await.ok();
     let account: Option<Credentials> = match &tenant {
         Some(t) => {
@@ -432,12 +509,17 @@ async fn sign_in(State(state): State<AppState>, Json(input): Json<SignIn>) -> Re
         }
         None => None,
     };
-    let hash = account.as_ref().and_then(|a| a.password_hash.clone()).unwrap_or_else(|| DECOY_HASH.clone());
+    let hash = account
+        .as_ref()
+        .and_then(|a| a.password_hash.clone())
+        .unwrap_or_else(|| DECOY_HASH.clone());
     let password = input.password.clone();
     let matches = tokio::task::spawn_blocking(move || super::verify_password(&password, &hash))
         .await
         .map_err(|e| Error::Internal(e.into()))?;
-    let (Some(tenant), Some(account)) = (tenant, account) else { return Err(Error::Unauthorized) };
+    let (Some(tenant), Some(account)) = (tenant, account) else {
+        return Err(Error::Unauthorized);
+    };
     if !matches || account.disabled != 0 || account.password_hash.is_none() {
         return Err(Error::Unauthorized);
     }
@@ -446,9 +528,21 @@ async fn sign_in(State(state): State<AppState>, Json(input): Json<SignIn>) -> Re
     }
     let name = input.name.unwrap_or_else(|| "sign-in".into());
     let mut tx = state.db.pool.begin().await?;
-    let issued = super::issue_token(&mut tx, Some((&tenant.id, &account.id)), &name, Some(input.expires_in_days.unwrap_or(30))).await?;
+    let issued = super::issue_token(
+        &mut tx,
+        Some((&tenant.id, &account.id)),
+        &name,
+        Some(input.expires_in_days.unwrap_or(30)),
+    )
+    .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(SignedIn { issued, tenant_id: tenant.id.to_string() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(SignedIn {
+            issued,
+            tenant_id: tenant.id.to_string(),
+        }),
+    ))
 }
 
 pub fn public_routes() -> OpenApiRouter<AppState> {

@@ -53,7 +53,9 @@ impl DnsVerifier {
         builder.options_mut().cache_size = 0;
         builder.options_mut().timeout = Duration::from_secs(3);
         builder.options_mut().attempts = 2;
-        Ok(Self { resolver: builder.build() })
+        Ok(Self {
+            resolver: builder.build(),
+        })
     }
 
     /// All TXT strings published at `name`.
@@ -62,7 +64,11 @@ impl DnsVerifier {
         match self.resolver.txt_lookup(fqdn).await {
             Ok(lookup) => Ok(lookup
                 .iter()
-                .map(|txt| txt.iter().map(|part| String::from_utf8_lossy(part)).collect::<String>())
+                .map(|txt| {
+                    txt.iter()
+                        .map(|part| String::from_utf8_lossy(part))
+                        .collect::<String>()
+                })
                 .collect()),
             Err(e) if matches!(e.kind(), ResolveErrorKind::Proto(p) if p.is_no_records_found()) => {
                 Err(LookupError::NoRecord(name.to_string()))
@@ -90,17 +96,29 @@ struct TenantIdRow {
 
 impl HostResolver {
     pub fn new(pool: Pool, base_domain: String) -> Self {
-        let cache = Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(300)).build();
-        Self { base_domain, cache, pool }
+        let cache = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(300))
+            .build();
+        Self {
+            base_domain,
+            cache,
+            pool,
+        }
     }
 
     /// The tenant serving `host` (a Host header value, port allowed), if any.
     pub async fn resolve(&self, host: &str) -> anyhow::Result<Option<Tenant>> {
-        let Some(host) = normalise_host(host) else { return Ok(None) };
+        let Some(host) = normalise_host(host) else {
+            return Ok(None);
+        };
         let pool = self.pool.clone();
         let base = self.base_domain.clone();
         self.cache
-            .try_get_with(host.clone(), async move { lookup(&pool, &base, &host).await })
+            .try_get_with(
+                host.clone(),
+                async move { lookup(&pool, &base, &host).await },
+            )
             .await
             .map_err(|e| anyhow::anyhow!("resolving host: {e}"))
     }
@@ -115,18 +133,24 @@ impl HostResolver {
 fn normalise_host(raw: &str) -> Option<String> {
     let host = raw.trim();
     let host = match host.rsplit_once(':') {
-        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
         _ => host,
     };
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let valid = !host.is_empty()
         && host.len() <= 253
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     valid.then_some(host)
 }
 
 async fn lookup(pool: &Pool, base_domain: &str, host: &str) -> anyhow::Result<Option<Tenant>> {
-    if let Some(slug) = host.strip_suffix(base_domain).and_then(|s| s.strip_suffix('.'))
+    if let Some(slug) = host
+        .strip_suffix(base_domain)
+        .and_then(|s| s.strip_suffix('.'))
         && !slug.contains('.')
     {
         return match tenants::find(pool, slug).await {
@@ -152,8 +176,14 @@ mod tests {
 
     #[test]
     fn hosts_are_normalised() {
-        assert_eq!(normalise_host("Acme.Portico.Test:8080").as_deref(), Some("acme.portico.test"));
-        assert_eq!(normalise_host("acme.portico.test.").as_deref(), Some("acme.portico.test"));
+        assert_eq!(
+            normalise_host("Acme.Portico.Test:8080").as_deref(),
+            Some("acme.portico.test")
+        );
+        assert_eq!(
+            normalise_host("acme.portico.test.").as_deref(),
+            Some("acme.portico.test")
+        );
         assert_eq!(normalise_host("[::1]:80"), None);
         assert_eq!(normalise_host("a b"), None);
         assert_eq!(normalise_host(""), None);

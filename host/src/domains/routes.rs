@@ -47,10 +47,17 @@ pub struct Domain {
 
 impl From<DomainRow> for Domain {
     fn from(r: DomainRow) -> Self {
-        let name = DomainName::parse(&r.name).map(|d| challenge_name(&d)).unwrap_or_default();
+        let name = DomainName::parse(&r.name)
+            .map(|d| challenge_name(&d))
+            .unwrap_or_default();
         Self {
             id: r.id,
-            status: if r.verified_at.is_some() { "verified" } else { "pending" }.into(),
+            status: if r.verified_at.is_some() {
+                "verified"
+            } else {
+                "pending"
+            }
+            .into(),
             challenge_record: name,
             name: r.name,
             challenge_token: r.challenge_token,
@@ -89,7 +96,9 @@ async fn list_domains(
     .bind(limit + 1)
     .fetch_all(&state.db.pool)
     .await?;
-    Ok(Json(Page::from_rows(rows, limit, |d| &d.id).map(Domain::from)))
+    Ok(Json(
+        Page::from_rows(rows, limit, |d| &d.id).map(Domain::from),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -112,14 +121,20 @@ async fn add_domain(
     let base = &state.config.base_domain;
     let name = input.name.as_str();
     if name == base || name.ends_with(&format!(".{base}")) {
-        return Err(Error::invalid("reserved_domain", format!("names under {base} are the platform's own")));
+        return Err(Error::invalid(
+            "reserved_domain",
+            format!("names under {base} are the platform's own"),
+        ));
     }
     let mut secret = [0u8; 24];
     rand::rng().fill_bytes(&mut secret);
     let row = DomainRow {
         id: db::new_id(),
         name: name.to_string(),
-        challenge_token: format!("portico-verify-{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)),
+        challenge_token: format!(
+            "portico-verify-{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+        ),
         verified_at: None,
         created_at: now_ms(),
     };
@@ -137,11 +152,20 @@ async fn add_domain(
     .await;
     match inserted {
         Err(e) if db::is_unique_violation(&e) => {
-            return Err(Error::conflict("domain_exists", format!("{name} is already added")));
+            return Err(Error::conflict(
+                "domain_exists",
+                format!("{name} is already added"),
+            ));
         }
         other => other?,
     };
-    let change = Change { tenant: Some(tenant), action: "domain.create", target: &row.id, before: None, after: Some(json!({"name": name})) };
+    let change = Change {
+        tenant: Some(tenant),
+        action: "domain.create",
+        target: &row.id,
+        before: None,
+        after: Some(json!({"name": name})),
+    };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row.into())))
@@ -155,7 +179,9 @@ async fn get_domain(
     scope: Scope,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Domain>> {
-    Ok(Json(find(&state.db.pool, &scope.tenant.id, &id).await?.into()))
+    Ok(Json(
+        find(&state.db.pool, &scope.tenant.id, &id).await?.into(),
+    ))
 }
 
 /// Looks up the challenge TXT record; when it holds the token, the domain becomes active.
@@ -185,15 +211,19 @@ async fn verify_domain(
     }
     let now = now_ms();
     let mut tx = state.db.pool.begin().await?;
-    let updated = sqlx::query("UPDATE domains SET verified_at = $3 WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant)
-        .bind(&id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
+    let updated =
+        sqlx::query("UPDATE domains SET verified_at = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(&id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
     match updated {
         Err(e) if db::is_unique_violation(&e) => {
-            return Err(Error::conflict("domain_taken", format!("{} is already verified by another tenant", row.name)));
+            return Err(Error::conflict(
+                "domain_taken",
+                format!("{} is already verified by another tenant", row.name),
+            ));
         }
         other => other?,
     };
@@ -222,8 +252,18 @@ async fn delete_domain(
     let tenant = &scope.tenant.id;
     let row = find(&state.db.pool, tenant, &id).await?;
     let mut tx = state.db.pool.begin().await?;
-    sqlx::query("DELETE FROM domains WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(&id).execute(&mut *tx).await?;
-    let change = Change { tenant: Some(tenant), action: "domain.delete", target: &id, before: Some(json!({"name": row.name})), after: None };
+    sqlx::query("DELETE FROM domains WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    let change = Change {
+        tenant: Some(tenant),
+        action: "domain.delete",
+        target: &id,
+        before: Some(json!({"name": row.name})),
+        after: None,
+    };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
     state.hosts.invalidate();

@@ -11,15 +11,30 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
     api.info = InfoBuilder::new()
         .title("Portico admin API")
         .version(env!("CARGO_PKG_VERSION"))
-        .description(Some("Tenants, domains, staff, tokens, role policies and the audit log."))
-        .license(Some(LicenseBuilder::new().name("Apache-2.0").identifier(Some("Apache-2.0")).build()))
+        .description(Some(
+            "Tenants, domains, staff, tokens, role policies and the audit log.",
+        ))
+        .license(Some(
+            LicenseBuilder::new()
+                .name("Apache-2.0")
+                .identifier(Some("Apache-2.0"))
+                .build(),
+        ))
         .build();
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("ptk_…").build()),
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("ptk_…")
+                .build(),
+        ),
     );
-    api.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    api.security = Some(vec![SecurityRequirement::new(
+        "bearer",
+        Vec::<String>::new(),
+    )]);
     api
 }
 
@@ -41,19 +56,37 @@ pub struct TagGroup {
 pub fn groups(api: &OpenApi) -> Vec<TagGroup> {
     let mut by_tag: BTreeMap<String, Vec<OperationSummary>> = BTreeMap::new();
     let doc = serde_json::to_value(api).unwrap_or_default();
-    let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) else { return Vec::new() };
+    let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) else {
+        return Vec::new();
+    };
     for (path, item) in paths {
-        let Some(ops) = item.as_object() else { continue };
+        let Some(ops) = item.as_object() else {
+            continue;
+        };
         for (method, op) in ops {
-            let tag = op["tags"].get(0).and_then(|t| t.as_str()).unwrap_or("other").to_string();
+            let tag = op["tags"]
+                .get(0)
+                .and_then(|t| t.as_str())
+                .unwrap_or("other")
+                .to_string();
             let text = |key: &str| op.get(key).and_then(|v| v.as_str()).map(str::to_string);
-            let summary = text("summary").or_else(|| text("description")).unwrap_or_default();
+            let summary = text("summary")
+                .or_else(|| text("description"))
+                .unwrap_or_default();
             let body = op
                 .pointer("/requestBody/content/application~1json/schema/$ref")
                 .and_then(|r| r.as_str())
                 .map(|r| r.rsplit('/').next().unwrap_or(r).to_string());
-            by_tag.entry(tag).or_default().push(OperationSummary { method: method.clone(), path: path.clone(), summary, body });
+            by_tag.entry(tag).or_default().push(OperationSummary {
+                method: method.clone(),
+                path: path.clone(),
+                summary,
+                body,
+            });
         }
     }
-    by_tag.into_iter().map(|(tag, operations)| TagGroup { tag, operations }).collect()
+    by_tag
+        .into_iter()
+        .map(|(tag, operations)| TagGroup { tag, operations })
+        .collect()
 }

@@ -98,12 +98,18 @@ async fn fallback(State(state): State<AppState>, request: Request) -> Response {
     if path == "/api" || path.starts_with("/api/") {
         return Error::NotFound("route").into_response();
     }
-    let Some(host) = request_host(&state, &request) else { return state.pages.not_found() };
+    let Some(host) = request_host(&state, &request) else {
+        return state.pages.not_found();
+    };
     let tenant = match state.hosts.resolve(&host).await {
         Ok(tenant) => tenant,
         Err(e) => {
             tracing::error!(error = ?e, "host resolution failed");
-            return state.pages.render(StatusCode::SERVICE_UNAVAILABLE, "unavailable.html", context! { tenant_name => "this company" });
+            return state.pages.render(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable.html",
+                context! { tenant_name => "this company" },
+            );
         }
     };
     match tenant {
@@ -118,7 +124,9 @@ async fn fallback(State(state): State<AppState>, request: Request) -> Response {
             context! { tenant_name => tenant.display_name, lang => tenant.language },
         ),
         None if path == "/" && state.is_platform_host(&host) => {
-            state.pages.render(StatusCode::OK, "platform_home.html", context! {})
+            state
+                .pages
+                .render(StatusCode::OK, "platform_home.html", context! {})
         }
         _ => state.pages.not_found(),
     }
@@ -126,7 +134,10 @@ async fn fallback(State(state): State<AppState>, request: Request) -> Response {
 
 /// The host the client asked for. `X-Forwarded-Host` counts only from a configured proxy.
 fn request_host(state: &AppState, request: &Request) -> Option<String> {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let from_proxy = peer.is_some_and(|ip| state.config.trusted_proxies.contains(&ip));
     let forwarded = from_proxy
         .then(|| request.headers().get("x-forwarded-host"))
@@ -134,6 +145,11 @@ fn request_host(state: &AppState, request: &Request) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .map(str::trim);
-    let host = forwarded.or_else(|| request.headers().get(header::HOST).and_then(|v| v.to_str().ok()));
+    let host = forwarded.or_else(|| {
+        request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+    });
     host.or_else(|| request.uri().host()).map(str::to_string)
 }

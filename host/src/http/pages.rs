@@ -14,11 +14,26 @@ pub struct Pages {
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../templates/layout.html")),
-    ("not_found.html", include_str!("../../templates/not_found.html")),
-    ("unavailable.html", include_str!("../../templates/unavailable.html")),
-    ("portal_home.html", include_str!("../../templates/portal_home.html")),
-    ("platform_home.html", include_str!("../../templates/platform_home.html")),
-    ("api_docs.html", include_str!("../../templates/api_docs.html")),
+    (
+        "not_found.html",
+        include_str!("../../templates/not_found.html"),
+    ),
+    (
+        "unavailable.html",
+        include_str!("../../templates/unavailable.html"),
+    ),
+    (
+        "portal_home.html",
+        include_str!("../../templates/portal_home.html"),
+    ),
+    (
+        "platform_home.html",
+        include_str!("../../templates/platform_home.html"),
+    ),
+    (
+        "api_docs.html",
+        include_str!("../../templates/api_docs.html"),
+    ),
 ];
 
 impl Pages {
@@ -41,18 +56,29 @@ impl Pages {
             Ok(html) => (status, html),
             Err(e) => {
                 tracing::error!(error = ?e, template, "page rendering failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "<!doctype html><title>Error</title><h1>Something went wrong</h1>".into())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "<!doctype html><title>Error</title><h1>Something went wrong</h1>".into(),
+                )
             }
         };
         let csp = format!(
             "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
         );
-        let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response();
         let headers = response.headers_mut();
         if let Ok(csp) = HeaderValue::from_str(&csp) {
             headers.insert(header::CONTENT_SECURITY_POLICY, csp);
         }
-        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
         response
     }
 

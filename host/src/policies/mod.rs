@@ -63,7 +63,10 @@ pub const BUILT_IN_ROLES: &[(&str, &str, &[Permission])] = &[
     (
         "tenant-admin",
         "Everything inside the tenant: staff, tokens, domains, roles, policies, audit log.",
-        &[allow("/api/v1/tenants/{tenant}", "*"), allow("/api/v1/tenants/{tenant}/*", "*")],
+        &[
+            allow("/api/v1/tenants/{tenant}", "*"),
+            allow("/api/v1/tenants/{tenant}/*", "*"),
+        ],
     ),
     (
         "dispatcher",
@@ -78,7 +81,10 @@ pub const BUILT_IN_ROLES: &[(&str, &str, &[Permission])] = &[
     (
         "technician",
         "Sees the tenant; manages their own tokens.",
-        &[allow("/api/v1/tenants/{tenant}", "GET"), allow("/api/v1/tenants/{tenant}/me*", "*")],
+        &[
+            allow("/api/v1/tenants/{tenant}", "GET"),
+            allow("/api/v1/tenants/{tenant}/me*", "*"),
+        ],
     ),
     (
         "viewer",
@@ -111,18 +117,27 @@ pub async fn build_enforcer(tenant: &str, rules: &TenantRules) -> casbin::Result
     let mut policies: Vec<Vec<String>> = BUILT_IN_ROLES
         .iter()
         .flat_map(|(role, _, perms)| {
-            perms.iter().map(move |p| vec![role.to_string(), tenant.to_string(), p.object.into(), p.action.into()])
+            perms.iter().map(move |p| {
+                vec![
+                    role.to_string(),
+                    tenant.to_string(),
+                    p.object.into(),
+                    p.action.into(),
+                ]
+            })
         })
         .collect();
     policies.extend(
-        rules
-            .policies
-            .iter()
-            .map(|(role, obj, act)| vec![role.clone(), tenant.to_string(), obj.clone(), act.clone()]),
+        rules.policies.iter().map(|(role, obj, act)| {
+            vec![role.clone(), tenant.to_string(), obj.clone(), act.clone()]
+        }),
     );
     enforcer.add_policies(policies).await?;
-    let groupings: Vec<Vec<String>> =
-        rules.assignments.iter().map(|(user, role)| vec![user.clone(), role.clone(), tenant.to_string()]).collect();
+    let groupings: Vec<Vec<String>> = rules
+        .assignments
+        .iter()
+        .map(|(user, role)| vec![user.clone(), role.clone(), tenant.to_string()])
+        .collect();
     if !groupings.is_empty() {
         enforcer.add_grouping_policies(groupings).await?;
     }
@@ -138,11 +153,20 @@ pub struct Authz {
 
 impl Authz {
     pub fn new(pool: Pool, capacity: u64) -> Self {
-        Self { enforcers: Cache::new(capacity), pool }
+        Self {
+            enforcers: Cache::new(capacity),
+            pool,
+        }
     }
 
     /// Any failure (loading rules, building the enforcer, evaluating) denies.
-    pub async fn is_allowed(&self, tenant: &TenantId, user_id: &str, object: &str, action: &str) -> bool {
+    pub async fn is_allowed(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        object: &str,
+        action: &str,
+    ) -> bool {
         let enforcer = self
             .enforcers
             .try_get_with(tenant.clone(), async {
@@ -152,10 +176,12 @@ impl Authz {
             })
             .await;
         match enforcer {
-            Ok(enforcer) => enforcer.enforce((user_id, tenant.as_str(), object, action)).unwrap_or_else(|e| {
-                tracing::error!(error = %e, "policy evaluation failed; denying");
-                false
-            }),
+            Ok(enforcer) => enforcer
+                .enforce((user_id, tenant.as_str(), object, action))
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "policy evaluation failed; denying");
+                    false
+                }),
             Err(e) => {
                 tracing::error!(error = ?e, tenant = %tenant, "loading policies failed; denying");
                 false
@@ -180,7 +206,10 @@ async fn load_rules(pool: &Pool, tenant: &TenantId) -> anyhow::Result<TenantRule
             .bind(tenant)
             .fetch_all(pool)
             .await?;
-    Ok(TenantRules { assignments, policies })
+    Ok(TenantRules {
+        assignments,
+        policies,
+    })
 }
 
 /// The tenant a request acts in, and who is acting. Only the [`guard`] creates it.
@@ -194,11 +223,11 @@ impl FromRequestParts<AppState> for Scope {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self> {
-        parts
-            .extensions
-            .get::<Scope>()
-            .cloned()
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("tenant route registered without the tenant guard")))
+        parts.extensions.get::<Scope>().cloned().ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!(
+                "tenant route registered without the tenant guard"
+            ))
+        })
     }
 }
 
@@ -215,10 +244,16 @@ pub async fn guard(
     let ident = params
         .iter()
         .find_map(|(name, value)| (name == "tenant").then_some(value))
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("tenant route without a {{tenant}} parameter")))?;
+        .ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!(
+                "tenant route without a {{tenant}} parameter"
+            ))
+        })?;
     let tenant = match &caller.principal {
         Principal::Platform { .. } => tenants::find(&state.db.pool, ident).await?,
-        Principal::Staff { tenant_id, user_id, .. } => {
+        Principal::Staff {
+            tenant_id, user_id, ..
+        } => {
             let tenant = tenants::find(&state.db.pool, tenant_id.as_str()).await?;
             // Staff of another tenant learn nothing, not even whether the tenant exists.
             if !tenant.is_named_by(ident) {
@@ -228,7 +263,11 @@ pub async fn guard(
                 return Err(Error::TenantSuspended);
             }
             let action = request.method().as_str();
-            if !state.authz.is_allowed(&tenant.id, user_id, matched.as_str(), action).await {
+            if !state
+                .authz
+                .is_allowed(&tenant.id, user_id, matched.as_str(), action)
+                .await
+            {
                 return Err(Error::Forbidden("your roles do not allow this"));
             }
             tenant

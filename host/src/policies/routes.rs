@@ -22,8 +22,17 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "*"];
 fn check_role_name(role: &str) -> Result<()> {
     let ok = !role.is_empty()
         && role.len() <= 40
-        && role.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok { Ok(()) } else { Err(Error::invalid("invalid_role", "a role name is 1 to 40 lower-case letters, digits or hyphens")) }
+        && role
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "invalid_role",
+            "a role name is 1 to 40 lower-case letters, digits or hyphens",
+        ))
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -55,7 +64,10 @@ async fn list_roles(State(state): State<AppState>, scope: Scope) -> Result<Json<
             description: Some(description.to_string()),
             permissions: perms
                 .iter()
-                .map(|p| PermissionView { object: p.object.into(), action: p.action.into() })
+                .map(|p| PermissionView {
+                    object: p.object.into(),
+                    action: p.action.into(),
+                })
                 .collect(),
         })
         .collect();
@@ -68,7 +80,12 @@ async fn list_roles(State(state): State<AppState>, scope: Scope) -> Result<Json<
         let permission = PermissionView { object, action };
         match roles.iter_mut().find(|r| r.name == role) {
             Some(existing) => existing.permissions.push(permission),
-            None => roles.push(RoleView { name: role, built_in: false, description: None, permissions: vec![permission] }),
+            None => roles.push(RoleView {
+                name: role,
+                built_in: false,
+                description: None,
+                permissions: vec![permission],
+            }),
         }
     }
     Ok(Json(roles))
@@ -122,7 +139,11 @@ async fn create_assignment(
     let tenant = &scope.tenant.id;
     // The user must be this tenant's: ids of other tenants' users are simply not found.
     auth::find_user(&state.db.pool, tenant, &input.user_id).await?;
-    let assignment = RoleAssignment { id: db::new_id(), user_id: input.user_id, role: input.role };
+    let assignment = RoleAssignment {
+        id: db::new_id(),
+        user_id: input.user_id,
+        role: input.role,
+    };
     let mut tx = state.db.pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO role_assignments (id, tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5)",
@@ -136,7 +157,10 @@ async fn create_assignment(
     .await;
     match inserted {
         Err(e) if db::is_unique_violation(&e) => {
-            return Err(Error::conflict("already_assigned", "the user already has this role"));
+            return Err(Error::conflict(
+                "already_assigned",
+                "the user already has this role",
+            ));
         }
         other => other?,
     };
@@ -163,13 +187,14 @@ async fn delete_assignment(
 ) -> Result<StatusCode> {
     let tenant = &scope.tenant.id;
     let mut tx = state.db.pool.begin().await?;
-    let existing: RoleAssignment =
-        sqlx::query_as("SELECT id, user_id, role FROM role_assignments WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(&assignment_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(Error::NotFound("role assignment"))?;
+    let existing: RoleAssignment = sqlx::query_as(
+        "SELECT id, user_id, role FROM role_assignments WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(&assignment_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("role assignment"))?;
     sqlx::query("DELETE FROM role_assignments WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(&assignment_id)
@@ -239,7 +264,10 @@ async fn create_policy(
 ) -> Result<(StatusCode, Json<Policy>)> {
     check_role_name(&input.role)?;
     if super::is_built_in_role(&input.role) {
-        return Err(Error::invalid("built_in_role", "built-in roles cannot be changed; define a role of your own"));
+        return Err(Error::invalid(
+            "built_in_role",
+            "built-in roles cannot be changed; define a role of your own",
+        ));
     }
     if !input.object.starts_with(TENANT_ROUTES) || input.object.len() > 200 {
         return Err(Error::invalid(
@@ -249,10 +277,18 @@ async fn create_policy(
     }
     let action = input.action.to_ascii_uppercase();
     if !METHODS.contains(&action.as_str()) {
-        return Err(Error::invalid("invalid_action", "action must be GET, POST, PUT, PATCH, DELETE or *"));
+        return Err(Error::invalid(
+            "invalid_action",
+            "action must be GET, POST, PUT, PATCH, DELETE or *",
+        ));
     }
     let tenant = &scope.tenant.id;
-    let policy = Policy { id: db::new_id(), role: input.role, object: input.object, action };
+    let policy = Policy {
+        id: db::new_id(),
+        role: input.role,
+        object: input.object,
+        action,
+    };
     let mut tx = state.db.pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO policies (id, tenant_id, role, object, action, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -267,7 +303,10 @@ async fn create_policy(
     .await;
     match inserted {
         Err(e) if db::is_unique_violation(&e) => {
-            return Err(Error::conflict("policy_exists", "this policy exists already"));
+            return Err(Error::conflict(
+                "policy_exists",
+                "this policy exists already",
+            ));
         }
         other => other?,
     };
@@ -294,13 +333,14 @@ async fn delete_policy(
 ) -> Result<StatusCode> {
     let tenant = &scope.tenant.id;
     let mut tx = state.db.pool.begin().await?;
-    let existing: Policy =
-        sqlx::query_as("SELECT id, role, object, action FROM policies WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(&policy_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(Error::NotFound("policy"))?;
+    let existing: Policy = sqlx::query_as(
+        "SELECT id, role, object, action FROM policies WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(&policy_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("policy"))?;
     sqlx::query("DELETE FROM policies WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(&policy_id)
@@ -310,7 +350,9 @@ async fn delete_policy(
         tenant: Some(tenant),
         action: "policy.delete",
         target: &existing.id,
-        before: Some(json!({"role": existing.role, "object": existing.object, "action": existing.action})),
+        before: Some(
+            json!({"role": existing.role, "object": existing.object, "action": existing.action}),
+        ),
         after: None,
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;

@@ -64,7 +64,11 @@ impl From<TenantRow> for Tenant {
             display_name: r.display_name,
             time_zone: r.time_zone,
             language: r.language,
-            status: if r.status == "suspended" { TenantStatus::Suspended } else { TenantStatus::Active },
+            status: if r.status == "suspended" {
+                TenantStatus::Suspended
+            } else {
+                TenantStatus::Active
+            },
             created_at: db::timestamp(r.created_at),
             updated_at: db::timestamp(r.updated_at),
         }
@@ -117,7 +121,10 @@ pub struct NewTenant {
 pub fn check_display_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(Error::invalid("invalid_display_name", "a display name is 1 to 200 characters"));
+        return Err(Error::invalid(
+            "invalid_display_name",
+            "a display name is 1 to 200 characters",
+        ));
     }
     Ok(name.to_string())
 }
@@ -148,9 +155,10 @@ pub async fn insert(conn: &mut sqlx::AnyConnection, new: &NewTenant) -> Result<T
     .execute(conn)
     .await;
     match result {
-        Err(e) if db::is_unique_violation(&e) => {
-            Err(Error::conflict("slug_taken", format!("the slug {:?} is taken", new.slug.as_str())))
-        }
+        Err(e) if db::is_unique_violation(&e) => Err(Error::conflict(
+            "slug_taken",
+            format!("the slug {:?} is taken", new.slug.as_str()),
+        )),
         Err(e) => Err(e.into()),
         Ok(_) => Ok(row.into()),
     }
@@ -173,11 +181,15 @@ pub async fn update(conn: &mut sqlx::AnyConnection, tenant: &Tenant) -> Result<T
     .execute(conn)
     .await;
     match result {
-        Err(e) if db::is_unique_violation(&e) => {
-            Err(Error::conflict("slug_taken", format!("the slug {:?} is taken", tenant.slug)))
-        }
+        Err(e) if db::is_unique_violation(&e) => Err(Error::conflict(
+            "slug_taken",
+            format!("the slug {:?} is taken", tenant.slug),
+        )),
         Err(e) => Err(e.into()),
         Ok(r) if r.rows_affected() == 0 => Err(Error::NotFound("tenant")),
-        Ok(_) => Ok(Tenant { updated_at: db::timestamp(now), ..tenant.clone() }),
+        Ok(_) => Ok(Tenant {
+            updated_at: db::timestamp(now),
+            ..tenant.clone()
+        }),
     }
 }

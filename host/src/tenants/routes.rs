@@ -89,7 +89,14 @@ async fn create_tenant(
     let admin = match &input.admin {
         Some(admin) => {
             let name = super::check_display_name(&admin.display_name)?;
-            let user = auth::create_user(&mut tx, &tenant.id, &admin.email, &name, password_hash.as_deref()).await?;
+            let user = auth::create_user(
+                &mut tx,
+                &tenant.id,
+                &admin.email,
+                &name,
+                password_hash.as_deref(),
+            )
+            .await?;
             sqlx::query(
                 "INSERT INTO role_assignments (id, tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, 'tenant-admin', $4)",
             )
@@ -108,7 +115,9 @@ async fn create_tenant(
         action: "tenant.create",
         target: tenant.id.as_str(),
         before: None,
-        after: Some(json!({"slug": tenant.slug, "display_name": tenant.display_name, "admin": admin.as_ref().map(|a| &a.email)})),
+        after: Some(
+            json!({"slug": tenant.slug, "display_name": tenant.display_name, "admin": admin.as_ref().map(|a| &a.email)}),
+        ),
     };
     audit::record(&mut tx, &caller.actor(), change).await?;
     tx.commit().await?;
@@ -141,7 +150,13 @@ fn summary(t: &Tenant) -> serde_json::Value {
 }
 
 /// Writes a changed tenant with its audit entry, then drops cached host lookups.
-async fn save(state: &AppState, caller: &Caller, before: &Tenant, after: Tenant, action: &str) -> Result<Tenant> {
+async fn save(
+    state: &AppState,
+    caller: &Caller,
+    before: &Tenant,
+    after: Tenant,
+    action: &str,
+) -> Result<Tenant> {
     let mut tx = state.db.pool.begin().await?;
     let saved = super::update(&mut tx, &after).await?;
     let change = Change {
@@ -180,13 +195,25 @@ async fn update_tenant(
     if let Some(language) = input.language {
         after.language = language.to_string();
     }
-    Ok(Json(save(&state, &scope.caller, &scope.tenant, after, "tenant.update").await?))
+    Ok(Json(
+        save(&state, &scope.caller, &scope.tenant, after, "tenant.update").await?,
+    ))
 }
 
-async fn set_status(state: AppState, scope: Scope, status: TenantStatus, action: &str) -> Result<Json<Tenant>> {
+async fn set_status(
+    state: AppState,
+    scope: Scope,
+    status: TenantStatus,
+    action: &str,
+) -> Result<Json<Tenant>> {
     scope.caller.require_platform()?;
-    let after = Tenant { status, ..scope.tenant.clone() };
-    Ok(Json(save(&state, &scope.caller, &scope.tenant, after, action).await?))
+    let after = Tenant {
+        status,
+        ..scope.tenant.clone()
+    };
+    Ok(Json(
+        save(&state, &scope.caller, &scope.tenant, after, action).await?,
+    ))
 }
 
 /// Suspends a tenant: its API answers `tenant_suspended` and its portals show an
@@ -214,12 +241,20 @@ async fn delete_tenant(State(state): State<AppState>, scope: Scope) -> Result<St
     scope.caller.require_platform()?;
     let tenant = &scope.tenant;
     let mut tx = state.db.pool.begin().await?;
-    let deleted = sqlx::query("DELETE FROM tenants WHERE id = $1").bind(&tenant.id).execute(&mut *tx).await?;
+    let deleted = sqlx::query("DELETE FROM tenants WHERE id = $1")
+        .bind(&tenant.id)
+        .execute(&mut *tx)
+        .await?;
     if deleted.rows_affected() == 0 {
         return Err(Error::NotFound("tenant"));
     }
-    let change =
-        Change { tenant: None, action: "tenant.delete", target: tenant.id.as_str(), before: Some(summary(tenant)), after: None };
+    let change = Change {
+        tenant: None,
+        action: "tenant.delete",
+        target: tenant.id.as_str(),
+        before: Some(summary(tenant)),
+        after: None,
+    };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
     state.hosts.invalidate();

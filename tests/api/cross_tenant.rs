@@ -1,0 +1,161 @@
+//! Tenant isolation: every tenant-scoped route, taken from the OpenAPI document so that a new
+//! route cannot be forgotten, is called as tenant A against tenant B. Nothing of B may change.
+
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::TestApp;
+
+/// Ids of one tenant's objects, by the path parameter that names them.
+struct Objects {
+    tenant: String,
+    user: String,
+    domain: String,
+    assignment: String,
+    policy: String,
+    token: String,
+}
+
+impl Objects {
+    async fn create(app: &TestApp, slug: &str) -> (Self, String) {
+        let (tenant, admin) = app.tenant_with_admin(slug).await;
+        let (user, _) = app
+            .staff(&tenant, &format!("staff@{slug}.example"), &[])
+            .await;
+        let domain = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/domains"),
+                &admin,
+                json!({"name": format!("service.{slug}.example")}),
+            )
+            .await;
+        let assignment = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/role-assignments"),
+                &admin,
+                json!({"user_id": user, "role": "viewer"}),
+            )
+            .await;
+        let policy = app.post(&format!("/api/v1/tenants/{tenant}/policies"), &admin,
+            json!({"role": "auditor", "object": "/api/v1/tenants/{tenant}/audit", "action": "GET"})).await;
+        let token = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/me/tokens"),
+                &admin,
+                json!({"name": "desk"}),
+            )
+            .await;
+        let id = |reply: &crate::support::Reply| {
+            reply.json["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}", reply.text))
+                .to_string()
+        };
+        let objects = Self {
+            user,
+            domain: id(&domain),
+            assignment: id(&assignment),
+            policy: id(&policy),
+            token: id(&token),
+            tenant,
+        };
+        (objects, admin)
+    }
+
+    fn fill(&self, template: &str, tenant: &str) -> String {
+        template
+            .replace("{tenant}", tenant)
+            .replace("{user}", &self.user)
+            .replace("{domain}", &self.domain)
+            .replace("{assignment}", &self.assignment)
+            .replace("{policy}", &self.policy)
+            .replace("{token}", &self.token)
+    }
+
+    /// Everything an admin of this tenant can read, as the platform sees it.
+    async fn snapshot(&self, app: &TestApp) -> Vec<Value> {
+        let mut state = Vec::new();
+        for list in [
+            "",
+            "/users",
+            "/domains",
+            "/role-assignments",
+            "/policies",
+            "/tokens",
+            "/audit?limit=200",
+        ] {
+            let reply = app
+                .get(
+                    &format!("/api/v1/tenants/{}{list}", self.tenant),
+                    &app.platform_token,
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{list}: {}", reply.text);
+            state.push(reply.json);
+        }
+        state
+    }
+}
+
+/// A body that would be valid for the route, and that names the other tenant's objects.
+fn body_for(template: &str, victim: &Objects) -> Value {
+    if template.ends_with("/me/tokens") {
+        return json!({"name": "mine"});
+    }
+    match template.rsplit('/').next().unwrap_or_default() {
+        "users" => {
+            json!({"email": "intruder@evil.example", "display_name": "Intruder", "roles": ["tenant-admin"]})
+        }
+        "{user}" => {
+            json!({"display_name": "Hacked", "disabled": true, "password": "a new password for you"})
+        }
+        "tokens" => json!({"user_id": victim.user, "name": "stolen"}),
+        "domains" => json!({"name": "stolen.example"}),
+        "role-assignments" => json!({"user_id": victim.user, "role": "tenant-admin"}),
+        "policies" => {
+            json!({"role": "viewer2", "object": "/api/v1/tenants/{tenant}/users", "action": "*"})
+        }
+        "{tenant}" => json!({"display_name": "Hacked"}),
+        _ => json!({}),
+    }
+}
+
+on_both_backends! {
+    async fn tenant_a_cannot_reach_tenant_b_through_any_route(app: TestApp) {
+        let (a, admin_a) = Objects::create(&app, "alpha").await;
+        let (b, _) = Objects::create(&app, "bravo").await;
+        let before = b.snapshot(&app).await;
+
+        let spec = app.send(reqwest::Method::GET, "/api/v1/openapi.json", None, None, &[]).await;
+        let mut checked = 0;
+        for (template, item) in spec.json["paths"].as_object().unwrap() {
+            if !template.contains("{tenant}") {
+                continue;
+            }
+            for method in item.as_object().unwrap().keys() {
+                let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let sends_body = method == reqwest::Method::POST || method == reqwest::Method::PATCH;
+                let body = if sends_body { body_for(template, &b) } else { Value::Null };
+
+                // B's tenant in the path, by id and by slug: refused before anything is read.
+                for tenant in [b.tenant.as_str(), "bravo"] {
+                    let path = b.fill(template, tenant);
+                    let reply = app.send(method.clone(), &path, Some(&admin_a), sends_body.then_some(&body), &[]).await;
+                    assert_eq!(reply.status, 403, "{method} {path} as alpha: {}", reply.text);
+                }
+
+                // A's own tenant in the path with B's object ids: not found.
+                let names_object = template.trim_end_matches("/verify").ends_with('}') && !template.ends_with("{tenant}");
+                let carries_b_ids = body.to_string().contains(&b.user);
+                if names_object || carries_b_ids {
+                    let path = b.fill(template, &a.tenant);
+                    let reply = app.send(method.clone(), &path, Some(&admin_a), sends_body.then_some(&body), &[]).await;
+                    assert_eq!(reply.status, 404, "{method} {path} with bravo's ids: {}", reply.text);
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 25, "only {checked} tenant routes were checked");
+        assert_eq!(b.snapshot(&app).await, before, "tenant bravo changed");
+    }
+}
