@@ -11,6 +11,7 @@ pub mod db;
 pub mod domains;
 pub mod error;
 pub mod http;
+pub mod invalidation;
 pub mod policies;
 pub mod tenants;
 pub mod types;
@@ -52,9 +53,14 @@ impl AppState {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url()).await?;
         db.migrate().await?;
+        let hosts = HostResolver::new(db.pool.clone(), config.base_domain.clone());
+        let authz = Authz::new(db.pool.clone(), config.authz_cache_capacity);
+        if db.backend == db::Backend::Postgres {
+            invalidation::spawn_listener(config.database_url(), authz.clone(), hosts.clone());
+        }
         Ok(Self(Arc::new(Services {
-            hosts: HostResolver::new(db.pool.clone(), config.base_domain.clone()),
-            authz: Authz::new(db.pool.clone(), config.authz_cache_capacity),
+            hosts,
+            authz,
             dns: DnsVerifier::new(config.dns_resolver()?)?,
             pages: Pages::new()?,
             db,

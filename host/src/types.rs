@@ -123,7 +123,7 @@ fn parse_email(raw: &str) -> Result<String, Error> {
         )
     };
     let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
-    let domain_ok = domain.contains('.') && domain.split('.').all(|l| is_dns_label(l));
+    let domain_ok = domain.contains('.') && domain.split('.').all(is_dns_label);
     let local_ok = !local.is_empty()
         && local.len() <= 64
         && !local.contains('@')

@@ -9,4 +9,5 @@ mod domains;
 mod pages;
 mod platform;
 mod policies;
+mod replicas;
 mod tenants;

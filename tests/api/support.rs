@@ -58,7 +58,7 @@ pub struct TestApp {
     pub platform_token: String,
     pub dns: DnsServer,
     client: reqwest::Client,
-    _database: TestDatabase,
+    database: Arc<TestDatabase>,
 }
 
 /// A response, its body parsed as JSON when it is JSON.
@@ -117,11 +117,33 @@ impl TestApp {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            _database: database,
+            database: Arc::new(database),
         })
     }
 
-    /// Sends a request; `host` overrides the Host header.
+    /// Another replica on the same database, as behind a load balancer.
+    pub async fn replica(&self) -> TestApp {
+        let state = AppState::build(self.state.config.clone())
+            .await
+            .expect("replica builds");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(portico::serve(
+            listener,
+            state.clone(),
+            std::future::pending(),
+        ));
+        TestApp {
+            base_url: format!("http://{addr}"),
+            state,
+            platform_token: self.platform_token.clone(),
+            dns: DnsServer::start().await,
+            client: self.client.clone(),
+            database: self.database.clone(),
+        }
+    }
+
+    /// Sends a request with extra headers (such as `host`).
     pub async fn send(
         &self,
         method: Method,

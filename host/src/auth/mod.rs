@@ -49,15 +49,20 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .is_ok_and(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
-/// Checks a new password's strength.
-pub fn check_password(password: &str) -> Result<()> {
+/// Checks a new password's strength and hashes it on the blocking pool, since a hash takes
+/// tens of milliseconds of CPU by design.
+pub async fn hash_new_password(password: &str) -> Result<String> {
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(Error::invalid(
             "weak_password",
             format!("a password needs at least {MIN_PASSWORD_LEN} characters"),
         ));
     }
-    Ok(())
+    let password = password.to_string();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| Error::Internal(e.into()))??;
+    Ok(hash)
 }
 
 /// A fresh token: what the client keeps, and the hash we store.

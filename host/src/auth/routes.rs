@@ -13,6 +13,7 @@ use crate::audit::{self, Change};
 use crate::db::{self, now_ms};
 use crate::error::{Error, Result};
 use crate::http::extract::{Json, Path, Query};
+use crate::invalidation::Invalidation;
 use crate::policies::Scope;
 use crate::tenants;
 use crate::types::{Email, Page, PageParams, TenantId};
@@ -64,10 +65,7 @@ async fn create_user(
 ) -> Result<(StatusCode, Json<StaffUserView>)> {
     let name = tenants::check_display_name(&input.display_name)?;
     let password_hash = match &input.password {
-        Some(p) => {
-            super::check_password(p)?;
-            Some(super::hash_password(p)?)
-        }
+        Some(p) => Some(super::hash_new_password(p).await?),
         None => None,
     };
     for role in &input.roles {
@@ -112,7 +110,9 @@ async fn create_user(
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
-    state.authz.invalidate(tenant).await;
+    state
+        .invalidate(Invalidation::Policies(tenant.clone()))
+        .await;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
@@ -158,10 +158,7 @@ async fn update_user(
     };
     let disabled = input.disabled.map_or(before.disabled, i64::from);
     let password_hash = match &input.password {
-        Some(p) => {
-            super::check_password(p)?;
-            Some(super::hash_password(p)?)
-        }
+        Some(p) => Some(super::hash_new_password(p).await?),
         None => None,
     };
     let mut tx = state.db.pool.begin().await?;
@@ -223,7 +220,9 @@ async fn delete_user(
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
-    state.authz.invalidate(tenant).await;
+    state
+        .invalidate(Invalidation::Policies(tenant.clone()))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -509,14 +508,13 @@ async fn sign_in(
         }
         None => None,
     };
-    let hash = account
-        .as_ref()
-        .and_then(|a| a.password_hash.clone())
-        .unwrap_or_else(|| DECOY_HASH.clone());
+    let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let password = input.password.clone();
-    let matches = tokio::task::spawn_blocking(move || super::verify_password(&password, &hash))
-        .await
-        .map_err(|e| Error::Internal(e.into()))?;
+    let matches = tokio::task::spawn_blocking(move || {
+        super::verify_password(&password, stored.as_deref().unwrap_or(&DECOY_HASH))
+    })
+    .await
+    .map_err(|e| Error::Internal(e.into()))?;
     let (Some(tenant), Some(account)) = (tenant, account) else {
         return Err(Error::Unauthorized);
     };

@@ -16,6 +16,7 @@ use crate::audit::{self, Change};
 use crate::db::{self, Pool, now_ms};
 use crate::error::{Error, Result};
 use crate::http::extract::{Json, Path, Query};
+use crate::invalidation::Invalidation;
 use crate::policies::Scope;
 use crate::types::{DomainName, Page, PageParams, TenantId};
 
@@ -236,7 +237,7 @@ async fn verify_domain(
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
-    state.hosts.invalidate();
+    state.invalidate(Invalidation::Hosts).await;
     row.verified_at = Some(now);
     Ok(Json(row.into()))
 }
@@ -266,7 +267,7 @@ async fn delete_domain(
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
-    state.hosts.invalidate();
+    state.invalidate(Invalidation::Hosts).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -189,9 +189,15 @@ impl Authz {
         }
     }
 
-    /// The one way to drop a tenant's cached enforcer: after any change to its rules.
+    /// Drops a tenant's cached enforcer after a change to its rules. Called through
+    /// [`AppState::invalidate`](crate::AppState::invalidate), which also tells other replicas.
     pub async fn invalidate(&self, tenant: &TenantId) {
         self.enforcers.invalidate(tenant).await;
+    }
+
+    /// Drops every cached enforcer.
+    pub fn invalidate_all(&self) {
+        self.enforcers.invalidate_all();
     }
 }
 
@@ -275,4 +281,81 @@ pub async fn guard(
     };
     request.extensions_mut().insert(Scope { tenant, caller });
     Ok(next.run(request).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TENANT_A: &str = "tenant-a";
+    const TENANT_B: &str = "tenant-b";
+
+    async fn enforcer_for(tenant: &str, assignments: &[(&str, &str)]) -> Enforcer {
+        let rules = TenantRules {
+            assignments: assignments
+                .iter()
+                .map(|(u, r)| (u.to_string(), r.to_string()))
+                .collect(),
+            policies: vec![(
+                "auditor".into(),
+                format!("{TENANT_ROUTES}/audit"),
+                "GET".into(),
+            )],
+        };
+        build_enforcer(tenant, &rules).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn roles_hold_only_in_their_own_domain() {
+        let a = enforcer_for(
+            TENANT_A,
+            &[
+                ("ann", "tenant-admin"),
+                ("dan", "dispatcher"),
+                ("aud", "auditor"),
+            ],
+        )
+        .await;
+        let users = "/api/v1/tenants/{tenant}/users";
+        assert!(a.enforce(("ann", TENANT_A, users, "POST")).unwrap());
+        assert!(a.enforce(("dan", TENANT_A, users, "GET")).unwrap());
+        assert!(!a.enforce(("dan", TENANT_A, users, "POST")).unwrap());
+        assert!(
+            a.enforce(("aud", TENANT_A, "/api/v1/tenants/{tenant}/audit", "GET"))
+                .unwrap()
+        );
+        assert!(!a.enforce(("aud", TENANT_A, users, "GET")).unwrap());
+        // Asked about another domain, tenant A's enforcer grants nothing.
+        assert!(!a.enforce(("ann", TENANT_B, users, "GET")).unwrap());
+        // Nor does tenant B's enforcer know tenant A's people.
+        let b = enforcer_for(TENANT_B, &[]).await;
+        assert!(!b.enforce(("ann", TENANT_B, users, "GET")).unwrap());
+        assert!(!b.enforce(("ann", TENANT_A, users, "GET")).unwrap());
+    }
+
+    #[tokio::test]
+    async fn only_templates_under_the_tenant_prefix_match() {
+        let a = enforcer_for(TENANT_A, &[("ann", "tenant-admin")]).await;
+        assert!(
+            !a.enforce(("ann", TENANT_A, "/api/v1/tenants", "GET"))
+                .unwrap()
+        );
+        assert!(
+            !a.enforce(("ann", TENANT_A, "/api/v1/audit", "GET"))
+                .unwrap()
+        );
+        assert!(
+            !a.enforce(("ann", TENANT_A, "/api/v1/tenants/{tenant}x", "GET"))
+                .unwrap()
+        );
+        assert!(
+            !a.enforce((
+                "role-name-is-not-a-user",
+                TENANT_A,
+                "/api/v1/tenants/{tenant}",
+                "GET"
+            ))
+            .unwrap()
+        );
+    }
 }

@@ -15,6 +15,7 @@ use crate::auth;
 use crate::db::{self, now_ms};
 use crate::error::{Error, Result};
 use crate::http::extract::{Json, Path, Query};
+use crate::invalidation::Invalidation;
 use crate::types::{Page, PageParams};
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "*"];
@@ -173,7 +174,9 @@ async fn create_assignment(
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
-    state.authz.invalidate(tenant).await;
+    state
+        .invalidate(Invalidation::Policies(tenant.clone()))
+        .await;
     Ok((StatusCode::CREATED, Json(assignment)))
 }
 
@@ -209,7 +212,9 @@ async fn delete_assignment(
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
-    state.authz.invalidate(tenant).await;
+    state
+        .invalidate(Invalidation::Policies(tenant.clone()))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -319,7 +324,9 @@ async fn create_policy(
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
-    state.authz.invalidate(tenant).await;
+    state
+        .invalidate(Invalidation::Policies(tenant.clone()))
+        .await;
     Ok((StatusCode::CREATED, Json(policy)))
 }
 
@@ -357,7 +364,9 @@ async fn delete_policy(
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
-    state.authz.invalidate(tenant).await;
+    state
+        .invalidate(Invalidation::Policies(tenant.clone()))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

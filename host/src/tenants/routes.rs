@@ -13,6 +13,7 @@ use crate::audit::{self, Change};
 use crate::auth::{self, Caller, StaffUserView};
 use crate::error::{Error, Result};
 use crate::http::extract::{Json, Query};
+use crate::invalidation::Invalidation;
 use crate::policies::Scope;
 use crate::types::{Email, Language, Page, PageParams, Slug, TimeZoneName};
 
@@ -78,10 +79,7 @@ async fn create_tenant(
         language: input.language.unwrap_or(Language::parse("en")?),
     };
     let password_hash = match input.admin.as_ref().and_then(|a| a.password.as_deref()) {
-        Some(password) => {
-            auth::check_password(password)?;
-            Some(auth::hash_password(password)?)
-        }
+        Some(password) => Some(auth::hash_new_password(password).await?),
         None => None,
     };
     let mut tx = state.db.pool.begin().await?;
@@ -121,7 +119,7 @@ async fn create_tenant(
     };
     audit::record(&mut tx, &caller.actor(), change).await?;
     tx.commit().await?;
-    state.hosts.invalidate();
+    state.invalidate(Invalidation::Hosts).await;
     Ok((StatusCode::CREATED, Json(CreatedTenant { tenant, admin })))
 }
 
@@ -168,7 +166,7 @@ async fn save(
     };
     audit::record(&mut tx, &caller.actor(), change).await?;
     tx.commit().await?;
-    state.hosts.invalidate();
+    state.invalidate(Invalidation::Hosts).await;
     Ok(saved)
 }
 
@@ -257,8 +255,10 @@ async fn delete_tenant(State(state): State<AppState>, scope: Scope) -> Result<St
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
-    state.hosts.invalidate();
-    state.authz.invalidate(&tenant.id).await;
+    state.invalidate(Invalidation::Hosts).await;
+    state
+        .invalidate(Invalidation::Policies(tenant.id.clone()))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
