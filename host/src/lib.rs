@@ -12,6 +12,7 @@ pub mod domains;
 pub mod error;
 pub mod http;
 pub mod invalidation;
+pub mod plugins;
 pub mod policies;
 pub mod tenants;
 pub mod types;

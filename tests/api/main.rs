@@ -8,6 +8,7 @@ mod cross_tenant;
 mod domains;
 mod pages;
 mod platform;
+mod plugin_runtime;
 mod policies;
 mod replicas;
 mod tenants;

@@ -1,0 +1,357 @@
+//! What plugins may reach outside the sandbox: HTTP to granted hosts, behind an SSRF guard,
+//! and email through the host's SMTP transport.
+//!
+//! The guard resolves every destination itself and refuses loopback, private, link-local,
+//! shared, multicast and metadata addresses (IPv4, IPv6, and IPv4 mapped into IPv6), for the
+//! first request and for every redirect hop, unless the operator explicitly allows private
+//! destinations. Connections use only the addresses the guard approved.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::bindings::portico::plugin::{http, smtp};
+
+/// Largest response body handed to a plugin.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// Redirects followed per request.
+const MAX_REDIRECTS: usize = 5;
+
+/// Capabilities a tenant approved for one install, out of those its manifest requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// Host names the plugin may send HTTP requests to.
+    #[serde(default)]
+    pub http_hosts: Vec<String>,
+    /// Whether the plugin may send email.
+    #[serde(default)]
+    pub smtp: bool,
+}
+
+impl Grants {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    pub fn allows_http(&self, host: &str) -> bool {
+        !host.is_empty() && self.http_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// True when every grant here is also in `other` (what a manifest requests).
+    pub fn is_within(&self, other: &Grants) -> bool {
+        (!self.smtp || other.smtp) && self.http_hosts.iter().all(|h| other.allows_http(h))
+    }
+}
+
+/// The operator's settings for outbound traffic.
+#[derive(Debug, Clone, Default)]
+pub struct OutboundPolicy {
+    /// Allow loopback and private destinations (tests, and installs on a private network).
+    pub allow_private: bool,
+    /// Allow plain `http://` as well as `https://`.
+    pub allow_http: bool,
+    /// SMTP server (`host:port`) for plugins' email, and the sender address.
+    pub smtp: Option<(String, u16, String)>,
+}
+
+/// Why an outbound call did not happen or did not finish.
+#[derive(Debug)]
+pub enum OutboundError {
+    /// The guard refused the destination: a grant or address violation.
+    Refused(String),
+    Timeout,
+    Failed(String),
+}
+
+/// The host's outbound HTTP and SMTP, under the operator's policy.
+pub struct Outbound {
+    policy: OutboundPolicy,
+}
+
+impl Outbound {
+    pub fn new(policy: OutboundPolicy) -> Self {
+        Self { policy }
+    }
+
+    /// Sends a plugin's request to a granted host, following redirects to granted hosts only.
+    pub async fn http(
+        &self,
+        grants: &Grants,
+        request: http::Request,
+    ) -> Result<http::Response, OutboundError> {
+        let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| {
+                OutboundError::Failed(format!("{:?} is not an HTTP method", request.method))
+            })?;
+        let mut url = reqwest::Url::parse(&request.url)
+            .map_err(|e| OutboundError::Failed(format!("bad URL: {e}")))?;
+        for _ in 0..=MAX_REDIRECTS {
+            let addrs = self.check_destination(grants, &url).await?;
+            let host = url.host_str().unwrap_or_default().to_string();
+            // Connect only to the addresses just checked, so a second DNS answer cannot differ.
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(10))
+                .connect_timeout(Duration::from_secs(5))
+                .user_agent(concat!("portico/", env!("CARGO_PKG_VERSION")))
+                .no_proxy()
+                .resolve_to_addrs(&host, &addrs)
+                .build()
+                .map_err(|e| OutboundError::Failed(e.to_string()))?;
+            let mut builder = client
+                .request(method.clone(), url.clone())
+                .body(request.body.clone());
+            for (name, value) in &request.headers {
+                builder = builder.header(name, value);
+            }
+            let response = builder.send().await.map_err(|e| {
+                if e.is_timeout() {
+                    OutboundError::Timeout
+                } else {
+                    OutboundError::Failed(e.without_url().to_string())
+                }
+            })?;
+            if response.status().is_redirection()
+                && let Some(location) = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+            {
+                url = url
+                    .join(location)
+                    .map_err(|e| OutboundError::Failed(format!("bad redirect: {e}")))?;
+                continue;
+            }
+            return read_response(response).await;
+        }
+        Err(OutboundError::Failed(format!(
+            "more than {MAX_REDIRECTS} redirects"
+        )))
+    }
+
+    /// The addresses `url` may be reached at, or why it may not.
+    async fn check_destination(
+        &self,
+        grants: &Grants,
+        url: &reqwest::Url,
+    ) -> Result<Vec<SocketAddr>, OutboundError> {
+        match url.scheme() {
+            "https" => {}
+            "http" if self.policy.allow_http => {}
+            other => {
+                return Err(OutboundError::Refused(format!(
+                    "the scheme {other:?} is not allowed"
+                )));
+            }
+        }
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        if !grants.allows_http(&host) {
+            return Err(OutboundError::Refused(format!(
+                "HTTP to {host:?} was not granted"
+            )));
+        }
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|e| OutboundError::Failed(format!("cannot resolve {host}: {e}")))?
+                .collect(),
+        };
+        if let Some(bad) = addrs
+            .iter()
+            .find(|a| !self.policy.allow_private && !is_public(a.ip()))
+        {
+            return Err(OutboundError::Refused(format!(
+                "{host} resolves to {}, which plugins may not reach",
+                bad.ip()
+            )));
+        }
+        if addrs.is_empty() {
+            return Err(OutboundError::Failed(format!("{host} has no addresses")));
+        }
+        Ok(addrs)
+    }
+
+    /// Sends a plugin's email through the configured SMTP server.
+    pub async fn email(&self, email: smtp::Email) -> Result<(), smtp::SmtpError> {
+        let Some((host, port, from)) = &self.policy.smtp else {
+            return Err(smtp::SmtpError::Failed(
+                "no SMTP server is configured on this host".into(),
+            ));
+        };
+        let mailbox = |addr: &str| {
+            addr.parse::<Mailbox>()
+                .map_err(|_| smtp::SmtpError::InvalidAddress(addr.to_string()))
+        };
+        let mut builder = Message::builder()
+            .from(mailbox(from)?)
+            .subject(email.subject);
+        for to in &email.to {
+            builder = builder.to(mailbox(to)?);
+        }
+        if let Some(reply_to) = &email.reply_to {
+            builder = builder.reply_to(mailbox(reply_to)?);
+        }
+        let message = match email.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(email.text, html)),
+            None => builder.header(ContentType::TEXT_PLAIN).body(email.text),
+        }
+        .map_err(|e| smtp::SmtpError::InvalidAddress(e.to_string()))?;
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
+            .port(*port)
+            .timeout(Some(Duration::from_secs(10)))
+            .build();
+        transport.send(message).await.map(|_| ()).map_err(|e| {
+            if e.is_permanent() {
+                smtp::SmtpError::Rejected(e.to_string())
+            } else {
+                smtp::SmtpError::Failed(e.to_string())
+            }
+        })
+    }
+}
+
+async fn read_response(mut response: reqwest::Response) -> Result<http::Response, OutboundError> {
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| OutboundError::Failed(e.to_string()))?
+    {
+        let room = MAX_RESPONSE_BYTES.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if room <= chunk.len() {
+            break;
+        }
+    }
+    Ok(http::Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// The host part of an absolute URL, lower-cased.
+pub fn url_host(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    Some(
+        url.host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase(),
+    )
+}
+
+/// True for addresses on the public internet.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let segments = v6.segments();
+            // NAT64 (64:ff9b::/96) embeds an IPv4 address.
+            if segments[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let [a, b] = segments[6].to_be_bytes();
+                let [c, d] = segments[7].to_be_bytes();
+                return is_public_v4(Ipv4Addr::new(a, b, c, d));
+            }
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (segments[0] & 0xfe00) == 0xfc00 // unique local, incl. cloud metadata fd00:ec2::254
+                || (segments[0] & 0xffc0) == 0xfe80 // link-local
+                || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
+                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1))
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local() // includes the metadata address 169.254.169.254
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 198 && (18..20).contains(&b)) // benchmarking
+        || a >= 240)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_special_addresses_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip} should not be public");
+        }
+        for ip in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(is_public(ip.parse().unwrap()), "{ip} should be public");
+        }
+    }
+
+    #[test]
+    fn grants_match_hosts_exactly() {
+        let grants = Grants {
+            http_hosts: vec!["api.example.com".into()],
+            smtp: false,
+        };
+        assert!(grants.allows_http("API.example.com"));
+        assert!(!grants.allows_http("evil.api.example.com"));
+        assert!(!grants.allows_http(""));
+        let requested = Grants {
+            http_hosts: vec!["api.example.com".into(), "b.example".into()],
+            smtp: true,
+        };
+        assert!(grants.is_within(&requested));
+        assert!(!requested.is_within(&grants));
+    }
+}

@@ -1,0 +1,712 @@
+//! The sandbox: wasmtime with the component model, a pooling allocator, and a fresh store per
+//! invocation so that no state survives a call or crosses tenants.
+//!
+//! Limits are always on: a wall-clock deadline (epoch interruption lets a spinning guest yield,
+//! and a tokio timeout covers host calls too), a memory limit per instance, fuel for the
+//! deterministic kinds, and output, log and outbound-call budgets. Components are compiled when
+//! they are loaded (at upload or start-up) and the compiled form is cached on disk, keyed by
+//! content hash and engine compatibility, so a restart does not compile again.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    Trap,
+};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::portico::plugin::{http, log, smtp};
+use super::bindings::{self, action, slots, theme};
+use super::outbound::{Grants, Outbound, OutboundError};
+use super::{Limits, PluginError, PluginKind, WIT_VERSION};
+
+/// Instances the pool keeps ready; more concurrent invocations wait for a slot.
+const POOLED_INSTANCES: u32 = 256;
+/// Upper bound of any instance's memory; per-invocation limits sit below it.
+const POOL_MAX_MEMORY: usize = 256 << 20;
+/// Epoch tick: the granularity of deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Log lines kept per invocation, whatever their size.
+const MAX_LOG_LINES: usize = 500;
+
+/// A line a plugin logged.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LogLine {
+    pub level: &'static str,
+    pub message: String,
+}
+
+/// What an invocation cost and said, whatever its outcome.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunReport {
+    pub duration_us: u64,
+    pub fuel_used: Option<u64>,
+    pub logs: Vec<LogLine>,
+}
+
+/// An invocation's result and its report.
+pub struct Invocation<T> {
+    pub result: Result<T, PluginError>,
+    pub report: RunReport,
+}
+
+/// A validated, compiled component, ready to instantiate.
+pub struct LoadedPlugin {
+    pub kind: PluginKind,
+    pub sha256: String,
+    pre: KindPre,
+}
+
+enum KindPre {
+    Channel(bindings::NotificationChannelPre<HostState>),
+    Slots(slots::SlotCalculatorPre<HostState>),
+    Theme(theme::ThemePre<HostState>),
+    Action(action::ActionPre<HostState>),
+}
+
+/// The engine, the linker and the compiled components.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache_dir: Option<PathBuf>,
+    loaded: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
+    outbound: Arc<Outbound>,
+}
+
+/// How the runtime allocates instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocation {
+    /// Pre-reserved slots: fast instantiation. What the host uses.
+    Pooling,
+    /// Allocate per instance; for comparison in benchmarks.
+    OnDemand,
+}
+
+impl Runtime {
+    /// A runtime whose compiled components are cached in `cache_dir`.
+    pub fn new(
+        cache_dir: Option<PathBuf>,
+        outbound: Outbound,
+        allocation: Allocation,
+    ) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.consume_fuel(true);
+        config.epoch_interruption(true);
+        config.max_wasm_stack(1 << 20);
+        if allocation == Allocation::Pooling {
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_component_instances(POOLED_INSTANCES);
+            pool.total_core_instances(POOLED_INSTANCES * 4);
+            pool.total_memories(POOLED_INSTANCES * 2);
+            pool.total_tables(POOLED_INSTANCES * 4);
+            pool.total_stacks(POOLED_INSTANCES);
+            pool.max_memories_per_component(2);
+            pool.max_tables_per_component(8);
+            pool.max_core_instances_per_component(16);
+            pool.max_memory_size(POOL_MAX_MEMORY);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine =
+            Engine::new(&config).map_err(|e| anyhow::anyhow!("configuring wasmtime: {e}"))?;
+        spawn_epoch_ticker(&engine);
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e}"))?;
+        log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        http::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        smtp::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+        if let Some(dir) = &cache_dir {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(Self {
+            engine,
+            linker,
+            cache_dir,
+            loaded: Mutex::default(),
+            outbound: Arc::new(outbound),
+        })
+    }
+
+    /// Validates and compiles a component of `kind` (or takes it from the caches).
+    pub fn load(&self, kind: PluginKind, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let sha256 = hex(&Sha256::digest(wasm));
+        if let Some(plugin) = self.loaded.lock().expect("plugin map").get(&sha256) {
+            if plugin.kind != kind {
+                return Err(PluginError::Invalid(format!(
+                    "this component is a {}, not a {}",
+                    plugin.kind.as_str(),
+                    kind.as_str()
+                )));
+            }
+            return Ok(plugin.clone());
+        }
+        if !is_component(wasm) {
+            return Err(PluginError::Invalid(
+                "not a WebAssembly component (a core module or another file)".into(),
+            ));
+        }
+        let component = self.compile_cached(&sha256, wasm)?;
+        check_world(&self.engine, &component, kind)?;
+        let invalid = |e: wasmtime::Error| PluginError::Invalid(format!("{e:#}"));
+        let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+        let pre = match kind {
+            PluginKind::Channel => {
+                KindPre::Channel(bindings::NotificationChannelPre::new(pre).map_err(invalid)?)
+            }
+            PluginKind::SlotCalculator => {
+                KindPre::Slots(slots::SlotCalculatorPre::new(pre).map_err(invalid)?)
+            }
+            PluginKind::Theme => KindPre::Theme(theme::ThemePre::new(pre).map_err(invalid)?),
+            PluginKind::Action => KindPre::Action(action::ActionPre::new(pre).map_err(invalid)?),
+        };
+        let plugin = Arc::new(LoadedPlugin {
+            kind,
+            sha256: sha256.clone(),
+            pre,
+        });
+        self.loaded
+            .lock()
+            .expect("plugin map")
+            .insert(sha256, plugin.clone());
+        Ok(plugin)
+    }
+
+    /// An already loaded component, by content hash.
+    pub fn get(&self, sha256: &str) -> Option<Arc<LoadedPlugin>> {
+        self.loaded.lock().expect("plugin map").get(sha256).cloned()
+    }
+
+    fn compile_cached(&self, sha256: &str, wasm: &[u8]) -> Result<Component, PluginError> {
+        let path = self
+            .cache_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{sha256}-{}.cwasm", self.engine_key())));
+        if let Some(path) = path.as_ref().filter(|p| p.exists()) {
+            // SAFETY: the file was written by `Component::serialize` of an engine with the same
+            // compatibility hash (part of its name), in a directory only this host writes.
+            match unsafe { Component::deserialize_file(&self.engine, path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %path.display(), "discarding unreadable compiled plugin")
+                }
+            }
+        }
+        let component = Component::new(&self.engine, wasm)
+            .map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
+        if let Some(path) = path {
+            let written = component
+                .serialize()
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .and_then(|bytes| {
+                    let tmp = path.with_extension("tmp");
+                    std::fs::write(&tmp, bytes)?;
+                    std::fs::rename(&tmp, &path)?;
+                    Ok(())
+                });
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "caching a compiled plugin failed; it will be compiled again next start");
+            }
+        }
+        Ok(component)
+    }
+
+    /// Identifies the engine configuration, so a compiled artifact is only loaded by an engine
+    /// that can run it.
+    fn engine_key(&self) -> String {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+
+    /// Runs a theme's `render`.
+    pub async fn render(
+        &self,
+        plugin: &LoadedPlugin,
+        limits: &Limits,
+        page: &theme::exports::portico::plugin::pages::Page,
+        config: &str,
+    ) -> Invocation<theme::exports::portico::plugin::pages::Rendered> {
+        let KindPre::Theme(pre) = &plugin.pre else {
+            return wrong_kind(plugin, PluginKind::Theme);
+        };
+        let invocation = self
+            .invoke(limits, Grants::none(), Vec::new(), async |store| {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .portico_plugin_pages()
+                    .call_render(&mut *store, page, config)
+                    .await
+            })
+            .await;
+        flatten(invocation, limits, |r| r.html.len() + r.stylesheet.len())
+    }
+
+    /// Runs a slot calculator's `calculate`.
+    pub async fn calculate(
+        &self,
+        plugin: &LoadedPlugin,
+        limits: &Limits,
+        request: &slots::exports::portico::plugin::slots::SlotRequest,
+        config: &str,
+    ) -> Invocation<Vec<slots::exports::portico::plugin::slots::Slot>> {
+        let KindPre::Slots(pre) = &plugin.pre else {
+            return wrong_kind(plugin, PluginKind::SlotCalculator);
+        };
+        let invocation = self
+            .invoke(limits, Grants::none(), Vec::new(), async |store| {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .portico_plugin_slots()
+                    .call_calculate(&mut *store, request, config)
+                    .await
+            })
+            .await;
+        let mut invocation = flatten(invocation, limits, |slots| slots.len() * 24);
+        if let Ok(slots) = &invocation.result
+            && let Some(bad) = slots.iter().find(|s| s.window.start >= s.window.end)
+        {
+            invocation.result = Err(PluginError::InvalidOutput(format!(
+                "a window ends before it starts ({} ≥ {})",
+                bad.window.start, bad.window.end
+            )));
+        }
+        invocation
+    }
+
+    /// Runs a channel's `deliver`.
+    pub async fn deliver(
+        &self,
+        plugin: &LoadedPlugin,
+        limits: &Limits,
+        grants: Grants,
+        message: &bindings::exports::portico::plugin::channel::Message,
+        config: &str,
+        secrets: &[(String, String)],
+        idempotency_key: &str,
+    ) -> Invocation<
+        Result<
+            bindings::exports::portico::plugin::channel::Delivery,
+            bindings::exports::portico::plugin::channel::DeliveryError,
+        >,
+    > {
+        let KindPre::Channel(pre) = &plugin.pre else {
+            return wrong_kind(plugin, PluginKind::Channel);
+        };
+        let pairs = key_values(secrets);
+        let redact = secrets.iter().map(|(_, v)| v.clone()).collect();
+        let invocation = self
+            .invoke(limits, grants, redact, async |store| {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .portico_plugin_channel()
+                    .call_deliver(&mut *store, message, config, &pairs, idempotency_key)
+                    .await
+            })
+            .await;
+        let mut invocation = invocation;
+        if let Ok(Ok(delivery)) = &invocation.result {
+            let size = delivery.provider_id.as_ref().map_or(0, String::len)
+                + delivery.detail.as_ref().map_or(0, String::len);
+            if size > limits.output_bytes {
+                invocation.result = Err(PluginError::OutputTooLarge(limits.output_bytes));
+            }
+        }
+        invocation
+    }
+
+    /// Runs an action's `run`.
+    pub async fn run_action(
+        &self,
+        plugin: &LoadedPlugin,
+        limits: &Limits,
+        grants: Grants,
+        event: &action::exports::portico::plugin::steps::Event,
+        config: &str,
+        secrets: &[(String, String)],
+        idempotency_key: &str,
+    ) -> Invocation<action::exports::portico::plugin::steps::Outcome> {
+        let KindPre::Action(pre) = &plugin.pre else {
+            return wrong_kind(plugin, PluginKind::Action);
+        };
+        let pairs = key_values(secrets);
+        let redact = secrets.iter().map(|(_, v)| v.clone()).collect();
+        let invocation = self
+            .invoke(limits, grants, redact, async |store| {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .portico_plugin_steps()
+                    .call_run(&mut *store, event, config, &pairs, idempotency_key)
+                    .await
+            })
+            .await;
+        flatten(invocation, limits, |o| {
+            o.summary.len() + o.external_ref.as_ref().map_or(0, String::len)
+        })
+    }
+
+    /// One invocation in a fresh store, under every limit.
+    async fn invoke<T>(
+        &self,
+        limits: &Limits,
+        grants: Grants,
+        secrets: Vec<String>,
+        call: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
+    ) -> Invocation<T> {
+        let started = Instant::now();
+        let state = HostState::new(limits, grants, secrets, self.outbound.clone());
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
+        let fuel = limits.fuel.unwrap_or(u64::MAX);
+        let _ = store.set_fuel(fuel);
+        store.epoch_deadline_async_yield_and_update(1);
+        let deadline = Duration::from_millis(limits.deadline_ms);
+        let outcome = tokio::time::timeout(deadline, call(&mut store)).await;
+        let fuel_used = limits
+            .fuel
+            .map(|budget| budget.saturating_sub(store.get_fuel().unwrap_or(0)));
+        let state = store.data_mut();
+        let result = match outcome {
+            Err(_elapsed) => Err(PluginError::Timeout(limits.deadline_ms)),
+            Ok(Ok(value)) => match state.violation.take() {
+                Some(violation) => Err(violation),
+                None => Ok(value),
+            },
+            Ok(Err(error)) => Err(classify(error, state)),
+        };
+        let report = RunReport {
+            duration_us: started.elapsed().as_micros() as u64,
+            fuel_used,
+            logs: std::mem::take(&mut state.logs),
+        };
+        Invocation { result, report }
+    }
+}
+
+fn wrong_kind<T>(plugin: &LoadedPlugin, wanted: PluginKind) -> Invocation<T> {
+    Invocation {
+        result: Err(PluginError::Invalid(format!(
+            "a {} plugin cannot act as a {}",
+            plugin.kind.as_str(),
+            wanted.as_str()
+        ))),
+        report: RunReport::default(),
+    }
+}
+
+/// Turns a guest-level `Err(message)` into [`PluginError::Failed`] and checks the output size.
+fn flatten<T>(
+    invocation: Invocation<Result<T, String>>,
+    limits: &Limits,
+    size: impl Fn(&T) -> usize,
+) -> Invocation<T> {
+    let result = match invocation.result {
+        Ok(Ok(value)) if size(&value) > limits.output_bytes => {
+            Err(PluginError::OutputTooLarge(limits.output_bytes))
+        }
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(message)) => Err(PluginError::Failed(truncate(message, 1_000))),
+        Err(e) => Err(e),
+    };
+    Invocation {
+        result,
+        report: invocation.report,
+    }
+}
+
+fn classify(error: wasmtime::Error, state: &mut HostState) -> PluginError {
+    if let Some(violation) = state.violation.take() {
+        return violation;
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => PluginError::FuelExhausted,
+        _ if state.memory.denied => PluginError::MemoryLimit(state.memory.limit),
+        Some(Trap::StackOverflow) => PluginError::Trap("stack overflow".into()),
+        Some(trap) => PluginError::Trap(trap.to_string()),
+        None => PluginError::Trap(truncate(format!("{error:#}"), 1_000)),
+    }
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+fn key_values(pairs: &[(String, String)]) -> Vec<bindings::portico::plugin::types::KeyValue> {
+    pairs
+        .iter()
+        .map(|(key, value)| bindings::portico::plugin::types::KeyValue {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// True for a component binary (as opposed to a core module or anything else).
+pub fn is_component(wasm: &[u8]) -> bool {
+    wasm.len() >= 8 && wasm[0..4] == *b"\0asm" && wasm[6..8] == [0x01, 0x00]
+}
+
+/// Imports a plugin may have: our interfaces, and the WASI interfaces a std guest imports
+/// (served by a context that grants nothing).
+fn import_allowed(name: &str) -> bool {
+    let ours = ["types", "log", "http", "smtp"]
+        .iter()
+        .any(|i| name == format!("portico:plugin/{i}@{WIT_VERSION}"));
+    ours || name.starts_with("wasi:cli/")
+        || name.starts_with("wasi:io/")
+        || name.starts_with("wasi:clocks/")
+        || name.starts_with("wasi:random/")
+        || name.starts_with("wasi:filesystem/")
+}
+
+fn check_world(
+    engine: &Engine,
+    component: &Component,
+    kind: PluginKind,
+) -> Result<(), PluginError> {
+    let ty = component.component_type();
+    let export = kind.export_name();
+    if !ty.exports(engine).any(|(name, _)| name == export) {
+        let found: Vec<String> = ty
+            .exports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        return Err(PluginError::Invalid(format!(
+            "a {} plugin must export {export}; this component exports {}",
+            kind.as_str(),
+            if found.is_empty() {
+                "nothing".into()
+            } else {
+                found.join(", ")
+            }
+        )));
+    }
+    if let Some((name, _)) = ty.imports(engine).find(|(name, _)| !import_allowed(name)) {
+        return Err(PluginError::Invalid(format!(
+            "the component imports {name}, which plugins cannot use"
+        )));
+    }
+    Ok(())
+}
+
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("plugin-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch ticker");
+}
+
+/// Per-invocation state: an empty WASI context, limits, logs, grants.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory: MemoryLimit,
+    logs: Vec<LogLine>,
+    log_bytes_left: usize,
+    outbound_calls_left: u32,
+    grants: Grants,
+    secrets: Vec<String>,
+    outbound: Arc<Outbound>,
+    /// A limit or grant the plugin broke; it decides the invocation's error.
+    violation: Option<PluginError>,
+}
+
+/// The epoch: plugins see no real time.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+impl HostState {
+    fn new(limits: &Limits, grants: Grants, secrets: Vec<String>, outbound: Arc<Outbound>) -> Self {
+        // No files, environment, arguments, network or real clock; randomness is a fixed
+        // sequence. Only what a std guest needs to start.
+        let wasi = WasiCtx::builder()
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .secure_random(wasmtime_wasi::Deterministic::new(vec![7, 3, 5, 11]))
+            .insecure_random(wasmtime_wasi::Deterministic::new(vec![13, 17, 19, 23]))
+            .insecure_random_seed(0)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryLimit {
+                limit: limits.memory_bytes,
+                denied: false,
+            },
+            logs: Vec::new(),
+            log_bytes_left: limits.log_bytes,
+            outbound_calls_left: limits.outbound_calls,
+            grants,
+            secrets,
+            outbound,
+            violation: None,
+        }
+    }
+
+    /// Records a violation and returns the trap that stops the guest.
+    fn stop(&mut self, violation: PluginError) -> wasmtime::Error {
+        let message = violation.to_string();
+        self.violation = Some(violation);
+        wasmtime::Error::msg(message)
+    }
+
+    fn redact(&self, mut text: String) -> String {
+        for secret in self.secrets.iter().filter(|s| s.len() >= 4) {
+            text = text.replace(secret.as_str(), "[redacted]");
+        }
+        text
+    }
+
+    fn take_outbound_call(&mut self, what: &str) -> wasmtime::Result<()> {
+        if self.outbound_calls_left == 0 {
+            return Err(self.stop(PluginError::CapabilityDenied(format!(
+                "{what}: no outbound calls left in this invocation"
+            ))));
+        }
+        self.outbound_calls_left -= 1;
+        Ok(())
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Refuses memory growth past the invocation's limit and remembers that it did, so the trap
+/// that usually follows is reported as `plugin_memory_limit`.
+struct MemoryLimit {
+    limit: usize,
+    denied: bool,
+}
+
+impl ResourceLimiter for MemoryLimit {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.denied = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+impl bindings::portico::plugin::types::Host for HostState {}
+
+impl log::Host for HostState {
+    async fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        let cost = message.len().max(1);
+        if cost > self.log_bytes_left || self.logs.len() >= MAX_LOG_LINES {
+            return Err(self.stop(PluginError::OutputTooLarge(self.log_bytes_left)));
+        }
+        self.log_bytes_left -= cost;
+        let level = match level {
+            log::Level::Debug => "debug",
+            log::Level::Info => "info",
+            log::Level::Warn => "warn",
+            log::Level::Error => "error",
+        };
+        let message = self.redact(message);
+        self.logs.push(LogLine { level, message });
+        Ok(())
+    }
+}
+
+impl http::Host for HostState {
+    async fn send(
+        &mut self,
+        request: http::Request,
+    ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+        let host = super::outbound::url_host(&request.url).unwrap_or_default();
+        if !self.grants.allows_http(&host) {
+            return Err(self.stop(PluginError::CapabilityDenied(format!(
+                "HTTP to {host:?} was not granted"
+            ))));
+        }
+        self.take_outbound_call("http")?;
+        match self.outbound.http(&self.grants, request).await {
+            Ok(response) => Ok(Ok(response)),
+            Err(OutboundError::Refused(why)) => Err(self.stop(PluginError::CapabilityDenied(why))),
+            Err(OutboundError::Timeout) => Ok(Err(http::HttpError::Timeout)),
+            Err(OutboundError::Failed(why)) => Ok(Err(http::HttpError::Failed(why))),
+        }
+    }
+}
+
+impl smtp::Host for HostState {
+    async fn send(&mut self, email: smtp::Email) -> wasmtime::Result<Result<(), smtp::SmtpError>> {
+        if !self.grants.smtp {
+            return Err(self.stop(PluginError::CapabilityDenied(
+                "sending email was not granted".into(),
+            )));
+        }
+        self.take_outbound_call("smtp")?;
+        Ok(self.outbound.email(email).await)
+    }
+}

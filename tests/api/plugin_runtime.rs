@@ -1,0 +1,216 @@
+//! The plugin sandbox itself, without HTTP: hostile guests get typed errors, the host stays
+//! healthy, and the next valid call succeeds.
+
+use std::time::Duration;
+
+use portico::plugins::bindings::action::exports::portico::plugin::steps::Event;
+use portico::plugins::bindings::slots::exports::portico::plugin::slots::{
+    IntervalRule, LocalDay, Opening, Rules, SlotRequest,
+};
+use portico::plugins::bindings::theme::exports::portico::plugin::pages::{Page, PageKind};
+use portico::plugins::outbound::{Grants, Outbound, OutboundPolicy};
+use portico::plugins::runtime::{Allocation, Runtime};
+use portico::plugins::{Limits, PluginKind};
+use serde_json::json;
+
+use crate::support::guest_wasm;
+
+fn runtime() -> Runtime {
+    Runtime::new(
+        None,
+        Outbound::new(OutboundPolicy::default()),
+        Allocation::Pooling,
+    )
+    .unwrap()
+}
+
+fn event() -> Event {
+    Event {
+        kind: "ticket.created".into(),
+        occurred_at: 0,
+        ticket: "{}".into(),
+        contact: None,
+        appointment: None,
+    }
+}
+
+fn action_limits() -> Limits {
+    Limits {
+        deadline_ms: 1_500,
+        memory_bytes: 32 << 20,
+        ..Limits::for_kind(PluginKind::Action)
+    }
+}
+
+async fn act(runtime: &Runtime, behaviour: &str) -> Result<String, String> {
+    let plugin = runtime
+        .load(PluginKind::Action, &guest_wasm("hostile"))
+        .unwrap();
+    let config = json!({"behaviour": behaviour}).to_string();
+    let invocation = runtime
+        .run_action(
+            &plugin,
+            &action_limits(),
+            Grants::none(),
+            &event(),
+            &config,
+            &[("api_key".into(), "s3cr3t-key".into())],
+            "key-1",
+        )
+        .await;
+    invocation
+        .result
+        .map(|o| o.summary)
+        .map_err(|e| e.code().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_guests_get_typed_errors_and_the_next_call_succeeds() {
+    let runtime = runtime();
+    for (behaviour, code) in [
+        ("loop", "plugin_timeout"),
+        ("memory", "plugin_memory_limit"),
+        ("recursion", "plugin_trap"),
+        ("panic", "plugin_trap"),
+        ("huge-output", "plugin_output_too_large"),
+        ("log-flood", "plugin_output_too_large"),
+        ("http", "plugin_capability_denied"),
+    ] {
+        assert_eq!(
+            act(&runtime, behaviour).await,
+            Err(code.to_string()),
+            "behaviour {behaviour}"
+        );
+        assert_eq!(
+            act(&runtime, "ok").await,
+            Ok("handled ticket.created".to_string()),
+            "after {behaviour}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_state_survives_between_calls() {
+    let runtime = runtime();
+    for _ in 0..3 {
+        assert_eq!(act(&runtime, "counter").await, Ok("1".to_string()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_see_no_files_environment_clock_or_network() {
+    let runtime = runtime();
+    let report: serde_json::Value =
+        serde_json::from_str(&act(&runtime, "sandbox").await.unwrap()).unwrap();
+    assert!(
+        report["file"].as_str().unwrap().starts_with("Err"),
+        "{report}"
+    );
+    assert!(
+        report["dir"].as_str().unwrap().starts_with("Err"),
+        "{report}"
+    );
+    assert_eq!(report["env"], json!([]));
+    assert_eq!(report["clock_secs"], 0);
+    assert_eq!(report["secret"], "s3cr3t-key", "granted secrets do arrive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deterministic_kinds_run_out_of_fuel() {
+    let runtime = runtime();
+    let plugin = runtime
+        .load(PluginKind::SlotCalculator, &guest_wasm("spinner"))
+        .unwrap();
+    let limits = Limits::for_kind(PluginKind::SlotCalculator);
+    let monday = LocalDay {
+        date: "2026-11-23".into(),
+        weekday: 1,
+        midnight: 1_795_392_000_000,
+        length_minutes: 1440,
+    };
+    let request = SlotRequest {
+        rules: Rules::Intervals(vec![IntervalRule {
+            opening: Opening {
+                weekday: 1,
+                start_minute: 480,
+                end_minute: 720,
+            },
+            capacity: 2,
+        }]),
+        ticket: "{}".into(),
+        now: 1_795_392_000_000 - 3_600_000,
+        time_zone: "UTC".into(),
+        days: vec![monday],
+        bookings: vec![],
+    };
+    let spun = runtime
+        .calculate(&plugin, &limits, &request, r#"{"spin": true}"#)
+        .await;
+    assert_eq!(spun.result.unwrap_err().code(), "plugin_fuel_exhausted");
+    assert_eq!(
+        spun.report.fuel_used, limits.fuel,
+        "the whole budget was used"
+    );
+
+    let computed = runtime.calculate(&plugin, &limits, &request, "{}").await;
+    let slots = computed.result.unwrap();
+    assert_eq!(slots.len(), 1);
+    assert_eq!(slots[0].window.start, 1_795_392_000_000 + 480 * 60_000);
+    assert_eq!(slots[0].capacity_left, 2);
+    assert!(computed.report.fuel_used.unwrap() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_components_of_the_right_world_load() {
+    let runtime = runtime();
+    let core_module = b"\0asm\x01\x00\x00\x00".to_vec();
+    let random = b"this is not WebAssembly at all".to_vec();
+    for (kind, bytes) in [
+        (PluginKind::Action, core_module),
+        (PluginKind::Action, random),
+        (PluginKind::Action, guest_wasm("spinner")),
+        (PluginKind::Theme, guest_wasm("hostile")),
+    ] {
+        let err = runtime.load(kind, &bytes).err().expect("refused");
+        assert_eq!(err.code(), "plugin_invalid", "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinning_guest_does_not_block_others() {
+    let runtime = std::sync::Arc::new(runtime());
+    let theme = runtime
+        .load(PluginKind::Theme, &guest_wasm("hello-theme"))
+        .unwrap();
+    let spinner = {
+        let runtime = runtime.clone();
+        tokio::spawn(async move { act(&runtime, "loop").await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let page = Page {
+        kind: PageKind::Tracking,
+        view_model: json!({"ticket": {"title": "Printer <jam>"}}).to_string(),
+        language: "de".into(),
+    };
+    let rendered = runtime
+        .render(
+            &theme,
+            &Limits::for_kind(PluginKind::Theme),
+            &page,
+            r##"{"accent": "#123456"}"##,
+        )
+        .await;
+    let rendered = rendered.result.unwrap();
+    assert!(
+        rendered.html.contains("<h1>Printer &lt;jam&gt;</h1>"),
+        "{}",
+        rendered.html
+    );
+    assert!(rendered.html.contains("lang=\"de\""));
+    assert_eq!(rendered.stylesheet, "h1 { color: #123456; }");
+    assert!(
+        !spinner.is_finished(),
+        "the theme rendered while the loop was still running"
+    );
+    assert_eq!(spinner.await.unwrap(), Err("plugin_timeout".to_string()));
+}
