@@ -10,6 +10,11 @@ use crate::audit::{self, Change};
 use crate::config::Config;
 use crate::db::Db;
 use crate::tenants::{self, NewTenant};
+use crate::plugins::input::{self, Call};
+use crate::plugins::manifest;
+use crate::plugins::outbound::{Grants, Outbound, OutboundPolicy};
+use crate::plugins::runtime::{Allocation, Runtime};
+use crate::plugins::{PluginKind, Plugins};
 use crate::types::{Email, Language, Slug, TimeZoneName};
 use crate::{AppState, auth};
 
@@ -18,7 +23,7 @@ use crate::{AppState, auth};
 #[command(name = "portico", version, about, long_about = None)]
 pub struct Cli {
     /// TOML configuration file; PORTICO_* environment variables override it.
-    #[arg(long, global = true, env = "PORTICO_CONFIG")]
+    #[arg(long, env = "PORTICO_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -36,6 +41,74 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Build, check, run and publish plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Make a package: the component with its manifest, in one file named after it.
+    Pack(PackArgs),
+    /// Validate a package: manifest, world, and that it compiles.
+    Check {
+        /// The package file.
+        package: PathBuf,
+    },
+    /// Run a plugin once under the production limits and print its output, logs, duration and
+    /// fuel used.
+    Run(RunArgs),
+    /// Upload a package to a Portico host's catalogue (platform-admin token).
+    Publish(PublishArgs),
+}
+
+#[derive(Args)]
+struct PackArgs {
+    /// The manifest.
+    #[arg(long, default_value = "portico-plugin.toml")]
+    manifest: PathBuf,
+    /// The component, from `cargo build --release --target wasm32-wasip2`.
+    #[arg(long)]
+    wasm: PathBuf,
+    /// Where to write `<id>-<version>.portico`.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// A package, or a bare component (then --kind is required).
+    plugin: PathBuf,
+    /// The input, as JSON, of the plugin's kind.
+    #[arg(long)]
+    input: PathBuf,
+    /// The tenant configuration, as JSON.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Secrets, as a JSON object of names to values.
+    #[arg(long)]
+    secrets: Option<PathBuf>,
+    /// The kind of a bare component: channel, slot-calculator, theme or action.
+    #[arg(long)]
+    kind: Option<String>,
+    /// Grant HTTP to this host (repeatable), as a tenant would.
+    #[arg(long = "grant-http")]
+    grant_http: Vec<String>,
+    /// Grant email sending.
+    #[arg(long)]
+    grant_smtp: bool,
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    /// The package file.
+    package: PathBuf,
+    /// The host's URL.
+    #[arg(long, env = "PORTICO_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// A platform-admin token.
+    #[arg(long, env = "PORTICO_TOKEN")]
+    token: String,
 }
 
 #[derive(Subcommand)]
@@ -143,6 +216,7 @@ pub async fn run() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Plugin(command) => plugin(command, &config).await,
         Command::Token(TokenCommand::Create(args)) => {
             let db = connect(&config).await?;
             let mut tx = db.pool.begin().await?;
@@ -176,6 +250,100 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn plugin(command: PluginCommand, config: &Config) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::Pack(args) => {
+            let manifest_text = std::fs::read_to_string(&args.manifest).with_context(|| format!("reading {}", args.manifest.display()))?;
+            let wasm = std::fs::read(&args.wasm).with_context(|| format!("reading {}", args.wasm.display()))?;
+            let package = manifest::pack(&manifest_text, &wasm)?;
+            let manifest = manifest::Manifest::parse(&manifest_text)?;
+            let path = args.out.join(format!("{}-{}.portico", manifest.id, manifest.version));
+            std::fs::write(&path, &package).with_context(|| format!("writing {}", path.display()))?;
+            println!("{}\nsha256 {}", path.display(), sha256_hex(&package));
+            Ok(())
+        }
+        PluginCommand::Check { package } => {
+            let bytes = std::fs::read(&package).with_context(|| format!("reading {}", package.display()))?;
+            let (manifest, _) = manifest::unpack(&bytes)?;
+            let runtime = sandbox(config)?;
+            runtime.load(manifest.kind, &bytes)?;
+            println!("ok: {} {} ({}), sha256 {}", manifest.id, manifest.version, manifest.kind.as_str(), sha256_hex(&bytes));
+            Ok(())
+        }
+        PluginCommand::Run(args) => run_plugin(args, config).await,
+        PluginCommand::Publish(args) => {
+            let bytes = std::fs::read(&args.package).with_context(|| format!("reading {}", args.package.display()))?;
+            let response = reqwest::Client::new()
+                .post(format!("{}/api/v1/plugins", args.url.trim_end_matches('/')))
+                .bearer_auth(&args.token)
+                .header("content-type", "application/octet-stream")
+                .body(bytes)
+                .send()
+                .await?;
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            anyhow::ensure!(status.is_success(), "publishing failed ({status}): {}", body["message"].as_str().unwrap_or("no message"));
+            println!("published {} {} (sha256 {})", body["plugin_id"], body["version"], body["sha256"]);
+            Ok(())
+        }
+    }
+}
+
+/// The sandbox `plugin check` and `plugin run` use: the host's own, with the host's outbound
+/// policy, but no compile cache.
+fn sandbox(config: &Config) -> anyhow::Result<Runtime> {
+    let policy = OutboundPolicy {
+        allow_private: config.plugins_allow_private_network,
+        allow_http: config.plugins_allow_http,
+        smtp: config.smtp()?,
+    };
+    Runtime::new(None, Outbound::new(policy), Allocation::Pooling)
+}
+
+async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
+    let read = |path: &PathBuf| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
+    let bytes = std::fs::read(&args.plugin).with_context(|| format!("reading {}", args.plugin.display()))?;
+    let kind = match (manifest::unpack(&bytes), &args.kind) {
+        (Ok((manifest, _)), _) => manifest.kind,
+        (Err(_), Some(kind)) => PluginKind::parse(kind).with_context(|| format!("unknown kind {kind:?}"))?,
+        (Err(e), None) => anyhow::bail!("{e}; for a bare component, pass --kind"),
+    };
+    let input: serde_json::Value = serde_json::from_str(&read(&args.input)?).context("the input is not JSON")?;
+    let plugin_config = match &args.config {
+        Some(path) => read(path)?,
+        None => "{}".into(),
+    };
+    let secrets: Vec<(String, String)> = match &args.secrets {
+        Some(path) => serde_json::from_str::<std::collections::BTreeMap<String, String>>(&read(path)?)
+            .context("secrets must be a JSON object of strings")?
+            .into_iter()
+            .collect(),
+        None => Vec::new(),
+    };
+    let grants = Grants { http_hosts: args.grant_http, smtp: args.grant_smtp };
+    let runtime = sandbox(config)?;
+    let plugin = runtime.load(kind, &bytes)?;
+    let limits = Plugins::limits_for(config, kind);
+    let call = Call { limits: &limits, grants, config: &plugin_config, secrets: &secrets, idempotency_key: "portico-plugin-run" };
+    let (result, report) = input::execute(&runtime, &plugin, call, input).await?;
+    for line in &report.logs {
+        eprintln!("log {}: {}", line.level, line.message);
+    }
+    eprintln!("duration {} µs, fuel used {}", report.duration_us, report.fuel_used.map_or("n/a".into(), |f| f.to_string()));
+    match result {
+        Ok(output) => {
+            println!("{}", serde_json::to_string_pretty(&output)?);
+            Ok(())
+        }
+        Err(e) => anyhow::bail!("{} ({})", e, e.code()),
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn connect(config: &Config) -> anyhow::Result<Db> {

@@ -1,10 +1,13 @@
 //! Host configuration: an optional TOML file overlaid by `PORTICO_*` environment variables.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+
+use crate::plugins::{LimitsOverride, PluginKind};
 
 /// Everything the host needs to start. Every field has a default, so no configuration at all
 /// gives a working single-machine install on SQLite.
@@ -29,6 +32,21 @@ pub struct Config {
     pub authz_cache_capacity: u64,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Key that encrypts plugin secrets at rest: 32 bytes, base64. Empty: a key is generated
+    /// into `data_dir/secret.key` (replicas sharing a database must all be given the same key).
+    pub secret_key: String,
+    /// Where compiled plugins are cached; empty means `data_dir/plugin-cache`.
+    pub plugin_cache_dir: String,
+    /// Let plugins reach loopback and private addresses (for tests and private networks).
+    pub plugins_allow_private_network: bool,
+    /// Let plugins use plain `http://` URLs as well as `https://`.
+    pub plugins_allow_http: bool,
+    /// SMTP server (`host:port`) plugins send email through; empty: plugins cannot send email.
+    pub smtp_server: String,
+    /// Sender address of plugins' email.
+    pub smtp_from: String,
+    /// Per plugin kind, limits that replace the built-in defaults.
+    pub plugin_limits: HashMap<PluginKind, LimitsOverride>,
 }
 
 impl Default for Config {
@@ -43,6 +61,13 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             authz_cache_capacity: 1_000,
             max_body_bytes: 1024 * 1024,
+            secret_key: String::new(),
+            plugin_cache_dir: String::new(),
+            plugins_allow_private_network: false,
+            plugins_allow_http: false,
+            smtp_server: String::new(),
+            smtp_from: "portico@localhost".into(),
+            plugin_limits: HashMap::new(),
         }
     }
 }
@@ -96,6 +121,15 @@ impl Config {
                 })
                 .collect::<anyhow::Result<_>>()?;
         }
+        if let Some(v) = var("PORTICO_SECRET_KEY") {
+            self.secret_key = v;
+        }
+        if let Some(v) = var("PORTICO_SMTP_SERVER") {
+            self.smtp_server = v;
+        }
+        if let Some(v) = var("PORTICO_PLUGINS_ALLOW_PRIVATE_NETWORK") {
+            self.plugins_allow_private_network = matches!(v.as_str(), "1" | "true" | "yes");
+        }
         self.base_domain = self.base_domain.trim_matches('.').to_ascii_lowercase();
         if self.base_domain.is_empty() {
             bail!("base_domain must not be empty");
@@ -113,6 +147,28 @@ impl Config {
         } else {
             self.database_url.clone()
         }
+    }
+
+    /// Where compiled plugins are cached.
+    pub fn plugin_cache_dir(&self) -> PathBuf {
+        if self.plugin_cache_dir.is_empty() {
+            self.data_dir.join("plugin-cache")
+        } else {
+            PathBuf::from(&self.plugin_cache_dir)
+        }
+    }
+
+    /// The SMTP server and sender for plugins' email, if one is configured.
+    pub fn smtp(&self) -> anyhow::Result<Option<(String, u16, String)>> {
+        if self.smtp_server.is_empty() {
+            return Ok(None);
+        }
+        let (host, port) = self
+            .smtp_server
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
+            .with_context(|| format!("smtp_server {:?} is not host:port", self.smtp_server))?;
+        Ok(Some((host, port, self.smtp_from.clone())))
     }
 
     /// The nameserver for verification lookups, if one is configured.

@@ -27,6 +27,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::domains::{DnsVerifier, HostResolver};
 use crate::http::pages::Pages;
+use crate::plugins::Plugins;
 use crate::policies::Authz;
 
 /// Shared state of a running host. Cheap to clone.
@@ -40,6 +41,7 @@ pub struct Services {
     pub authz: Authz,
     pub dns: DnsVerifier,
     pub pages: Pages,
+    pub plugins: Plugins,
 }
 
 impl Deref for AppState {
@@ -59,7 +61,11 @@ impl AppState {
         if db.backend == db::Backend::Postgres {
             invalidation::spawn_listener(config.database_url(), authz.clone(), hosts.clone());
         }
+        let plugins = Plugins::new(&config)?;
+        let loaded = plugins.load_catalogue(&db.pool).await?;
+        tracing::info!(plugins = loaded, "plugin catalogue compiled");
         Ok(Self(Arc::new(Services {
+            plugins,
             hosts,
             authz,
             dns: DnsVerifier::new(config.dns_resolver()?)?,

@@ -21,7 +21,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Error;
-use crate::{AppState, audit, auth, domains, policies, tenants};
+use crate::{AppState, audit, auth, domains, plugins, policies, tenants};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -33,12 +33,15 @@ pub fn router(state: AppState) -> Router {
         .merge(domains::routes::routes())
         .merge(policies::routes::routes())
         .merge(audit::tenant_routes())
+        .merge(plugins::installs::routes())
+        .merge(plugins::runs::routes())
         .split_for_parts();
     let guarded = guarded.route_layer(from_fn_with_state(state.clone(), policies::guard));
     let (open, mut api) = OpenApiRouter::new()
         .merge(tenants::routes::platform_routes())
         .merge(auth::routes::public_routes())
         .merge(audit::platform_routes())
+        .merge(plugins::registry::routes())
         .split_for_parts();
     api.merge(tenant_api);
     let api = Arc::new(docs::finish(api));

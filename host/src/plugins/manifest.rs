@@ -88,7 +88,7 @@ impl Manifest {
         }
         if self.kind.is_deterministic() && self.capabilities != Grants::none() {
             return fail(format!(
-                "manifest: a {} plugin cannot ask for capabilities",
+                "manifest: plugins of kind {} cannot ask for capabilities",
                 self.kind.as_str()
             ));
         }

@@ -4,9 +4,20 @@
 //! validate what comes back.
 
 pub mod bindings;
+pub mod input;
+pub mod installs;
 pub mod manifest;
 pub mod outbound;
+pub mod registry;
+pub mod runs;
 pub mod runtime;
+pub mod secrets;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::db::Pool;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -103,6 +114,33 @@ impl Limits {
     }
 }
 
+/// Limits that replace some defaults: per kind in the host's configuration, per install by a
+/// platform administrator.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsOverride {
+    pub deadline_ms: Option<u64>,
+    pub memory_bytes: Option<usize>,
+    pub fuel: Option<u64>,
+    pub output_bytes: Option<usize>,
+    pub log_bytes: Option<usize>,
+    pub outbound_calls: Option<u32>,
+}
+
+impl Limits {
+    /// These limits with `changes` applied. Fuel stays off for kinds without a budget.
+    pub fn with(&self, changes: &LimitsOverride) -> Self {
+        Self {
+            deadline_ms: changes.deadline_ms.unwrap_or(self.deadline_ms),
+            memory_bytes: changes.memory_bytes.unwrap_or(self.memory_bytes),
+            fuel: self.fuel.map(|f| changes.fuel.unwrap_or(f)),
+            output_bytes: changes.output_bytes.unwrap_or(self.output_bytes),
+            log_bytes: changes.log_bytes.unwrap_or(self.log_bytes),
+            outbound_calls: changes.outbound_calls.unwrap_or(self.outbound_calls),
+        }
+    }
+}
+
 /// The typed outcome of an invocation that did not succeed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PluginError {
@@ -139,5 +177,77 @@ impl PluginError {
             Self::InvalidOutput(_) => "plugin_invalid_output",
             Self::Invalid(_) => "plugin_invalid",
         }
+    }
+}
+
+fn kind_limits(configured: &HashMap<PluginKind, LimitsOverride>, kind: PluginKind) -> Limits {
+    let defaults = Limits::for_kind(kind);
+    match configured.get(&kind) {
+        Some(changes) => defaults.with(changes),
+        None => defaults,
+    }
+}
+
+/// The plugin platform of a running host: the sandbox, the secret box and the limits.
+pub struct Plugins {
+    pub runtime: runtime::Runtime,
+    pub secrets: secrets::SecretBox,
+    kind_limits: HashMap<PluginKind, LimitsOverride>,
+}
+
+impl Plugins {
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let policy = outbound::OutboundPolicy {
+            allow_private: config.plugins_allow_private_network,
+            allow_http: config.plugins_allow_http,
+            smtp: config.smtp()?,
+        };
+        let runtime = runtime::Runtime::new(
+            Some(config.plugin_cache_dir()),
+            outbound::Outbound::new(policy),
+            runtime::Allocation::Pooling,
+        )?;
+        let secrets = secrets::SecretBox::load(&config.secret_key, &config.data_dir.join("secret.key"))?;
+        Ok(Self { runtime, secrets, kind_limits: config.plugin_limits.clone() })
+    }
+
+    /// The limits of one install: the kind's defaults, the host's configuration, then the
+    /// install's own override.
+    pub fn limits(&self, kind: PluginKind, install: Option<&LimitsOverride>) -> Limits {
+        let configured = kind_limits(&self.kind_limits, kind);
+        match install {
+            Some(own) => configured.with(own),
+            None => configured,
+        }
+    }
+
+    /// The production limits of a kind under `config`, as `portico plugin run` applies them.
+    pub fn limits_for(config: &Config, kind: PluginKind) -> Limits {
+        kind_limits(&config.plugin_limits, kind)
+    }
+
+    /// Compiles every catalogued package at start-up (from the disk cache when possible), so no
+    /// request waits for a compilation.
+    pub async fn load_catalogue(&self, pool: &Pool) -> anyhow::Result<usize> {
+        let packages = registry::all_packages(pool).await?;
+        let mut loaded = 0;
+        for (kind, bytes) in packages {
+            match self.runtime.load(kind, &bytes) {
+                Ok(_) => loaded += 1,
+                Err(e) => tracing::error!(error = %e, "a catalogued plugin no longer loads"),
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// A package's compiled form: loaded at upload or start-up, or (when another replica took
+    /// the upload) compiled now.
+    pub async fn loaded(&self, pool: &Pool, kind: PluginKind, sha256: &str) -> Result<Arc<runtime::LoadedPlugin>, crate::error::Error> {
+        if let Some(plugin) = self.runtime.get(sha256) {
+            return Ok(plugin);
+        }
+        tracing::warn!(sha256, "compiling a plugin on demand; it was published through another replica");
+        let bytes = registry::package_bytes(pool, sha256).await?;
+        self.runtime.load(kind, &bytes).map_err(|e| crate::error::Error::Internal(anyhow::anyhow!("loading a catalogued plugin: {e}")))
     }
 }

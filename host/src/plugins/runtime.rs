@@ -398,7 +398,7 @@ impl Runtime {
 fn wrong_kind<T>(plugin: &LoadedPlugin, wanted: PluginKind) -> Invocation<T> {
     Invocation {
         result: Err(PluginError::Invalid(format!(
-            "a {} plugin cannot act as a {}",
+            "a plugin of kind {} cannot act as {}",
             plugin.kind.as_str(),
             wanted.as_str()
         ))),
@@ -496,7 +496,7 @@ fn check_world(
             .map(|(name, _)| name.to_string())
             .collect();
         return Err(PluginError::Invalid(format!(
-            "a {} plugin must export {export}; this component exports {}",
+            "a plugin of kind {} must export {export}; this component exports {}",
             kind.as_str(),
             if found.is_empty() {
                 "nothing".into()
