@@ -9,12 +9,12 @@ use serde_json::json;
 use crate::audit::{self, Change};
 use crate::config::Config;
 use crate::db::Db;
-use crate::tenants::{self, NewTenant};
-use crate::plugins::input::{self, Call};
+use crate::plugins::input;
 use crate::plugins::manifest;
 use crate::plugins::outbound::{Grants, Outbound, OutboundPolicy};
-use crate::plugins::runtime::{Allocation, Runtime};
+use crate::plugins::runtime::{Allocation, Call, Runtime};
 use crate::plugins::{PluginKind, Plugins};
+use crate::tenants::{self, NewTenant};
 use crate::types::{Email, Language, Slug, TimeZoneName};
 use crate::{AppState, auth};
 
@@ -255,26 +255,39 @@ pub async fn run() -> anyhow::Result<()> {
 async fn plugin(command: PluginCommand, config: &Config) -> anyhow::Result<()> {
     match command {
         PluginCommand::Pack(args) => {
-            let manifest_text = std::fs::read_to_string(&args.manifest).with_context(|| format!("reading {}", args.manifest.display()))?;
-            let wasm = std::fs::read(&args.wasm).with_context(|| format!("reading {}", args.wasm.display()))?;
+            let manifest_text = std::fs::read_to_string(&args.manifest)
+                .with_context(|| format!("reading {}", args.manifest.display()))?;
+            let wasm = std::fs::read(&args.wasm)
+                .with_context(|| format!("reading {}", args.wasm.display()))?;
             let package = manifest::pack(&manifest_text, &wasm)?;
             let manifest = manifest::Manifest::parse(&manifest_text)?;
-            let path = args.out.join(format!("{}-{}.portico", manifest.id, manifest.version));
-            std::fs::write(&path, &package).with_context(|| format!("writing {}", path.display()))?;
+            let path = args
+                .out
+                .join(format!("{}-{}.portico", manifest.id, manifest.version));
+            std::fs::write(&path, &package)
+                .with_context(|| format!("writing {}", path.display()))?;
             println!("{}\nsha256 {}", path.display(), sha256_hex(&package));
             Ok(())
         }
         PluginCommand::Check { package } => {
-            let bytes = std::fs::read(&package).with_context(|| format!("reading {}", package.display()))?;
+            let bytes = std::fs::read(&package)
+                .with_context(|| format!("reading {}", package.display()))?;
             let (manifest, _) = manifest::unpack(&bytes)?;
             let runtime = sandbox(config)?;
             runtime.load(manifest.kind, &bytes)?;
-            println!("ok: {} {} ({}), sha256 {}", manifest.id, manifest.version, manifest.kind.as_str(), sha256_hex(&bytes));
+            println!(
+                "ok: {} {} ({}), sha256 {}",
+                manifest.id,
+                manifest.version,
+                manifest.kind.as_str(),
+                sha256_hex(&bytes)
+            );
             Ok(())
         }
         PluginCommand::Run(args) => run_plugin(args, config).await,
         PluginCommand::Publish(args) => {
-            let bytes = std::fs::read(&args.package).with_context(|| format!("reading {}", args.package.display()))?;
+            let bytes = std::fs::read(&args.package)
+                .with_context(|| format!("reading {}", args.package.display()))?;
             let response = reqwest::Client::new()
                 .post(format!("{}/api/v1/plugins", args.url.trim_end_matches('/')))
                 .bearer_auth(&args.token)
@@ -284,8 +297,15 @@ async fn plugin(command: PluginCommand, config: &Config) -> anyhow::Result<()> {
                 .await?;
             let status = response.status();
             let body: serde_json::Value = response.json().await.unwrap_or_default();
-            anyhow::ensure!(status.is_success(), "publishing failed ({status}): {}", body["message"].as_str().unwrap_or("no message"));
-            println!("published {} {} (sha256 {})", body["plugin_id"], body["version"], body["sha256"]);
+            anyhow::ensure!(
+                status.is_success(),
+                "publishing failed ({status}): {}",
+                body["message"].as_str().unwrap_or("no message")
+            );
+            println!(
+                "published {} {} (sha256 {})",
+                body["plugin_id"], body["version"], body["sha256"]
+            );
             Ok(())
         }
     }
@@ -303,35 +323,56 @@ fn sandbox(config: &Config) -> anyhow::Result<Runtime> {
 }
 
 async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
-    let read = |path: &PathBuf| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
-    let bytes = std::fs::read(&args.plugin).with_context(|| format!("reading {}", args.plugin.display()))?;
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let bytes = std::fs::read(&args.plugin)
+        .with_context(|| format!("reading {}", args.plugin.display()))?;
     let kind = match (manifest::unpack(&bytes), &args.kind) {
         (Ok((manifest, _)), _) => manifest.kind,
-        (Err(_), Some(kind)) => PluginKind::parse(kind).with_context(|| format!("unknown kind {kind:?}"))?,
+        (Err(_), Some(kind)) => {
+            PluginKind::parse(kind).with_context(|| format!("unknown kind {kind:?}"))?
+        }
         (Err(e), None) => anyhow::bail!("{e}; for a bare component, pass --kind"),
     };
-    let input: serde_json::Value = serde_json::from_str(&read(&args.input)?).context("the input is not JSON")?;
+    let input: serde_json::Value =
+        serde_json::from_str(&read(&args.input)?).context("the input is not JSON")?;
     let plugin_config = match &args.config {
         Some(path) => read(path)?,
         None => "{}".into(),
     };
     let secrets: Vec<(String, String)> = match &args.secrets {
-        Some(path) => serde_json::from_str::<std::collections::BTreeMap<String, String>>(&read(path)?)
-            .context("secrets must be a JSON object of strings")?
-            .into_iter()
-            .collect(),
+        Some(path) => {
+            serde_json::from_str::<std::collections::BTreeMap<String, String>>(&read(path)?)
+                .context("secrets must be a JSON object of strings")?
+                .into_iter()
+                .collect()
+        }
         None => Vec::new(),
     };
-    let grants = Grants { http_hosts: args.grant_http, smtp: args.grant_smtp };
+    let grants = Grants {
+        http_hosts: args.grant_http,
+        smtp: args.grant_smtp,
+    };
     let runtime = sandbox(config)?;
     let plugin = runtime.load(kind, &bytes)?;
     let limits = Plugins::limits_for(config, kind);
-    let call = Call { limits: &limits, grants, config: &plugin_config, secrets: &secrets, idempotency_key: "portico-plugin-run" };
+    let call = Call {
+        limits: &limits,
+        grants,
+        config: &plugin_config,
+        secrets: &secrets,
+        idempotency_key: "portico-plugin-run",
+    };
     let (result, report) = input::execute(&runtime, &plugin, call, input).await?;
     for line in &report.logs {
         eprintln!("log {}: {}", line.level, line.message);
     }
-    eprintln!("duration {} µs, fuel used {}", report.duration_us, report.fuel_used.map_or("n/a".into(), |f| f.to_string()));
+    eprintln!(
+        "duration {} µs, fuel used {}",
+        report.duration_us,
+        report.fuel_used.map_or("n/a".into(), |f| f.to_string())
+    );
     match result {
         Ok(output) => {
             println!("{}", serde_json::to_string_pretty(&output)?);
@@ -343,7 +384,10 @@ async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 async fn connect(config: &Config) -> anyhow::Result<Db> {

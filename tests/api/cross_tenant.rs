@@ -14,6 +14,7 @@ struct Objects {
     assignment: String,
     policy: String,
     token: String,
+    install: String,
 }
 
 impl Objects {
@@ -45,6 +46,30 @@ impl Objects {
                 json!({"name": "desk"}),
             )
             .await;
+        let published = app.publish("hello-theme", None).await;
+        assert!(
+            published.status == 201 || published.code() == "version_exists",
+            "{}",
+            published.text
+        );
+        let install = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/plugins"),
+                &admin,
+                json!({"plugin_id": "hello-theme"}),
+            )
+            .await;
+        let run = app
+            .post(
+                &format!(
+                    "/api/v1/tenants/{tenant}/plugins/{}/invoke",
+                    install.json["id"].as_str().unwrap_or_default()
+                ),
+                &admin,
+                json!({"input": {"page": "tracking", "view_model": {"ticket": {"title": "x"}}}}),
+            )
+            .await;
+        assert_eq!(run.json["outcome"], "ok", "{}", run.text);
         let id = |reply: &crate::support::Reply| {
             reply.json["id"]
                 .as_str()
@@ -57,6 +82,7 @@ impl Objects {
             assignment: id(&assignment),
             policy: id(&policy),
             token: id(&token),
+            install: id(&install),
             tenant,
         };
         (objects, admin)
@@ -70,6 +96,7 @@ impl Objects {
             .replace("{assignment}", &self.assignment)
             .replace("{policy}", &self.policy)
             .replace("{token}", &self.token)
+            .replace("{install}", &self.install)
     }
 
     /// Everything an admin of this tenant can read, as the platform sees it.
@@ -116,6 +143,9 @@ fn body_for(template: &str, victim: &Objects) -> Value {
             json!({"role": "viewer2", "object": "/api/v1/tenants/{tenant}/users", "action": "*"})
         }
         "{tenant}" => json!({"display_name": "Hacked"}),
+        "plugins" => json!({"plugin_id": "hello-theme"}),
+        "{install}" => json!({"enabled": false, "config": {}}),
+        "invoke" => json!({"input": {"page": "tracking"}}),
         _ => json!({}),
     }
 }
@@ -145,7 +175,7 @@ on_both_backends! {
                 }
 
                 // A's own tenant in the path with B's object ids: not found.
-                let names_object = template.trim_end_matches("/verify").ends_with('}') && !template.ends_with("{tenant}");
+                let names_object = template.matches('{').count() > 1;
                 let carries_b_ids = body.to_string().contains(&b.user);
                 if names_object || carries_b_ids {
                     let path = b.fill(template, &a.tenant);

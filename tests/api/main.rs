@@ -9,6 +9,7 @@ mod domains;
 mod pages;
 mod platform;
 mod plugin_runtime;
+mod plugins;
 mod policies;
 mod replicas;
 mod tenants;

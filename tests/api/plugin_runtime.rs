@@ -9,7 +9,7 @@ use portico::plugins::bindings::slots::exports::portico::plugin::slots::{
 };
 use portico::plugins::bindings::theme::exports::portico::plugin::pages::{Page, PageKind};
 use portico::plugins::outbound::{Grants, Outbound, OutboundPolicy};
-use portico::plugins::runtime::{Allocation, Runtime};
+use portico::plugins::runtime::{Allocation, Call, Runtime};
 use portico::plugins::{Limits, PluginKind};
 use serde_json::json;
 
@@ -22,6 +22,17 @@ fn runtime() -> Runtime {
         Allocation::Pooling,
     )
     .unwrap()
+}
+
+/// A call without grants or secrets.
+fn call<'a>(limits: &'a Limits, config: &'a str) -> Call<'a> {
+    Call {
+        limits,
+        grants: Grants::none(),
+        config,
+        secrets: &[],
+        idempotency_key: "test",
+    }
 }
 
 fn event() -> Event {
@@ -47,17 +58,16 @@ async fn act(runtime: &Runtime, behaviour: &str) -> Result<String, String> {
         .load(PluginKind::Action, &guest_wasm("hostile"))
         .unwrap();
     let config = json!({"behaviour": behaviour}).to_string();
-    let invocation = runtime
-        .run_action(
-            &plugin,
-            &action_limits(),
-            Grants::none(),
-            &event(),
-            &config,
-            &[("api_key".into(), "s3cr3t-key".into())],
-            "key-1",
-        )
-        .await;
+    let limits = action_limits();
+    let secrets = [("api_key".to_string(), "s3cr3t-key".to_string())];
+    let call = Call {
+        limits: &limits,
+        grants: Grants::none(),
+        config: &config,
+        secrets: &secrets,
+        idempotency_key: "key-1",
+    };
+    let invocation = runtime.run_action(&plugin, &call, &event()).await;
     invocation
         .result
         .map(|o| o.summary)
@@ -144,7 +154,7 @@ async fn deterministic_kinds_run_out_of_fuel() {
         bookings: vec![],
     };
     let spun = runtime
-        .calculate(&plugin, &limits, &request, r#"{"spin": true}"#)
+        .calculate(&plugin, &call(&limits, r#"{"spin": true}"#), &request)
         .await;
     assert_eq!(spun.result.unwrap_err().code(), "plugin_fuel_exhausted");
     assert_eq!(
@@ -152,7 +162,9 @@ async fn deterministic_kinds_run_out_of_fuel() {
         "the whole budget was used"
     );
 
-    let computed = runtime.calculate(&plugin, &limits, &request, "{}").await;
+    let computed = runtime
+        .calculate(&plugin, &call(&limits, "{}"), &request)
+        .await;
     let slots = computed.result.unwrap();
     assert_eq!(slots.len(), 1);
     assert_eq!(slots[0].window.start, 1_795_392_000_000 + 480 * 60_000);
@@ -192,13 +204,9 @@ async fn a_spinning_guest_does_not_block_others() {
         view_model: json!({"ticket": {"title": "Printer <jam>"}}).to_string(),
         language: "de".into(),
     };
+    let limits = Limits::for_kind(PluginKind::Theme);
     let rendered = runtime
-        .render(
-            &theme,
-            &Limits::for_kind(PluginKind::Theme),
-            &page,
-            r##"{"accent": "#123456"}"##,
-        )
+        .render(&theme, &call(&limits, r##"{"accent": "#123456"}"##), &page)
         .await;
     let rendered = rendered.result.unwrap();
     assert!(

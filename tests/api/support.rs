@@ -91,6 +91,8 @@ impl TestApp {
             public_url: "http://portico.test".into(),
             dns_resolver: dns.addr.to_string(),
             data_dir: database.dir.clone(),
+            // Compiled plugins are keyed by content and engine, so tests can share them.
+            plugin_cache_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache").display().to_string(),
             ..Config::default()
         };
         configure(&mut config);
@@ -200,6 +202,42 @@ impl TestApp {
     pub async fn page(&self, path: &str, host: &str) -> Reply {
         self.send(Method::GET, path, None, None, &[("host", host)])
             .await
+    }
+
+    /// Packs a guest from `tests/plugins` with its manifest (version replaced when given) and
+    /// publishes it to the catalogue.
+    pub async fn publish(&self, package: &str, version: Option<&str>) -> Reply {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins");
+        let mut manifest =
+            std::fs::read_to_string(root.join(package).join("portico-plugin.toml")).unwrap();
+        if let Some(version) = version {
+            manifest = manifest.replace("version = \"0.1.0\"", &format!("version = \"{version}\""));
+        }
+        let bytes = portico::plugins::manifest::pack(&manifest, &guest_wasm(package)).unwrap();
+        self.upload(&bytes, &self.platform_token).await
+    }
+
+    /// Uploads raw bytes as a package.
+    pub async fn upload(&self, bytes: &[u8], token: &str) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}/api/v1/plugins", self.base_url))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
     }
 
     /// Creates a tenant with an admin, returning the tenant's id and a token of that admin.

@@ -9,18 +9,8 @@ use super::bindings::action::exports::portico::plugin::steps;
 use super::bindings::exports::portico::plugin::channel;
 use super::bindings::slots::exports::portico::plugin::slots;
 use super::bindings::theme::exports::portico::plugin::pages;
-use super::outbound::Grants;
-use super::runtime::{LoadedPlugin, RunReport, Runtime};
-use super::{Limits, PluginError, PluginKind};
-
-/// Everything one invocation needs besides its input.
-pub struct Call<'a> {
-    pub limits: &'a Limits,
-    pub grants: Grants,
-    pub config: &'a str,
-    pub secrets: &'a [(String, String)],
-    pub idempotency_key: &'a str,
-}
+use super::runtime::{Call, LoadedPlugin, RunReport, Runtime};
+use super::{PluginError, PluginKind};
 
 /// Why an input was refused before the plugin ran.
 #[derive(Debug, thiserror::Error)]
@@ -34,16 +24,22 @@ pub async fn execute(
     call: Call<'_>,
     input: Value,
 ) -> Result<(Result<Value, PluginError>, RunReport), InputError> {
-    let parse_error = |e: serde_json::Error| InputError(format!("input for a {} plugin: {e}", plugin.kind.as_str()));
+    let parse_error = |e: serde_json::Error| {
+        InputError(format!("input for a {} plugin: {e}", plugin.kind.as_str()))
+    };
     Ok(match plugin.kind {
         PluginKind::Theme => {
             let page = theme_page(serde_json::from_value(input).map_err(parse_error)?)?;
-            let done = runtime.render(plugin, call.limits, &page, call.config).await;
-            (done.result.map(|r| json!({"html": r.html, "stylesheet": r.stylesheet})), done.report)
+            let done = runtime.render(plugin, &call, &page).await;
+            (
+                done.result
+                    .map(|r| json!({"html": r.html, "stylesheet": r.stylesheet})),
+                done.report,
+            )
         }
         PluginKind::SlotCalculator => {
             let request = slot_request(serde_json::from_value(input).map_err(parse_error)?)?;
-            let done = runtime.calculate(plugin, call.limits, &request, call.config).await;
+            let done = runtime.calculate(plugin, &call, &request).await;
             let slots = |list: Vec<slots::Slot>| {
                 Value::Array(
                     list.into_iter()
@@ -55,9 +51,7 @@ pub async fn execute(
         }
         PluginKind::Channel => {
             let message = channel_message(serde_json::from_value(input).map_err(parse_error)?);
-            let done = runtime
-                .deliver(plugin, call.limits, call.grants, &message, call.config, call.secrets, call.idempotency_key)
-                .await;
+            let done = runtime.deliver(plugin, &call, &message).await;
             let output = |result: Result<channel::Delivery, channel::DeliveryError>| match result {
                 Ok(d) => json!({"delivery": {"provider_id": d.provider_id, "detail": d.detail}}),
                 Err(e) => {
@@ -74,10 +68,12 @@ pub async fn execute(
         }
         PluginKind::Action => {
             let event = action_event(serde_json::from_value(input).map_err(parse_error)?);
-            let done = runtime
-                .run_action(plugin, call.limits, call.grants, &event, call.config, call.secrets, call.idempotency_key)
-                .await;
-            (done.result.map(|o| json!({"summary": o.summary, "external_ref": o.external_ref})), done.report)
+            let done = runtime.run_action(plugin, &call, &event).await;
+            (
+                done.result
+                    .map(|o| json!({"summary": o.summary, "external_ref": o.external_ref})),
+                done.report,
+            )
         }
     })
 }
@@ -106,7 +102,11 @@ fn theme_page(input: ThemeInput) -> Result<pages::Page, InputError> {
         "unavailable" => pages::PageKind::Unavailable,
         other => return Err(InputError(format!("unknown page {other:?}"))),
     };
-    Ok(pages::Page { kind, view_model: input.view_model.to_string(), language: input.language })
+    Ok(pages::Page {
+        kind,
+        view_model: input.view_model.to_string(),
+        language: input.language,
+    })
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -119,15 +119,26 @@ struct OpeningInput {
 
 impl From<OpeningInput> for slots::Opening {
     fn from(o: OpeningInput) -> Self {
-        Self { weekday: o.weekday, start_minute: o.start_minute, end_minute: o.end_minute }
+        Self {
+            weekday: o.weekday,
+            start_minute: o.start_minute,
+            end_minute: o.end_minute,
+        }
     }
 }
 
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 enum RulesInput {
-    Sla { response_minutes: u32, working_hours: Vec<OpeningInput>, window_minutes: u32, capacity: u32 },
-    Intervals { intervals: Vec<IntervalInput> },
+    Sla {
+        response_minutes: u32,
+        working_hours: Vec<OpeningInput>,
+        window_minutes: u32,
+        capacity: u32,
+    },
+    Intervals {
+        intervals: Vec<IntervalInput>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -166,45 +177,77 @@ fn two_weeks() -> u16 {
 
 fn slot_request(input: SlotsInput) -> Result<slots::SlotRequest, InputError> {
     let rules = match input.rules {
-        RulesInput::Sla { response_minutes, working_hours, window_minutes, capacity } => slots::Rules::Sla(slots::SlaProfile {
+        RulesInput::Sla {
+            response_minutes,
+            working_hours,
+            window_minutes,
+            capacity,
+        } => slots::Rules::Sla(slots::SlaProfile {
             response_minutes,
             working_hours: working_hours.into_iter().map(Into::into).collect(),
             window_minutes,
             capacity,
         }),
         RulesInput::Intervals { intervals } => slots::Rules::Intervals(
-            intervals.into_iter().map(|i| slots::IntervalRule { opening: i.opening.into(), capacity: i.capacity }).collect(),
+            intervals
+                .into_iter()
+                .map(|i| slots::IntervalRule {
+                    opening: i.opening.into(),
+                    capacity: i.capacity,
+                })
+                .collect(),
         ),
     };
     Ok(slots::SlotRequest {
         rules,
-        ticket: if input.ticket.is_null() { "{}".into() } else { input.ticket.to_string() },
+        ticket: if input.ticket.is_null() {
+            "{}".into()
+        } else {
+            input.ticket.to_string()
+        },
         now: input.now,
         days: local_days(&input.time_zone, input.now, input.horizon_days)?,
         time_zone: input.time_zone,
         bookings: input
             .bookings
             .into_iter()
-            .map(|b| slots::Booking { window: super::bindings::portico::plugin::types::TimeWindow { start: b.start, end: b.end } })
+            .map(|b| slots::Booking {
+                window: super::bindings::portico::plugin::types::TimeWindow {
+                    start: b.start,
+                    end: b.end,
+                },
+            })
             .collect(),
     })
 }
 
 /// The calendar days from `now` on, in `time_zone`, with their local midnights.
-pub fn local_days(time_zone: &str, now: i64, count: u16) -> Result<Vec<slots::LocalDay>, InputError> {
-    let tz = jiff::tz::TimeZone::get(time_zone).map_err(|_| InputError(format!("unknown time zone {time_zone:?}")))?;
-    let now = jiff::Timestamp::from_millisecond(now).map_err(|e| InputError(format!("now: {e}")))?;
+pub fn local_days(
+    time_zone: &str,
+    now: i64,
+    count: u16,
+) -> Result<Vec<slots::LocalDay>, InputError> {
+    let tz = jiff::tz::TimeZone::get(time_zone)
+        .map_err(|_| InputError(format!("unknown time zone {time_zone:?}")))?;
+    let now =
+        jiff::Timestamp::from_millisecond(now).map_err(|e| InputError(format!("now: {e}")))?;
     let mut date = now.to_zoned(tz.clone()).date();
     let mut days = Vec::with_capacity(usize::from(count));
     for _ in 0..count {
-        let start = date.to_zoned(tz.clone()).map_err(|e| InputError(e.to_string()))?;
+        let start = date
+            .to_zoned(tz.clone())
+            .map_err(|e| InputError(e.to_string()))?;
         let next = date.tomorrow().map_err(|e| InputError(e.to_string()))?;
-        let end = next.to_zoned(tz.clone()).map_err(|e| InputError(e.to_string()))?;
+        let end = next
+            .to_zoned(tz.clone())
+            .map_err(|e| InputError(e.to_string()))?;
         days.push(slots::LocalDay {
             date: date.to_string(),
             weekday: date.weekday().to_monday_one_offset() as u8,
             midnight: start.timestamp().as_millisecond(),
-            length_minutes: ((end.timestamp().as_millisecond() - start.timestamp().as_millisecond()) / 60_000) as u32,
+            length_minutes: ((end.timestamp().as_millisecond()
+                - start.timestamp().as_millisecond())
+                / 60_000) as u32,
         });
         date = next;
     }
@@ -267,7 +310,11 @@ fn action_event(input: ActionInput) -> steps::Event {
     steps::Event {
         kind: input.kind,
         occurred_at: input.occurred_at,
-        ticket: if input.ticket.is_null() { "{}".into() } else { input.ticket.to_string() },
+        ticket: if input.ticket.is_null() {
+            "{}".into()
+        } else {
+            input.ticket.to_string()
+        },
         contact: input.contact.map(|c| c.to_string()),
         appointment: input.appointment.map(|a| a.to_string()),
     }
@@ -284,7 +331,10 @@ mod tests {
         assert_eq!(days[0].date, "2026-10-24");
         assert_eq!(days[0].weekday, 6);
         assert_eq!(days[0].length_minutes, 1440);
-        assert_eq!(days[1].length_minutes, 1500, "the day the clocks go back has 25 hours");
+        assert_eq!(
+            days[1].length_minutes, 1500,
+            "the day the clocks go back has 25 hours"
+        );
         assert_eq!(days[1].midnight - days[0].midnight, 1440 * 60_000);
         assert!(local_days("Nowhere/Else", 0, 1).is_err());
     }

@@ -12,10 +12,11 @@ use sqlx::FromRow;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::input::{self, Call};
+use super::input;
 use super::manifest::Manifest;
 use super::outbound::Grants;
 use super::runs::{self, LogLineView, RunSubject};
+use super::runtime::Call;
 use super::{LimitsOverride, PluginKind, registry};
 use crate::AppState;
 use crate::audit::{self, Change};
@@ -40,8 +41,7 @@ struct InstallRow {
     updated_at: i64,
 }
 
-const COLUMNS: &str =
-    "id, plugin_id, version, previous_version, enabled, config, grants, secrets, limits, created_at, updated_at";
+const COLUMNS: &str = "id, plugin_id, version, previous_version, enabled, config, grants, secrets, limits, created_at, updated_at";
 
 /// An install as the API shows it. Secret values are never shown, only which are set.
 #[derive(Serialize, ToSchema)]
@@ -72,7 +72,8 @@ fn context(tenant: &TenantId, install: &str) -> String {
 }
 
 fn stored<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Internal(anyhow::anyhow!("stored install field: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("stored install field: {e}")))
 }
 
 impl InstallRow {
@@ -80,7 +81,10 @@ impl InstallRow {
         match &self.secrets {
             None => Ok(BTreeMap::new()),
             Some(sealed) => {
-                let plain = state.plugins.secrets.open(&context(tenant, &self.id), sealed)?;
+                let plain = state
+                    .plugins
+                    .secrets
+                    .open(&context(tenant, &self.id), sealed)?;
                 serde_json::from_slice(&plain).map_err(|e| Error::Internal(e.into()))
             }
         }
@@ -112,35 +116,60 @@ impl InstallRow {
 }
 
 async fn find(pool: &Pool, tenant: &TenantId, id: &str) -> Result<InstallRow> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM plugin_installs WHERE tenant_id = $1 AND id = $2")))
-        .bind(tenant)
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or(Error::NotFound("plugin install"))
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM plugin_installs WHERE tenant_id = $1 AND id = $2"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound("plugin install"))
 }
 
 /// Checks configuration, grants and secret names against a version's manifest.
-fn check_against(manifest: &Manifest, config: &Value, grants: &Grants, secrets: &BTreeMap<String, String>) -> Result<()> {
-    manifest.check_config(config).map_err(|e| Error::invalid("invalid_config", e.0))?;
+fn check_against(
+    manifest: &Manifest,
+    config: &Value,
+    grants: &Grants,
+    secrets: &BTreeMap<String, String>,
+) -> Result<()> {
+    manifest
+        .check_config(config)
+        .map_err(|e| Error::invalid("invalid_config", e.0))?;
     if !grants.is_within(&manifest.capabilities) {
         return Err(Error::invalid(
             "capability_not_requested",
-            format!("grants must be among the capabilities {} {} asks for", manifest.id, manifest.version),
+            format!(
+                "grants must be among the capabilities {} {} asks for",
+                manifest.id, manifest.version
+            ),
         ));
     }
     if let Some(unknown) = secrets.keys().find(|k| !manifest.secrets.contains(k)) {
-        return Err(Error::invalid("unknown_secret", format!("{} does not use a secret called {unknown:?}", manifest.id)));
+        return Err(Error::invalid(
+            "unknown_secret",
+            format!("{} does not use a secret called {unknown:?}", manifest.id),
+        ));
     }
     Ok(())
 }
 
-fn seal(state: &AppState, tenant: &TenantId, install: &str, secrets: &BTreeMap<String, String>) -> Result<Option<Vec<u8>>> {
+fn seal(
+    state: &AppState,
+    tenant: &TenantId,
+    install: &str,
+    secrets: &BTreeMap<String, String>,
+) -> Result<Option<Vec<u8>>> {
     if secrets.is_empty() {
         return Ok(None);
     }
     let plain = serde_json::to_vec(secrets).map_err(|e| Error::Internal(e.into()))?;
-    Ok(Some(state.plugins.secrets.seal(&context(tenant, install), &plain)?))
+    Ok(Some(
+        state
+            .plugins
+            .secrets
+            .seal(&context(tenant, install), &plain)?,
+    ))
 }
 
 async fn save(conn: &mut sqlx::AnyConnection, tenant: &TenantId, row: &InstallRow) -> Result<()> {
@@ -166,7 +195,11 @@ async fn save(conn: &mut sqlx::AnyConnection, tenant: &TenantId, row: &InstallRo
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/plugins", tag = "plugins",
     params(("tenant" = String, Path, description = "Tenant id or slug"), PageParams),
     responses((status = 200, body = Page<Install>)))]
-async fn list_installs(State(state): State<AppState>, scope: Scope, Query(page): Query<PageParams>) -> Result<Json<Page<Install>>> {
+async fn list_installs(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<Install>>> {
     let limit = page.limit()?;
     let tenant = &scope.tenant.id;
     let rows: Vec<InstallRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -180,10 +213,14 @@ async fn list_installs(State(state): State<AppState>, scope: Scope, Query(page):
     let page = Page::from_rows(rows, limit, |r| &r.id);
     let mut items = Vec::with_capacity(page.items.len());
     for row in &page.items {
-        let (manifest, _) = registry::manifest(&state.db.pool, &row.plugin_id, &row.version).await?;
+        let (manifest, _) =
+            registry::manifest(&state.db.pool, &row.plugin_id, &row.version).await?;
         items.push(row.view(&state, tenant, manifest.kind)?);
     }
-    Ok(Json(Page { items, next_cursor: page.next_cursor }))
+    Ok(Json(Page {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -213,7 +250,11 @@ fn yes() -> bool {
     params(("tenant" = String, Path, description = "Tenant id or slug")),
     request_body = NewInstall,
     responses((status = 201, body = Install)))]
-async fn install(State(state): State<AppState>, scope: Scope, Json(input): Json<NewInstall>) -> Result<(StatusCode, Json<Install>)> {
+async fn install(
+    State(state): State<AppState>,
+    scope: Scope,
+    Json(input): Json<NewInstall>,
+) -> Result<(StatusCode, Json<Install>)> {
     let tenant = &scope.tenant.id;
     let version = match input.version {
         Some(v) => v,
@@ -255,20 +296,39 @@ async fn install(State(state): State<AppState>, scope: Scope, Json(input): Json<
     .await;
     match inserted {
         Err(e) if db::is_unique_violation(&e) => {
-            return Err(Error::conflict("already_installed", format!("{} is already installed; change or upgrade that install", manifest.id)));
+            return Err(Error::conflict(
+                "already_installed",
+                format!(
+                    "{} is already installed; change or upgrade that install",
+                    manifest.id
+                ),
+            ));
         }
         other => other?,
     };
-    let change = Change { tenant: Some(tenant), action: "plugin_install.create", target: &row.id, before: None, after: Some(row.summary()) };
+    let change = Change {
+        tenant: Some(tenant),
+        action: "plugin_install.create",
+        target: &row.id,
+        before: None,
+        after: Some(row.summary()),
+    };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(row.view(&state, tenant, manifest.kind)?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(row.view(&state, tenant, manifest.kind)?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/plugins/{install}", tag = "plugins",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("install" = String, Path)),
     responses((status = 200, body = Install)))]
-async fn get_install(State(state): State<AppState>, scope: Scope, Path((_, id)): Path<(String, String)>) -> Result<Json<Install>> {
+async fn get_install(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<Install>> {
     let row = find(&state.db.pool, &scope.tenant.id, &id).await?;
     let (manifest, _) = registry::manifest(&state.db.pool, &row.plugin_id, &row.version).await?;
     Ok(Json(row.view(&state, &scope.tenant.id, manifest.kind)?))
@@ -292,15 +352,34 @@ pub struct ChangeInstall {
 
 /// Applies a change (or a rollback) to an install after checking it against the target
 /// version's manifest, and records it.
-async fn apply(state: &AppState, scope: &Scope, before: InstallRow, mut after: InstallRow, secrets: &BTreeMap<String, String>, action: &str) -> Result<Install> {
+async fn apply(
+    state: &AppState,
+    scope: &Scope,
+    before: InstallRow,
+    mut after: InstallRow,
+    secrets: &BTreeMap<String, String>,
+    action: &str,
+) -> Result<Install> {
     let tenant = &scope.tenant.id;
-    let (manifest, _) = registry::manifest(&state.db.pool, &after.plugin_id, &after.version).await?;
-    check_against(&manifest, &stored(&after.config)?, &stored(&after.grants)?, secrets)?;
+    let (manifest, _) =
+        registry::manifest(&state.db.pool, &after.plugin_id, &after.version).await?;
+    check_against(
+        &manifest,
+        &stored(&after.config)?,
+        &stored(&after.grants)?,
+        secrets,
+    )?;
     after.secrets = seal(state, tenant, &after.id, secrets)?;
     after.updated_at = now_ms();
     let mut tx = state.db.pool.begin().await?;
     save(&mut tx, tenant, &after).await?;
-    let change = Change { tenant: Some(tenant), action, target: &after.id, before: Some(before.summary()), after: Some(after.summary()) };
+    let change = Change {
+        tenant: Some(tenant),
+        action,
+        target: &after.id,
+        before: Some(before.summary()),
+        after: Some(after.summary()),
+    };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
     after.view(state, tenant, manifest.kind)
@@ -343,33 +422,78 @@ async fn change_install(
             None => secrets.remove(&name),
         };
     }
-    Ok(Json(apply(&state, &scope, before, after, &secrets, "plugin_install.update").await?))
+    Ok(Json(
+        apply(
+            &state,
+            &scope,
+            before,
+            after,
+            &secrets,
+            "plugin_install.update",
+        )
+        .await?,
+    ))
 }
 
 /// Returns to the version before the last upgrade.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/plugins/{install}/rollback", tag = "plugins",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("install" = String, Path)),
     responses((status = 200, body = Install), (status = 409, body = crate::error::ErrorBody)))]
-async fn rollback(State(state): State<AppState>, scope: Scope, Path((_, id)): Path<(String, String)>) -> Result<Json<Install>> {
+async fn rollback(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<Install>> {
     let tenant = &scope.tenant.id;
     let before = find(&state.db.pool, tenant, &id).await?;
     let Some(previous) = before.previous_version.clone() else {
-        return Err(Error::conflict("nothing_to_roll_back", "this install has not been upgraded"));
+        return Err(Error::conflict(
+            "nothing_to_roll_back",
+            "this install has not been upgraded",
+        ));
     };
-    let after = InstallRow { version: previous, previous_version: Some(before.version.clone()), ..before.clone() };
+    let after = InstallRow {
+        version: previous,
+        previous_version: Some(before.version.clone()),
+        ..before.clone()
+    };
     let secrets = before.secrets(&state, tenant)?;
-    Ok(Json(apply(&state, &scope, before, after, &secrets, "plugin_install.rollback").await?))
+    Ok(Json(
+        apply(
+            &state,
+            &scope,
+            before,
+            after,
+            &secrets,
+            "plugin_install.rollback",
+        )
+        .await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/plugins/{install}", tag = "plugins",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("install" = String, Path)),
     responses((status = 204)))]
-async fn uninstall(State(state): State<AppState>, scope: Scope, Path((_, id)): Path<(String, String)>) -> Result<StatusCode> {
+async fn uninstall(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let tenant = &scope.tenant.id;
     let before = find(&state.db.pool, tenant, &id).await?;
     let mut tx = state.db.pool.begin().await?;
-    sqlx::query("DELETE FROM plugin_installs WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(&id).execute(&mut *tx).await?;
-    let change = Change { tenant: Some(tenant), action: "plugin_install.delete", target: &id, before: Some(before.summary()), after: None };
+    sqlx::query("DELETE FROM plugin_installs WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    let change = Change {
+        tenant: Some(tenant),
+        action: "plugin_install.delete",
+        target: &id,
+        before: Some(before.summary()),
+        after: None,
+    };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -414,19 +538,38 @@ async fn invoke(
     let tenant = &scope.tenant.id;
     let row = find(&state.db.pool, tenant, &id).await?;
     if row.enabled == 0 {
-        return Err(Error::conflict("plugin_disabled", "this install is disabled"));
+        return Err(Error::conflict(
+            "plugin_disabled",
+            "this install is disabled",
+        ));
     }
-    let (manifest, sha256) = registry::manifest(&state.db.pool, &row.plugin_id, &row.version).await?;
-    let plugin = state.plugins.loaded(&state.db.pool, manifest.kind, &sha256).await?;
+    let (manifest, sha256) =
+        registry::manifest(&state.db.pool, &row.plugin_id, &row.version).await?;
+    let plugin = state
+        .plugins
+        .loaded(&state.db.pool, manifest.kind, &sha256)
+        .await?;
     let own_limits: Option<LimitsOverride> = row.limits.as_deref().map(stored).transpose()?;
     let limits = state.plugins.limits(manifest.kind, own_limits.as_ref());
     let secrets: Vec<(String, String)> = row.secrets(&state, tenant)?.into_iter().collect();
     let key = request.idempotency_key.unwrap_or_else(db::new_id);
-    let call = Call { limits: &limits, grants: stored(&row.grants)?, config: &row.config, secrets: &secrets, idempotency_key: &key };
+    let call = Call {
+        limits: &limits,
+        grants: stored(&row.grants)?,
+        config: &row.config,
+        secrets: &secrets,
+        idempotency_key: &key,
+    };
     let (result, report) = input::execute(&state.plugins.runtime, &plugin, call, request.input)
         .await
         .map_err(|e| Error::invalid("invalid_input", e.0))?;
-    let subject = RunSubject { tenant, install_id: Some(&row.id), plugin_id: &row.plugin_id, version: &row.version, kind: manifest.kind.as_str() };
+    let subject = RunSubject {
+        tenant,
+        install_id: Some(&row.id),
+        plugin_id: &row.plugin_id,
+        version: &row.version,
+        kind: manifest.kind.as_str(),
+    };
     let run_id = runs::record(&state.db.pool, subject, &report, result.as_ref().err()).await?;
     let (outcome, message, output) = match result {
         Ok(output) => ("ok".to_string(), None, Some(output)),

@@ -207,8 +207,13 @@ impl Plugins {
             outbound::Outbound::new(policy),
             runtime::Allocation::Pooling,
         )?;
-        let secrets = secrets::SecretBox::load(&config.secret_key, &config.data_dir.join("secret.key"))?;
-        Ok(Self { runtime, secrets, kind_limits: config.plugin_limits.clone() })
+        let secrets =
+            secrets::SecretBox::load(&config.secret_key, &config.data_dir.join("secret.key"))?;
+        Ok(Self {
+            runtime,
+            secrets,
+            kind_limits: config.plugin_limits.clone(),
+        })
     }
 
     /// The limits of one install: the kind's defaults, the host's configuration, then the
@@ -242,12 +247,22 @@ impl Plugins {
 
     /// A package's compiled form: loaded at upload or start-up, or (when another replica took
     /// the upload) compiled now.
-    pub async fn loaded(&self, pool: &Pool, kind: PluginKind, sha256: &str) -> Result<Arc<runtime::LoadedPlugin>, crate::error::Error> {
+    pub async fn loaded(
+        &self,
+        pool: &Pool,
+        kind: PluginKind,
+        sha256: &str,
+    ) -> Result<Arc<runtime::LoadedPlugin>, crate::error::Error> {
         if let Some(plugin) = self.runtime.get(sha256) {
             return Ok(plugin);
         }
-        tracing::warn!(sha256, "compiling a plugin on demand; it was published through another replica");
+        tracing::warn!(
+            sha256,
+            "compiling a plugin on demand; it was published through another replica"
+        );
         let bytes = registry::package_bytes(pool, sha256).await?;
-        self.runtime.load(kind, &bytes).map_err(|e| crate::error::Error::Internal(anyhow::anyhow!("loading a catalogued plugin: {e}")))
+        self.runtime.load(kind, &bytes).map_err(|e| {
+            crate::error::Error::Internal(anyhow::anyhow!("loading a catalogued plugin: {e}"))
+        })
     }
 }

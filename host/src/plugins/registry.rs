@@ -55,7 +55,8 @@ pub struct PluginVersion {
 
 impl PackageRow {
     fn view(self) -> Result<PluginVersion> {
-        let manifest = Manifest::parse(&self.manifest).map_err(|e| Error::Internal(anyhow::anyhow!("stored manifest: {e}")))?;
+        let manifest = Manifest::parse(&self.manifest)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("stored manifest: {e}")))?;
         Ok(PluginVersion {
             id: self.id,
             plugin_id: manifest.id,
@@ -76,14 +77,16 @@ impl PackageRow {
 
 /// One version's manifest, or not found.
 pub async fn manifest(pool: &Pool, plugin_id: &str, version: &str) -> Result<(Manifest, String)> {
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT manifest, sha256 FROM plugin_packages WHERE plugin_id = $1 AND version = $2")
-            .bind(plugin_id)
-            .bind(version)
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT manifest, sha256 FROM plugin_packages WHERE plugin_id = $1 AND version = $2",
+    )
+    .bind(plugin_id)
+    .bind(version)
+    .fetch_optional(pool)
+    .await?;
     let (text, sha256) = row.ok_or(Error::NotFound("plugin version"))?;
-    let manifest = Manifest::parse(&text).map_err(|e| Error::Internal(anyhow::anyhow!("stored manifest: {e}")))?;
+    let manifest = Manifest::parse(&text)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("stored manifest: {e}")))?;
     Ok((manifest, sha256))
 }
 
@@ -99,17 +102,23 @@ pub async fn latest_version(pool: &Pool, plugin_id: &str) -> Result<String> {
 
 /// A package's bytes, by content hash.
 pub async fn package_bytes(pool: &Pool, sha256: &str) -> Result<Vec<u8>> {
-    let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT package FROM plugin_packages WHERE sha256 = $1 LIMIT 1")
-        .bind(sha256)
-        .fetch_optional(pool)
-        .await?;
+    let row: Option<(Vec<u8>,)> =
+        sqlx::query_as("SELECT package FROM plugin_packages WHERE sha256 = $1 LIMIT 1")
+            .bind(sha256)
+            .fetch_optional(pool)
+            .await?;
     row.map(|r| r.0).ok_or(Error::NotFound("plugin package"))
 }
 
 /// Every catalogued package, for compiling at start-up.
 pub async fn all_packages(pool: &Pool) -> anyhow::Result<Vec<(PluginKind, Vec<u8>)>> {
-    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT kind, package FROM plugin_packages").fetch_all(pool).await?;
-    Ok(rows.into_iter().filter_map(|(kind, bytes)| Some((PluginKind::parse(&kind)?, bytes))).collect())
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT kind, package FROM plugin_packages")
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(kind, bytes)| Some((PluginKind::parse(&kind)?, bytes)))
+        .collect())
 }
 
 /// Publishes a package (the body, as `application/octet-stream`): the manifest is checked, the
@@ -118,11 +127,25 @@ pub async fn all_packages(pool: &Pool) -> anyhow::Result<Vec<(PluginKind, Vec<u8
 #[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins",
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A package made by `portico plugin pack`"),
     responses((status = 201, body = PluginVersion), (status = 422, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
-async fn publish(State(state): State<AppState>, caller: Caller, body: Bytes) -> Result<(StatusCode, Json<PluginVersion>)> {
+async fn publish(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<PluginVersion>)> {
     caller.require_platform()?;
     let (manifest, text) = unpack(&body).map_err(|e| Error::invalid("invalid_package", e.0))?;
-    let plugin = state.plugins.runtime.load(manifest.kind, &body).map_err(|e| Error::invalid("invalid_package", e.to_string()))?;
-    let row = PackageRow { id: db::new_id(), manifest: text, sha256: plugin.sha256.clone(), size: body.len() as i64, created_at: now_ms() };
+    let plugin = state
+        .plugins
+        .runtime
+        .load(manifest.kind, &body)
+        .map_err(|e| Error::invalid("invalid_package", e.to_string()))?;
+    let row = PackageRow {
+        id: db::new_id(),
+        manifest: text,
+        sha256: plugin.sha256.clone(),
+        size: body.len() as i64,
+        created_at: now_ms(),
+    };
     let mut tx = state.db.pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO plugin_packages (id, plugin_id, version, kind, name, manifest, sha256, size, package, created_at)
@@ -144,7 +167,10 @@ async fn publish(State(state): State<AppState>, caller: Caller, body: Bytes) -> 
         Err(e) if db::is_unique_violation(&e) => {
             return Err(Error::conflict(
                 "version_exists",
-                format!("{} {} is already published; versions are immutable, publish a new one", manifest.id, manifest.version),
+                format!(
+                    "{} {} is already published; versions are immutable, publish a new one",
+                    manifest.id, manifest.version
+                ),
             ));
         }
         other => other?,
@@ -154,7 +180,9 @@ async fn publish(State(state): State<AppState>, caller: Caller, body: Bytes) -> 
         action: "plugin.publish",
         target: &row.id,
         before: None,
-        after: Some(json!({"plugin_id": manifest.id, "version": manifest.version, "sha256": row.sha256})),
+        after: Some(
+            json!({"plugin_id": manifest.id, "version": manifest.version, "sha256": row.sha256}),
+        ),
     };
     audit::record(&mut tx, &caller.actor(), change).await?;
     tx.commit().await?;
@@ -164,7 +192,11 @@ async fn publish(State(state): State<AppState>, caller: Caller, body: Bytes) -> 
 /// The catalogue: every published version, oldest first. Any signed-in caller may browse it.
 #[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins", params(PageParams),
     responses((status = 200, body = Page<PluginVersion>)))]
-async fn catalogue(State(state): State<AppState>, _caller: Caller, Query(page): Query<PageParams>) -> Result<Json<Page<PluginVersion>>> {
+async fn catalogue(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<PluginVersion>>> {
     let limit = page.limit()?;
     let rows: Vec<PackageRow> = sqlx::query_as(
         "SELECT id, manifest, sha256, size, created_at FROM plugin_packages WHERE id > $1 ORDER BY id LIMIT $2",
@@ -174,8 +206,15 @@ async fn catalogue(State(state): State<AppState>, _caller: Caller, Query(page): 
     .fetch_all(&state.db.pool)
     .await?;
     let page = Page::from_rows(rows, limit, |r| &r.id);
-    let items = page.items.into_iter().map(PackageRow::view).collect::<Result<Vec<_>>>()?;
-    Ok(Json(Page { items, next_cursor: page.next_cursor }))
+    let items = page
+        .items
+        .into_iter()
+        .map(PackageRow::view)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Json(Page {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/plugins/{plugin}/versions/{version}", tag = "plugins",

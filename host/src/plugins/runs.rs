@@ -25,7 +25,12 @@ pub struct RunSubject<'a> {
 }
 
 /// Records an invocation; returns the record's id.
-pub async fn record(pool: &Pool, subject: RunSubject<'_>, report: &RunReport, error: Option<&PluginError>) -> Result<String> {
+pub async fn record(
+    pool: &Pool,
+    subject: RunSubject<'_>,
+    report: &RunReport,
+    error: Option<&PluginError>,
+) -> Result<String> {
     let id = db::new_id();
     sqlx::query(
         "INSERT INTO plugin_runs (id, tenant_id, install_id, plugin_id, version, kind, outcome, message, duration_us, fuel_used, logs, created_at)
@@ -109,7 +114,10 @@ impl From<RunRow> for Run {
 
 impl From<&LogLine> for LogLineView {
     fn from(l: &LogLine) -> Self {
-        Self { level: l.level.to_string(), message: l.message.clone() }
+        Self {
+            level: l.level.to_string(),
+            message: l.message.clone(),
+        }
     }
 }
 
@@ -129,8 +137,15 @@ pub struct RunFilter {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/plugin-runs", tag = "plugins",
     params(("tenant" = String, Path, description = "Tenant id or slug"), RunFilter),
     responses((status = 200, body = Page<Run>)))]
-async fn list_runs(State(state): State<AppState>, scope: Scope, Query(filter): Query<RunFilter>) -> Result<Json<Page<Run>>> {
-    let page = PageParams { limit: filter.limit, cursor: filter.cursor };
+async fn list_runs(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(filter): Query<RunFilter>,
+) -> Result<Json<Page<Run>>> {
+    let page = PageParams {
+        limit: filter.limit,
+        cursor: filter.cursor,
+    };
     let limit = page.limit()?;
     let rows: Vec<RunRow> = sqlx::query_as(
         "SELECT id, install_id, plugin_id, version, kind, outcome, message, duration_us, fuel_used, logs, created_at

@@ -56,6 +56,17 @@ pub struct Invocation<T> {
     pub report: RunReport,
 }
 
+/// Everything one invocation needs besides its input.
+pub struct Call<'a> {
+    pub limits: &'a Limits,
+    /// Capabilities the tenant approved; ignored for kinds that have none.
+    pub grants: Grants,
+    /// The tenant's configuration (JSON).
+    pub config: &'a str,
+    pub secrets: &'a [(String, String)],
+    pub idempotency_key: &'a str,
+}
+
 /// A validated, compiled component, ready to instantiate.
 pub struct LoadedPlugin {
     pub kind: PluginKind,
@@ -235,46 +246,46 @@ impl Runtime {
     pub async fn render(
         &self,
         plugin: &LoadedPlugin,
-        limits: &Limits,
+        call: &Call<'_>,
         page: &theme::exports::portico::plugin::pages::Page,
-        config: &str,
     ) -> Invocation<theme::exports::portico::plugin::pages::Rendered> {
         let KindPre::Theme(pre) = &plugin.pre else {
             return wrong_kind(plugin, PluginKind::Theme);
         };
         let invocation = self
-            .invoke(limits, Grants::none(), Vec::new(), async |store| {
+            .invoke(call.limits, Grants::none(), Vec::new(), async |store| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .portico_plugin_pages()
-                    .call_render(&mut *store, page, config)
+                    .call_render(&mut *store, page, call.config)
                     .await
             })
             .await;
-        flatten(invocation, limits, |r| r.html.len() + r.stylesheet.len())
+        flatten(invocation, call.limits, |r| {
+            r.html.len() + r.stylesheet.len()
+        })
     }
 
     /// Runs a slot calculator's `calculate`.
     pub async fn calculate(
         &self,
         plugin: &LoadedPlugin,
-        limits: &Limits,
+        call: &Call<'_>,
         request: &slots::exports::portico::plugin::slots::SlotRequest,
-        config: &str,
     ) -> Invocation<Vec<slots::exports::portico::plugin::slots::Slot>> {
         let KindPre::Slots(pre) = &plugin.pre else {
             return wrong_kind(plugin, PluginKind::SlotCalculator);
         };
         let invocation = self
-            .invoke(limits, Grants::none(), Vec::new(), async |store| {
+            .invoke(call.limits, Grants::none(), Vec::new(), async |store| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .portico_plugin_slots()
-                    .call_calculate(&mut *store, request, config)
+                    .call_calculate(&mut *store, request, call.config)
                     .await
             })
             .await;
-        let mut invocation = flatten(invocation, limits, |slots| slots.len() * 24);
+        let mut invocation = flatten(invocation, call.limits, |slots| slots.len() * 24);
         if let Ok(slots) = &invocation.result
             && let Some(bad) = slots.iter().find(|s| s.window.start >= s.window.end)
         {
@@ -290,12 +301,8 @@ impl Runtime {
     pub async fn deliver(
         &self,
         plugin: &LoadedPlugin,
-        limits: &Limits,
-        grants: Grants,
+        call: &Call<'_>,
         message: &bindings::exports::portico::plugin::channel::Message,
-        config: &str,
-        secrets: &[(String, String)],
-        idempotency_key: &str,
     ) -> Invocation<
         Result<
             bindings::exports::portico::plugin::channel::Delivery,
@@ -305,14 +312,20 @@ impl Runtime {
         let KindPre::Channel(pre) = &plugin.pre else {
             return wrong_kind(plugin, PluginKind::Channel);
         };
-        let pairs = key_values(secrets);
-        let redact = secrets.iter().map(|(_, v)| v.clone()).collect();
+        let pairs = key_values(call.secrets);
+        let redact = call.secrets.iter().map(|(_, v)| v.clone()).collect();
         let invocation = self
-            .invoke(limits, grants, redact, async |store| {
+            .invoke(call.limits, call.grants.clone(), redact, async |store| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .portico_plugin_channel()
-                    .call_deliver(&mut *store, message, config, &pairs, idempotency_key)
+                    .call_deliver(
+                        &mut *store,
+                        message,
+                        call.config,
+                        &pairs,
+                        call.idempotency_key,
+                    )
                     .await
             })
             .await;
@@ -320,8 +333,8 @@ impl Runtime {
         if let Ok(Ok(delivery)) = &invocation.result {
             let size = delivery.provider_id.as_ref().map_or(0, String::len)
                 + delivery.detail.as_ref().map_or(0, String::len);
-            if size > limits.output_bytes {
-                invocation.result = Err(PluginError::OutputTooLarge(limits.output_bytes));
+            if size > call.limits.output_bytes {
+                invocation.result = Err(PluginError::OutputTooLarge(call.limits.output_bytes));
             }
         }
         invocation
@@ -331,28 +344,30 @@ impl Runtime {
     pub async fn run_action(
         &self,
         plugin: &LoadedPlugin,
-        limits: &Limits,
-        grants: Grants,
+        call: &Call<'_>,
         event: &action::exports::portico::plugin::steps::Event,
-        config: &str,
-        secrets: &[(String, String)],
-        idempotency_key: &str,
     ) -> Invocation<action::exports::portico::plugin::steps::Outcome> {
         let KindPre::Action(pre) = &plugin.pre else {
             return wrong_kind(plugin, PluginKind::Action);
         };
-        let pairs = key_values(secrets);
-        let redact = secrets.iter().map(|(_, v)| v.clone()).collect();
+        let pairs = key_values(call.secrets);
+        let redact = call.secrets.iter().map(|(_, v)| v.clone()).collect();
         let invocation = self
-            .invoke(limits, grants, redact, async |store| {
+            .invoke(call.limits, call.grants.clone(), redact, async |store| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .portico_plugin_steps()
-                    .call_run(&mut *store, event, config, &pairs, idempotency_key)
+                    .call_run(
+                        &mut *store,
+                        event,
+                        call.config,
+                        &pairs,
+                        call.idempotency_key,
+                    )
                     .await
             })
             .await;
-        flatten(invocation, limits, |o| {
+        flatten(invocation, call.limits, |o| {
             o.summary.len() + o.external_ref.as_ref().map_or(0, String::len)
         })
     }

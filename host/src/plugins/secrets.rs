@@ -23,7 +23,8 @@ impl SecretBox {
         let encoded = if !configured.is_empty() {
             configured.to_string()
         } else if key_file.exists() {
-            std::fs::read_to_string(key_file).with_context(|| format!("reading {}", key_file.display()))?
+            std::fs::read_to_string(key_file)
+                .with_context(|| format!("reading {}", key_file.display()))?
         } else {
             let mut key = [0u8; 32];
             rand::rng().fill_bytes(&mut key);
@@ -40,7 +41,9 @@ impl SecretBox {
             .ok()
             .filter(|k| k.len() == 32)
             .context("the secret key must be 32 bytes, base64-encoded")?;
-        Ok(Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&key)) })
+        Ok(Self {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+        })
     }
 
     /// Encrypts `plaintext` for one install of one tenant.
@@ -49,7 +52,13 @@ impl SecretBox {
         rand::rng().fill_bytes(&mut nonce);
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| anyhow::anyhow!("encrypting secrets failed"))?;
         Ok([nonce.as_slice(), &sealed].concat())
     }
@@ -59,8 +68,16 @@ impl SecretBox {
         anyhow::ensure!(sealed.len() > NONCE_LEN, "sealed secrets are too short");
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() })
-            .map_err(|_| anyhow::anyhow!("secrets cannot be decrypted: wrong key or moved ciphertext"))
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| {
+                anyhow::anyhow!("secrets cannot be decrypted: wrong key or moved ciphertext")
+            })
     }
 }
 
@@ -70,7 +87,9 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     Ok(())
 }
@@ -86,10 +105,16 @@ mod tests {
         let secrets = SecretBox::load("", &key_file).unwrap();
         let sealed = secrets.seal("tenant-a/install-1", b"api-key-123").unwrap();
         assert!(!sealed.windows(11).any(|w| w == b"api-key-123"));
-        assert_eq!(secrets.open("tenant-a/install-1", &sealed).unwrap(), b"api-key-123");
+        assert_eq!(
+            secrets.open("tenant-a/install-1", &sealed).unwrap(),
+            b"api-key-123"
+        );
         assert!(secrets.open("tenant-b/install-1", &sealed).is_err());
         let reloaded = SecretBox::load("", &key_file).unwrap();
-        assert_eq!(reloaded.open("tenant-a/install-1", &sealed).unwrap(), b"api-key-123");
+        assert_eq!(
+            reloaded.open("tenant-a/install-1", &sealed).unwrap(),
+            b"api-key-123"
+        );
         assert!(SecretBox::load("dG9vIHNob3J0", &key_file).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -47,6 +47,10 @@ impl Action for Hostile {
                     Err(e) => Err(format!("{e:?}")),
                 }
             }
+            "log-secret" => {
+                log::info(&format!("the key is {}", secrets.get("api_key").unwrap_or("unset")));
+                done("logged".into())
+            }
             "counter" => done(CALLS.fetch_add(1, Ordering::Relaxed).saturating_add(1).to_string()),
             "sandbox" => {
                 let file = std::fs::read_to_string("/etc/passwd").map(|s| s.len().to_string()).map_err(|e| e.kind().to_string());
