@@ -92,7 +92,10 @@ impl TestApp {
             dns_resolver: dns.addr.to_string(),
             data_dir: database.dir.clone(),
             // Compiled plugins are keyed by content and engine, so tests can share them.
-            plugin_cache_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache").display().to_string(),
+            plugin_cache_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/test-plugin-cache")
+                .display()
+                .to_string(),
             ..Config::default()
         };
         configure(&mut config);
