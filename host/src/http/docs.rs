@@ -12,7 +12,7 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
         .title("Portico admin API")
         .version(env!("CARGO_PKG_VERSION"))
         .description(Some(
-            "Tenants, domains, staff, tokens, role policies and the audit log.",
+            "Tenants, domains, staff, tokens, role policies, plugins and the audit log.",
         ))
         .license(Some(
             LicenseBuilder::new()
