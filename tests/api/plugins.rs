@@ -265,3 +265,100 @@ async fn private_addresses_are_refused_unless_the_operator_allows_them() {
         "{run}"
     );
 }
+
+/// A small SMTP server on loopback that accepts one message and returns its DATA.
+async fn smtp_server() -> (u16, tokio::task::JoinHandle<String>) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read).lines();
+        write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+        let mut data = String::new();
+        let mut in_data = false;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if in_data {
+                if line == "." {
+                    in_data = false;
+                    write.write_all(b"250 queued\r\n").await.unwrap();
+                } else {
+                    data.push_str(&line);
+                    data.push('\n');
+                }
+                continue;
+            }
+            let verb = line
+                .split(' ')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "EHLO" | "HELO" => b"250 test\r\n",
+                "DATA" => {
+                    in_data = true;
+                    b"354 go ahead\r\n"
+                }
+                "QUIT" => {
+                    write.write_all(b"221 bye\r\n").await.unwrap();
+                    break;
+                }
+                _ => b"250 ok\r\n",
+            };
+            write.write_all(reply).await.unwrap();
+        }
+        data
+    });
+    (port, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_send_email_through_the_host_only_when_granted() {
+    let (port, received) = smtp_server().await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.smtp_server = format!("127.0.0.1:{port}");
+        c.smtp_from = "portal@acme.example".into();
+    })
+    .await
+    .unwrap();
+    let (tenant, admin) = app.tenant_with_admin("acme").await;
+    assert_eq!(app.publish("mailer", None).await.status, 201);
+    let installed = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/plugins"),
+            &admin,
+            json!({"plugin_id": "mailer"}),
+        )
+        .await;
+    let install = format!(
+        "/api/v1/tenants/{tenant}/plugins/{}",
+        installed.json["id"].as_str().unwrap()
+    );
+    let message = json!({"input": {"recipient": {"name": "Eva", "email": "eva@customer.example", "language": "de"},
+        "subject": "Your technician is on the way", "text": "See the tracking link."}, "idempotency_key": "msg-1"});
+
+    let ungranted = app
+        .post(&format!("{install}/invoke"), &admin, message.clone())
+        .await;
+    assert_eq!(
+        ungranted.json["outcome"], "plugin_capability_denied",
+        "{}",
+        ungranted.text
+    );
+
+    app.patch(&install, &admin, json!({"grants": {"smtp": true}}))
+        .await;
+    let sent = app
+        .post(&format!("{install}/invoke"), &admin, message)
+        .await;
+    assert_eq!(sent.json["outcome"], "ok", "{}", sent.text);
+    assert_eq!(sent.json["output"]["delivery"]["provider_id"], "msg-1");
+    let data = received.await.unwrap();
+    assert!(
+        data.contains("Subject: Your technician is on the way"),
+        "{data}"
+    );
+    assert!(data.contains("To: eva@customer.example"), "{data}");
+    assert!(data.contains("From: portal@acme.example"), "{data}");
+}

@@ -220,7 +220,8 @@ impl Runtime {
                 .serialize()
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .and_then(|bytes| {
-                    let tmp = path.with_extension("tmp");
+                    // A unique name per writer: concurrent loads of one component must not interleave.
+                    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
                     std::fs::write(&tmp, bytes)?;
                     std::fs::rename(&tmp, &path)?;
                     Ok(())
