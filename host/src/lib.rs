@@ -15,6 +15,7 @@ pub mod invalidation;
 pub mod plugins;
 pub mod policies;
 pub mod tenants;
+pub mod tickets;
 pub mod types;
 
 use std::net::SocketAddr;

@@ -15,6 +15,9 @@ struct Objects {
     policy: String,
     token: String,
     install: String,
+    project: String,
+    ticket: String,
+    field: String,
 }
 
 impl Objects {
@@ -70,6 +73,24 @@ impl Objects {
             )
             .await;
         assert_eq!(run.json["outcome"], "ok", "{}", run.text);
+        let project = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/projects"),
+                &admin,
+                json!({"name": "Repairs"}),
+            )
+            .await;
+        let ticket = app
+            .post(&format!("/api/v1/tenants/{tenant}/tickets"), &admin, json!({"project_id": project.json["id"], "title": "Jam",
+                "contact": {"first_name": "Eva", "last_name": "Ek", "email": format!("eva@{slug}.example")}}))
+            .await;
+        let field = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/custom-fields"),
+                &admin,
+                json!({"key": "serial", "label": "Serial", "field_type": "text"}),
+            )
+            .await;
         let id = |reply: &crate::support::Reply| {
             reply.json["id"]
                 .as_str()
@@ -83,6 +104,9 @@ impl Objects {
             policy: id(&policy),
             token: id(&token),
             install: id(&install),
+            project: id(&project),
+            ticket: id(&ticket),
+            field: id(&field),
             tenant,
         };
         (objects, admin)
@@ -97,6 +121,9 @@ impl Objects {
             .replace("{policy}", &self.policy)
             .replace("{token}", &self.token)
             .replace("{install}", &self.install)
+            .replace("{project}", &self.project)
+            .replace("{ticket}", &self.ticket)
+            .replace("{field}", &self.field)
     }
 
     /// Everything an admin of this tenant can read, as the platform sees it.
@@ -146,6 +173,14 @@ fn body_for(template: &str, victim: &Objects) -> Value {
         "plugins" => json!({"plugin_id": "hello-theme"}),
         "{install}" => json!({"enabled": false, "config": {}}),
         "invoke" => json!({"input": {"page": "tracking"}}),
+        "projects" => json!({"name": "Stolen"}),
+        "tickets" => {
+            json!({"project_id": victim.project, "title": "Injected", "contact": {"first_name": "I", "last_name": "N", "email": "i@evil.example"}})
+        }
+        "{ticket}" => json!({"title": "Hacked", "technician_id": victim.user}),
+        "status" => json!({"status": "closed"}),
+        "position" => json!({"latitude": 1.0, "longitude": 1.0}),
+        "custom-fields" => json!({"key": "stolen", "label": "Stolen", "field_type": "text"}),
         _ => json!({}),
     }
 }
@@ -176,7 +211,7 @@ on_both_backends! {
 
                 // A's own tenant in the path with B's object ids: not found.
                 let names_object = template.matches('{').count() > 1;
-                let carries_b_ids = body.to_string().contains(&b.user);
+                let carries_b_ids = [&b.user, &b.project].iter().any(|id| body.to_string().contains(id.as_str()));
                 if names_object || carries_b_ids {
                     let path = b.fill(template, &a.tenant);
                     let reply = app.send(method.clone(), &path, Some(&admin_a), sends_body.then_some(&body), &[]).await;

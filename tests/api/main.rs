@@ -13,3 +13,4 @@ mod plugins;
 mod policies;
 mod replicas;
 mod tenants;
+mod tickets;

@@ -96,6 +96,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Option<Self> {
+        // The host's logs appear in a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn,portico=info")
+            .try_init();
         let database = TestDatabase::create(backend).await?;
         let dns = DnsServer::start().await;
         let mut config = Config {

@@ -21,7 +21,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Error;
-use crate::{AppState, audit, auth, domains, plugins, policies, tenants};
+use crate::{AppState, audit, auth, domains, plugins, policies, tenants, tickets};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::tenant_routes())
         .merge(plugins::installs::routes())
         .merge(plugins::runs::routes())
+        .merge(tickets::routes::routes())
         .split_for_parts();
     let guarded = guarded.route_layer(from_fn_with_state(state.clone(), policies::guard));
     let (open, mut api) = OpenApiRouter::new()

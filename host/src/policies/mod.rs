@@ -70,20 +70,27 @@ pub const BUILT_IN_ROLES: &[(&str, &str, &[Permission])] = &[
     ),
     (
         "dispatcher",
-        "Sees the tenant and its staff; manages their own tokens.",
+        "Creates and advances tickets, assigns technicians; sees projects, fields and staff.",
         &[
             allow("/api/v1/tenants/{tenant}", "GET"),
             allow("/api/v1/tenants/{tenant}/users", "GET"),
             allow("/api/v1/tenants/{tenant}/users/{user}", "GET"),
             allow("/api/v1/tenants/{tenant}/me*", "*"),
+            allow("/api/v1/tenants/{tenant}/tickets*", "*"),
+            allow("/api/v1/tenants/{tenant}/projects", "GET"),
+            allow("/api/v1/tenants/{tenant}/custom-fields", "GET"),
         ],
     ),
     (
         "technician",
-        "Sees the tenant; manages their own tokens.",
+        "Sees tickets, moves them along and reports position; manages their own tokens.",
         &[
             allow("/api/v1/tenants/{tenant}", "GET"),
             allow("/api/v1/tenants/{tenant}/me*", "*"),
+            allow("/api/v1/tenants/{tenant}/tickets", "GET"),
+            allow("/api/v1/tenants/{tenant}/tickets/{ticket}", "GET"),
+            allow("/api/v1/tenants/{tenant}/tickets/{ticket}/status", "POST"),
+            allow("/api/v1/tenants/{tenant}/tickets/{ticket}/position", "POST"),
         ],
     ),
     (
