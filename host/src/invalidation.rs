@@ -9,11 +9,13 @@
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
+use tokio::sync::broadcast;
 
 use crate::AppState;
 use crate::db::Backend;
 use crate::domains::HostResolver;
 use crate::policies::Authz;
+use crate::portal::TicketChange;
 use crate::types::TenantId;
 
 const CHANNEL: &str = "portico_invalidate";
@@ -25,6 +27,8 @@ pub enum Invalidation {
     Policies(TenantId),
     /// Tenants or domains, which decide what a Host header resolves to.
     Hosts,
+    /// A ticket, shown live on its tracking page.
+    Ticket(TenantId, String),
 }
 
 impl Invalidation {
@@ -32,29 +36,54 @@ impl Invalidation {
         match self {
             Self::Policies(tenant) => format!("policies:{tenant}"),
             Self::Hosts => "hosts".into(),
+            Self::Ticket(tenant, ticket) => format!("ticket:{tenant}:{ticket}"),
         }
     }
 
     fn decode(message: &str) -> Option<Self> {
         match message.split_once(':') {
             Some(("policies", tenant)) => TenantId::parse(tenant).ok().map(Self::Policies),
+            Some(("ticket", rest)) => {
+                let (tenant, ticket) = rest.split_once(':')?;
+                Some(Self::Ticket(
+                    TenantId::parse(tenant).ok()?,
+                    ticket.to_string(),
+                ))
+            }
             None if message == "hosts" => Some(Self::Hosts),
             _ => None,
         }
     }
 }
 
-async fn apply(authz: &Authz, hosts: &HostResolver, what: &Invalidation) {
+/// What a change reaches in this process.
+#[derive(Clone)]
+struct Listeners {
+    authz: Authz,
+    hosts: HostResolver,
+    tickets: broadcast::Sender<TicketChange>,
+}
+
+async fn apply(to: &Listeners, what: &Invalidation) {
     match what {
-        Invalidation::Policies(tenant) => authz.invalidate(tenant).await,
-        Invalidation::Hosts => hosts.invalidate(),
+        Invalidation::Policies(tenant) => to.authz.invalidate(tenant).await,
+        Invalidation::Hosts => to.hosts.invalidate(),
+        // Nobody watching is fine.
+        Invalidation::Ticket(tenant, ticket) => {
+            drop(to.tickets.send((tenant.clone(), ticket.clone())))
+        }
     }
 }
 
 impl AppState {
     /// Drops what `what` made stale, here and on every other replica.
     pub async fn invalidate(&self, what: Invalidation) {
-        apply(&self.authz, &self.hosts, &what).await;
+        let here = Listeners {
+            authz: self.authz.clone(),
+            hosts: self.hosts.clone(),
+            tickets: self.ticket_changes.clone(),
+        };
+        apply(&here, &what).await;
         if self.db.backend == Backend::Postgres {
             let sent = sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANNEL)
@@ -69,7 +98,17 @@ impl AppState {
 }
 
 /// Listens for other replicas' changes for as long as the runtime runs.
-pub fn spawn_listener(database_url: String, authz: Authz, hosts: HostResolver) {
+pub fn spawn_listener(
+    database_url: String,
+    authz: Authz,
+    hosts: HostResolver,
+    tickets: broadcast::Sender<TicketChange>,
+) {
+    let to = Listeners {
+        authz,
+        hosts,
+        tickets,
+    };
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -84,11 +123,11 @@ pub fn spawn_listener(database_url: String, authz: Authz, hosts: HostResolver) {
             };
             backoff = Duration::from_millis(100);
             // Whatever was announced while we were away is unknown: start from empty caches.
-            authz.invalidate_all();
-            hosts.invalidate();
+            to.authz.invalidate_all();
+            to.hosts.invalidate();
             while let Ok(Some(notification)) = listener.try_recv().await {
                 match Invalidation::decode(notification.payload()) {
-                    Some(what) => apply(&authz, &hosts, &what).await,
+                    Some(what) => apply(&to, &what).await,
                     None => tracing::warn!(
                         payload = notification.payload(),
                         "unknown invalidation message"
@@ -112,7 +151,11 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         let tenant = TenantId::parse("01a2056e-e1dc-7011-a17e-2090f52be905").unwrap();
-        for what in [Invalidation::Policies(tenant), Invalidation::Hosts] {
+        let ticket = Invalidation::Ticket(
+            tenant.clone(),
+            "01a2056e-0000-7000-8000-000000000001".into(),
+        );
+        for what in [Invalidation::Policies(tenant), Invalidation::Hosts, ticket] {
             assert_eq!(Invalidation::decode(&what.encode()), Some(what));
         }
         assert_eq!(Invalidation::decode("policies:not-an-id"), None);

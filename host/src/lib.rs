@@ -14,6 +14,7 @@ pub mod http;
 pub mod invalidation;
 pub mod plugins;
 pub mod policies;
+pub mod portal;
 pub mod tenants;
 pub mod tickets;
 pub mod types;
@@ -43,6 +44,10 @@ pub struct Services {
     pub dns: DnsVerifier,
     pub pages: Pages,
     pub plugins: Plugins,
+    pub texts: portal::Texts,
+    pub guesses: portal::GuessCounter,
+    /// Every ticket change, for live tracking pages.
+    pub ticket_changes: tokio::sync::broadcast::Sender<portal::TicketChange>,
 }
 
 impl Deref for AppState {
@@ -59,14 +64,23 @@ impl AppState {
         db.migrate().await?;
         let hosts = HostResolver::new(db.pool.clone(), config.base_domain.clone());
         let authz = Authz::new(db.pool.clone(), config.authz_cache_capacity);
+        let (ticket_changes, _) = tokio::sync::broadcast::channel(1024);
         if db.backend == db::Backend::Postgres {
-            invalidation::spawn_listener(config.database_url(), authz.clone(), hosts.clone());
+            invalidation::spawn_listener(
+                config.database_url(),
+                authz.clone(),
+                hosts.clone(),
+                ticket_changes.clone(),
+            );
         }
         let plugins = Plugins::new(&config)?;
         let loaded = plugins.load_catalogue(&db.pool).await?;
         tracing::info!(plugins = loaded, "plugin catalogue compiled");
         Ok(Self(Arc::new(Services {
             plugins,
+            texts: portal::Texts::load()?,
+            guesses: portal::guess_counter(),
+            ticket_changes,
             hosts,
             authz,
             dns: DnsVerifier::new(config.dns_resolver()?)?,

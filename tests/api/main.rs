@@ -14,3 +14,4 @@ mod policies;
 mod replicas;
 mod tenants;
 mod tickets;
+mod tracking;

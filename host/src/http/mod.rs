@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
+        .merge(crate::portal::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
@@ -137,7 +138,7 @@ async fn fallback(State(state): State<AppState>, request: Request) -> Response {
 }
 
 /// The host the client asked for. `X-Forwarded-Host` counts only from a configured proxy.
-fn request_host(state: &AppState, request: &Request) -> Option<String> {
+pub fn request_host(state: &AppState, request: &Request) -> Option<String> {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

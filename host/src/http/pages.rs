@@ -3,7 +3,6 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use minijinja::{Environment, Value, context};
 use rand::RngCore;
 
@@ -34,6 +33,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "api_docs.html",
         include_str!("../../templates/api_docs.html"),
     ),
+    (
+        "tracking.html",
+        include_str!("../../templates/tracking.html"),
+    ),
+    (
+        "link_invalid.html",
+        include_str!("../../templates/link_invalid.html"),
+    ),
 ];
 
 impl Pages {
@@ -50,7 +57,8 @@ impl Pages {
     pub fn render(&self, status: StatusCode, template: &str, ctx: Value) -> Response {
         let mut nonce_bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut nonce_bytes);
-        let nonce = base64::engine::general_purpose::STANDARD.encode(nonce_bytes);
+        // Hex: nothing in it needs escaping in HTML or in the policy header.
+        let nonce: String = nonce_bytes.iter().map(|b| format!("{b:02x}")).collect();
         let ctx = context! { nonce => nonce.clone(), ..ctx };
         let (status, html) = match self.env.get_template(template).and_then(|t| t.render(ctx)) {
             Ok(html) => (status, html),
@@ -63,7 +71,7 @@ impl Pages {
             }
         };
         let csp = format!(
-            "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+            "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
         );
         let mut response = (
             status,

@@ -15,6 +15,7 @@ use crate::auth;
 use crate::db::{self, Pool, now_ms};
 use crate::error::{Error, Result};
 use crate::http::extract::{Json, Path, Query};
+use crate::invalidation::Invalidation;
 use crate::policies::Scope;
 use crate::types::{Email, Page, PageParams, TenantId};
 
@@ -682,6 +683,9 @@ async fn commit(
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
+    state
+        .invalidate(Invalidation::Ticket(tenant.clone(), row.id.clone()))
+        .await;
     load(&state.db.pool, tenant, &row.id).await
 }
 
@@ -873,6 +877,9 @@ async fn report_position(
     let mut tx = state.db.pool.begin().await?;
     save(&mut tx, tenant, &row).await?;
     tx.commit().await?;
+    state
+        .invalidate(Invalidation::Ticket(tenant.clone(), id.clone()))
+        .await;
     Ok(Json(load(&state.db.pool, tenant, &id).await?))
 }
 
