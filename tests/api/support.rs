@@ -138,6 +138,9 @@ impl TestApp {
             dns,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // A fresh connection per request: after refusing a body (413) the server closes
+                // its side, and a pooled connection could be picked up just as it closes.
+                .pool_max_idle_per_host(0)
                 .build()
                 .unwrap(),
             database: Arc::new(database),
