@@ -33,6 +33,9 @@ pub struct Cli {
 enum Command {
     /// Apply migrations and serve HTTP (default: SQLite in ./data, 127.0.0.1:8080).
     Serve,
+    /// Set up (or reuse) the demo tenant "Easy Printer Solution GmbH" with tickets in different
+    /// steps, print their tracking links and an admin token, and serve.
+    Demo,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage tenants.
@@ -170,7 +173,8 @@ pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => serve(config).await,
+        Command::Serve => serve(config, false).await,
+        Command::Demo => serve(config, true).await,
         Command::Migrate => {
             let db = Db::connect(&config.database_url()).await?;
             db.migrate().await?;
@@ -396,16 +400,20 @@ async fn connect(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let listen = config.listen;
     let state = AppState::build(config).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, "serving");
-    println!("Portico is serving on http://{}", listener.local_addr()?);
-    crate::serve(listener, state, async {
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "serving");
+    let server = tokio::spawn(crate::serve(listener, state.clone(), async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    }));
+    if demo {
+        crate::demo::set_up(&state, &format!("http://{address}")).await?;
+    }
+    println!("Portico is serving on http://{address}");
+    server.await?
 }

@@ -22,7 +22,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Tenants are reachable at `<slug>.<base_domain>`.
     pub base_domain: String,
-    /// The URL users reach this host at; used in generated links.
+    /// The URL users reach this host at; used in generated links. Empty: `http://localhost:<port>`.
     pub public_url: String,
     /// Nameserver (`ip:port`) for domain-verification lookups; empty uses the system resolver.
     pub dns_resolver: String,
@@ -56,7 +56,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             base_domain: "localhost".into(),
-            public_url: "http://localhost:8080".into(),
+            public_url: String::new(),
             dns_resolver: String::new(),
             trusted_proxies: Vec::new(),
             authz_cache_capacity: 1_000,
@@ -131,6 +131,9 @@ impl Config {
             self.plugins_allow_private_network = matches!(v.as_str(), "1" | "true" | "yes");
         }
         self.base_domain = self.base_domain.trim_matches('.').to_ascii_lowercase();
+        if self.public_url.is_empty() {
+            self.public_url = format!("http://localhost:{}", self.listen.port());
+        }
         if self.base_domain.is_empty() {
             bail!("base_domain must not be empty");
         }

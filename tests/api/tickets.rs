@@ -147,3 +147,17 @@ on_both_backends! {
         assert_eq!(portico::tickets::links::resolve(pool, &tenant_id, &new_token).await.unwrap(), None);
     }
 }
+
+on_both_backends! {
+    async fn the_demo_sets_up_once_and_reissues_links(app: TestApp) {
+        for _ in 0..2 {
+            portico::demo::set_up(&app.state, &app.base_url).await.unwrap();
+        }
+        let tickets = app.get("/api/v1/tenants/easy-printer/tickets", &app.platform_token).await;
+        let statuses: Vec<&str> = tickets.json["items"].as_array().unwrap().iter().map(|t| t["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["received", "scheduling", "dispatched", "on_route", "completed"]);
+        let live: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tracking_links WHERE revoked_at IS NULL")
+            .fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(live.0, 5, "one live link per ticket");
+    }
+}
