@@ -26,7 +26,7 @@ use crate::types::TenantId;
 /// Subject, domain (tenant id), object (the matched route template, never the raw path) and
 /// action (the HTTP method). Roles are granted per domain, and the matcher demands that the
 /// policy's domain equals the request's.
-const MODEL: &str = r#"
+pub const MODEL: &str = r#"
 [request_definition]
 r = sub, dom, obj, act
 
