@@ -194,6 +194,7 @@ pub async fn run() -> anyhow::Result<()> {
             };
             let mut tx = db.pool.begin().await?;
             let tenant = tenants::insert(&mut tx, &new).await?;
+            crate::plugins::builtin::install_for(&mut tx, &tenant.id).await?;
             let change = Change {
                 tenant: None,
                 action: "tenant.create",

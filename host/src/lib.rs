@@ -77,7 +77,7 @@ impl AppState {
         let plugins = Plugins::new(&config)?;
         let loaded = plugins.load_catalogue(&db.pool).await?;
         tracing::info!(plugins = loaded, "plugin catalogue compiled");
-        Ok(Self(Arc::new(Services {
+        let state = Self(Arc::new(Services {
             plugins,
             texts: portal::Texts::load()?,
             guesses: portal::guess_counter(),
@@ -88,7 +88,9 @@ impl AppState {
             pages: Pages::new()?,
             db,
             config,
-        })))
+        }));
+        plugins::builtin::publish(&state).await?;
+        Ok(state)
     }
 
     /// True for the host names the platform itself answers at (not a tenant's).

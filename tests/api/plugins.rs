@@ -40,7 +40,8 @@ on_both_backends! {
             assert_eq!((refused.status, refused.code()), (422, "invalid_package"), "{why}: {}", refused.text);
         }
         let catalogue = app.get("/api/v1/plugins", &admin).await;
-        assert_eq!(catalogue.json["items"].as_array().unwrap().len(), 1);
+        let ids: Vec<&str> = catalogue.json["items"].as_array().unwrap().iter().map(|p| p["plugin_id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["email", "standard-slots", "hello-theme"], "the built-ins, then what was published");
 
         let installs = format!("/api/v1/tenants/{tenant}/plugins");
         let bad_config = app.post(&installs, &admin, json!({"plugin_id": "hello-theme", "config": {"accent": "red"}})).await;
@@ -97,6 +98,30 @@ on_both_backends! {
         }
     }
 
+    async fn new_tenants_get_the_built_in_plugins(app: TestApp) {
+        let (tenant, admin) = app.tenant_with_admin("acme").await;
+        let installs = app.get(&format!("/api/v1/tenants/{tenant}/plugins"), &admin).await;
+        let installed: Vec<(&str, &str, bool)> = installs.json["items"].as_array().unwrap().iter()
+            .map(|i| (i["plugin_id"].as_str().unwrap(), i["kind"].as_str().unwrap(), i["grants"]["smtp"].as_bool().unwrap()))
+            .collect();
+        assert_eq!(installed, [("email", "channel", true), ("standard-slots", "slot-calculator", false)]);
+        let slots = installs.json["items"][1]["id"].as_str().unwrap();
+        let run = app.post(&format!("/api/v1/tenants/{tenant}/plugins/{slots}/invoke"), &admin, json!({"input": {
+            "rules": {"kind": "intervals", "intervals": [{"weekday": 1, "start_minute": 480, "end_minute": 600, "capacity": 2}]},
+            "now": 1_795_300_000_000_i64, "time_zone": "Europe/Berlin", "horizon_days": 14,
+            "bookings": [{"start": 1_795_420_800_000_i64, "end": 1_795_428_000_000_i64}]
+        }})).await;
+        assert_eq!(run.json["outcome"], "ok", "{}", run.text);
+        let windows = run.json["output"].as_array().unwrap();
+        assert_eq!(windows.len(), 2, "two Mondays in two weeks: {}", run.text);
+        assert_eq!(windows[0]["capacity_left"], 1, "one booking uses the first Monday");
+        assert_eq!(windows[1]["capacity_left"], 2);
+        // Publishing again at start-up changes nothing.
+        let replica = app.replica().await;
+        let catalogue = replica.get("/api/v1/plugins", &app.platform_token).await;
+        assert_eq!(catalogue.json["items"].as_array().unwrap().len(), 2);
+    }
+
     async fn hostile_plugins_are_recorded_with_typed_errors(app: TestApp) {
         let (tenant, admin) = app.tenant_with_admin("acme").await;
         assert_eq!(app.publish("hostile", None).await.status, 201);
@@ -142,7 +167,7 @@ on_both_backends! {
         assert!(runs[5]["logs"].as_array().unwrap().len() > 10, "a flood keeps the lines within the limit");
 
         // At rest the secret is ciphertext only.
-        let stored: (Vec<u8>,) = sqlx::query_as("SELECT secrets FROM plugin_installs WHERE tenant_id = $1")
+        let stored: (Vec<u8>,) = sqlx::query_as("SELECT secrets FROM plugin_installs WHERE tenant_id = $1 AND plugin_id = 'hostile'")
             .bind(&tenant).fetch_one(&app.state.db.pool).await.unwrap();
         assert!(!stored.0.windows(15).any(|w| w == b"s3cr3t-value-42"));
         assert!(!app.get(&install, &admin).await.text.contains("s3cr3t"));

@@ -50,7 +50,7 @@ on_both_backends! {
         assert!(entry["actor"].as_str().unwrap().contains("platform token"));
         let platform_audit = app.get("/api/v1/audit", &token).await;
         let actions: Vec<&str> = platform_audit.json["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-        assert_eq!(actions, ["tenant.create", "tenant.create", "tenant.create"]);
+        assert_eq!(actions, ["plugin.publish", "plugin.publish", "tenant.create", "tenant.create", "tenant.create"], "built-ins first");
     }
 
     async fn suspension_locks_the_api_and_portals(app: TestApp) {

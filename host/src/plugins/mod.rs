@@ -4,6 +4,7 @@
 //! validate what comes back.
 
 pub mod bindings;
+pub mod builtin;
 pub mod input;
 pub mod installs;
 pub mod manifest;

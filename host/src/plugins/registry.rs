@@ -121,6 +121,63 @@ pub async fn all_packages(pool: &Pool) -> anyhow::Result<Vec<(PluginKind, Vec<u8
         .collect())
 }
 
+/// Adds a validated package to the catalogue.
+async fn store(
+    conn: &mut sqlx::AnyConnection,
+    manifest: &Manifest,
+    row: &PackageRow,
+    package: &[u8],
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO plugin_packages (id, plugin_id, version, kind, name, manifest, sha256, size, package, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&row.id)
+    .bind(&manifest.id)
+    .bind(&manifest.version)
+    .bind(manifest.kind.as_str())
+    .bind(&manifest.name)
+    .bind(&row.manifest)
+    .bind(&row.sha256)
+    .bind(row.size)
+    .bind(package.to_vec())
+    .bind(row.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Publishes a built-in package at start-up unless that version is catalogued already (by this
+/// or another replica).
+pub async fn publish_built_in(state: &AppState, package: &[u8]) -> anyhow::Result<()> {
+    let (manifest, text) = unpack(package)?;
+    let plugin = state.plugins.runtime.load(manifest.kind, package)?;
+    let row = PackageRow {
+        id: db::new_id(),
+        manifest: text,
+        sha256: plugin.sha256.clone(),
+        size: package.len() as i64,
+        created_at: now_ms(),
+    };
+    let mut tx = state.db.pool.begin().await?;
+    match store(&mut tx, &manifest, &row, package).await {
+        Err(e) if db::is_unique_violation(&e) => return Ok(()),
+        other => other?,
+    }
+    let change = Change {
+        tenant: None,
+        action: "plugin.publish",
+        target: &row.id,
+        before: None,
+        after: Some(
+            json!({"plugin_id": manifest.id, "version": manifest.version, "sha256": row.sha256, "built_in": true}),
+        ),
+    };
+    audit::record(&mut tx, "built-in plugins", change).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Publishes a package (the body, as `application/octet-stream`): the manifest is checked, the
 /// component is compiled and checked against its world, and the version becomes immutable.
 /// Platform administrators only.
@@ -147,23 +204,7 @@ async fn publish(
         created_at: now_ms(),
     };
     let mut tx = state.db.pool.begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO plugin_packages (id, plugin_id, version, kind, name, manifest, sha256, size, package, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&row.id)
-    .bind(&manifest.id)
-    .bind(&manifest.version)
-    .bind(manifest.kind.as_str())
-    .bind(&manifest.name)
-    .bind(&row.manifest)
-    .bind(&row.sha256)
-    .bind(row.size)
-    .bind(body.to_vec())
-    .bind(row.created_at)
-    .execute(&mut *tx)
-    .await;
-    match inserted {
+    match store(&mut tx, &manifest, &row, &body).await {
         Err(e) if db::is_unique_violation(&e) => {
             return Err(Error::conflict(
                 "version_exists",

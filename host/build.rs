@@ -1,0 +1,60 @@
+//! Builds the built-in plugins in `plugins/` for wasm32-wasip2, so that every host carries them.
+//! They go to `target/builtin-plugins`, outside the directory Cargo is building into.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Package name, and the environment variable that tells the host where its component is.
+const BUILT_INS: &[(&str, &str)] = &[
+    ("email", "PORTICO_BUILTIN_EMAIL"),
+    ("standard-slots", "PORTICO_BUILTIN_STANDARD_SLOTS"),
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir
+        .parent()
+        .expect("the host sits in the workspace")
+        .to_path_buf();
+    let plugins = root.join("plugins");
+    let target = root.join("target/builtin-plugins");
+    println!("cargo:rerun-if-changed={}", plugins.display());
+    println!("cargo:rerun-if-changed={}", root.join("sdk/src").display());
+    println!("cargo:rerun-if-changed={}", root.join("sdk/wit").display());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for (package, variable) in BUILT_INS {
+        // One package at a time: each enables a different plugin kind of the SDK.
+        let status = Command::new(&cargo)
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                package,
+                "--target-dir",
+            ])
+            .arg(&target)
+            .current_dir(&plugins)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .status()
+            .expect("running cargo for the built-in plugins");
+        assert!(
+            status.success(),
+            "building the built-in plugin {package} failed; is the target installed (rustup target add wasm32-wasip2)?"
+        );
+        let wasm = target.join(format!(
+            "wasm32-wasip2/release/{}.wasm",
+            package.replace('-', "_")
+        ));
+        println!("cargo:rustc-env={variable}={}", wasm.display());
+        println!(
+            "cargo:rustc-env={variable}_MANIFEST={}",
+            plugins.join(package).join("portico-plugin.toml").display()
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! The built-in plugins of `plugins/`, compiled into every host by `build.rs`. They are
+//! catalogued at start-up and installed for every new tenant, with the capabilities their
+//! manifests ask for approved: they are part of the platform.
+
+use super::manifest::{self, Manifest};
+use crate::AppState;
+use crate::db::{self, now_ms};
+use crate::error::Result;
+use crate::types::TenantId;
+
+/// Manifest text and component of each built-in plugin.
+const BUILT_INS: &[(&str, &[u8])] = &[
+    (
+        include_str!(env!("PORTICO_BUILTIN_EMAIL_MANIFEST")),
+        include_bytes!(env!("PORTICO_BUILTIN_EMAIL")),
+    ),
+    (
+        include_str!(env!("PORTICO_BUILTIN_STANDARD_SLOTS_MANIFEST")),
+        include_bytes!(env!("PORTICO_BUILTIN_STANDARD_SLOTS")),
+    ),
+];
+
+fn manifests() -> impl Iterator<Item = Manifest> {
+    BUILT_INS
+        .iter()
+        .filter_map(|(text, _)| Manifest::parse(text).ok())
+}
+
+/// Catalogues the built-ins that are not yet (start-up).
+pub async fn publish(state: &AppState) -> anyhow::Result<()> {
+    for (text, wasm) in BUILT_INS {
+        let package = manifest::pack(text, wasm)?;
+        super::registry::publish_built_in(state, &package).await?;
+    }
+    Ok(())
+}
+
+/// Installs every built-in for a new tenant, enabled, with its requested capabilities approved.
+pub async fn install_for(conn: &mut sqlx::AnyConnection, tenant: &TenantId) -> Result<()> {
+    let now = now_ms();
+    for manifest in manifests() {
+        let grants = serde_json::to_string(&manifest.capabilities)
+            .map_err(|e| crate::error::Error::Internal(e.into()))?;
+        sqlx::query(
+            "INSERT INTO plugin_installs (id, tenant_id, plugin_id, version, enabled, config, grants, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 1, '{}', $5, $6, $6)",
+        )
+        .bind(db::new_id())
+        .bind(tenant)
+        .bind(&manifest.id)
+        .bind(&manifest.version)
+        .bind(grants)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn built_ins_are_valid_packages() {
+        for (text, wasm) in super::BUILT_INS {
+            let package = super::manifest::pack(text, wasm).unwrap();
+            let (manifest, _) = super::manifest::unpack(&package).unwrap();
+            assert_eq!(manifest.authors, ["Portico"]);
+        }
+        assert_eq!(super::manifests().count(), super::BUILT_INS.len());
+    }
+}
