@@ -23,7 +23,8 @@
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! portico-sdk = { version = "0.1", features = ["theme"] }
+//! # The `sdk/` folder of a Portico checkout (or a git dependency on it).
+//! portico-sdk = { path = "../portico/sdk", features = ["theme"] }
 //! ```
 //!
 //! `src/lib.rs`:
