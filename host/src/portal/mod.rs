@@ -119,10 +119,10 @@ struct TrackingView {
 
 fn format_time(at: jiff::Timestamp, time_zone: &str, language: &str) -> String {
     let tz = jiff::tz::TimeZone::get(time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let pattern = if language == "en" {
-        "%Y-%m-%d %H:%M"
-    } else {
-        "%d.%m.%Y %H:%M"
+    let pattern = match language {
+        "de" => "%d.%m.%Y %H:%M",
+        "es" => "%d/%m/%Y %H:%M",
+        _ => "%Y-%m-%d %H:%M",
     };
     at.to_zoned(tz).strftime(pattern).to_string()
 }
