@@ -4,6 +4,7 @@
 mod support;
 
 mod auth;
+mod cli;
 mod cross_tenant;
 mod domains;
 mod pages;

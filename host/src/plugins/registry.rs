@@ -147,11 +147,19 @@ async fn store(
     Ok(())
 }
 
-/// Publishes a built-in package at start-up unless that version is catalogued already (by this
-/// or another replica).
-pub async fn publish_built_in(state: &AppState, package: &[u8]) -> anyhow::Result<()> {
-    let (manifest, text) = unpack(package)?;
-    let plugin = state.plugins.runtime.load(manifest.kind, package)?;
+/// Validates a package (manifest, world, compilation) and adds it to the catalogue with its
+/// audit entry. `Ok(None)` when that version is catalogued already.
+async fn add_to_catalogue(
+    state: &AppState,
+    package: &[u8],
+    actor: &str,
+) -> Result<Option<PackageRow>> {
+    let (manifest, text) = unpack(package).map_err(|e| Error::invalid("invalid_package", e.0))?;
+    let plugin = state
+        .plugins
+        .runtime
+        .load(manifest.kind, package)
+        .map_err(|e| Error::invalid("invalid_package", e.to_string()))?;
     let row = PackageRow {
         id: db::new_id(),
         manifest: text,
@@ -161,7 +169,7 @@ pub async fn publish_built_in(state: &AppState, package: &[u8]) -> anyhow::Resul
     };
     let mut tx = state.db.pool.begin().await?;
     match store(&mut tx, &manifest, &row, package).await {
-        Err(e) if db::is_unique_violation(&e) => return Ok(()),
+        Err(e) if db::is_unique_violation(&e) => return Ok(None),
         other => other?,
     }
     let change = Change {
@@ -170,11 +178,18 @@ pub async fn publish_built_in(state: &AppState, package: &[u8]) -> anyhow::Resul
         target: &row.id,
         before: None,
         after: Some(
-            json!({"plugin_id": manifest.id, "version": manifest.version, "sha256": row.sha256, "built_in": true}),
+            json!({"plugin_id": manifest.id, "version": manifest.version, "sha256": row.sha256}),
         ),
     };
-    audit::record(&mut tx, "built-in plugins", change).await?;
+    audit::record(&mut tx, actor, change).await?;
     tx.commit().await?;
+    Ok(Some(row))
+}
+
+/// Publishes a built-in package at start-up unless that version is catalogued already (by this
+/// or another replica).
+pub async fn publish_built_in(state: &AppState, package: &[u8]) -> anyhow::Result<()> {
+    add_to_catalogue(state, package, "built-in plugins").await?;
     Ok(())
 }
 
@@ -190,44 +205,20 @@ async fn publish(
     body: Bytes,
 ) -> Result<(StatusCode, Json<PluginVersion>)> {
     caller.require_platform()?;
-    let (manifest, text) = unpack(&body).map_err(|e| Error::invalid("invalid_package", e.0))?;
-    let plugin = state
-        .plugins
-        .runtime
-        .load(manifest.kind, &body)
-        .map_err(|e| Error::invalid("invalid_package", e.to_string()))?;
-    let row = PackageRow {
-        id: db::new_id(),
-        manifest: text,
-        sha256: plugin.sha256.clone(),
-        size: body.len() as i64,
-        created_at: now_ms(),
-    };
-    let mut tx = state.db.pool.begin().await?;
-    match store(&mut tx, &manifest, &row, &body).await {
-        Err(e) if db::is_unique_violation(&e) => {
-            return Err(Error::conflict(
+    match add_to_catalogue(&state, &body, &caller.actor()).await? {
+        Some(row) => Ok((StatusCode::CREATED, Json(row.view()?))),
+        None => {
+            let (manifest, _) =
+                unpack(&body).map_err(|e| Error::invalid("invalid_package", e.0))?;
+            Err(Error::conflict(
                 "version_exists",
                 format!(
                     "{} {} is already published; versions are immutable, publish a new one",
                     manifest.id, manifest.version
                 ),
-            ));
+            ))
         }
-        other => other?,
-    };
-    let change = Change {
-        tenant: None,
-        action: "plugin.publish",
-        target: &row.id,
-        before: None,
-        after: Some(
-            json!({"plugin_id": manifest.id, "version": manifest.version, "sha256": row.sha256}),
-        ),
-    };
-    audit::record(&mut tx, &caller.actor(), change).await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(row.view()?)))
+    }
 }
 
 /// The catalogue: every published version, oldest first. Any signed-in caller may browse it.

@@ -276,13 +276,18 @@ impl TicketRow {
     }
 }
 
-async fn find(pool: &Pool, tenant: &TenantId, id: &str) -> Result<TicketRow> {
+/// One ticket of the tenant, read through the pool or inside a transaction.
+async fn find<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<TicketRow> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2"
     )))
     .bind(tenant)
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?
     .ok_or(Error::NotFound("ticket"))
 }
@@ -779,14 +784,7 @@ async fn change_status(
 ) -> Result<Json<Ticket>> {
     let tenant = &scope.tenant.id;
     let mut tx = state.db.pool.begin().await?;
-    let before: TicketRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2"
-    )))
-    .bind(tenant)
-    .bind(&id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(Error::NotFound("ticket"))?;
+    let before = find(&mut *tx, tenant, &id).await?;
     let current = Status::parse(&before.status)
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("stored status")))?;
     if !current.can_move_to(input.status) {
