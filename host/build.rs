@@ -1,13 +1,21 @@
-//! Builds the built-in plugins in `plugins/` for wasm32-wasip2, so that every host carries them.
-//! They go to `target/builtin-plugins`, outside the directory Cargo is building into.
+//! Builds the built-in plugins in `plugins/` and the themes in `themes/` for wasm32-wasip2, so
+//! that every host carries them. They go to `target/builtin-plugins`, outside the directory
+//! Cargo is building into.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Package name, and the environment variable that tells the host where its component is.
-const BUILT_INS: &[(&str, &str)] = &[
-    ("email", "PORTICO_BUILTIN_EMAIL"),
-    ("standard-slots", "PORTICO_BUILTIN_STANDARD_SLOTS"),
+/// Workspace folder, package name, and the environment variable that tells the host where its
+/// component is.
+const BUILT_INS: &[(&str, &str, &str)] = &[
+    ("plugins", "email", "PORTICO_BUILTIN_EMAIL"),
+    (
+        "plugins",
+        "standard-slots",
+        "PORTICO_BUILTIN_STANDARD_SLOTS",
+    ),
+    ("themes", "harbour", "PORTICO_BUILTIN_HARBOUR"),
+    ("themes", "signal", "PORTICO_BUILTIN_SIGNAL"),
 ];
 
 fn main() {
@@ -16,13 +24,14 @@ fn main() {
         .parent()
         .expect("the host sits in the workspace")
         .to_path_buf();
-    let plugins = root.join("plugins");
     let target = root.join("target/builtin-plugins");
-    println!("cargo:rerun-if-changed={}", plugins.display());
+    println!("cargo:rerun-if-changed={}", root.join("plugins").display());
+    println!("cargo:rerun-if-changed={}", root.join("themes").display());
     println!("cargo:rerun-if-changed={}", root.join("sdk/src").display());
     println!("cargo:rerun-if-changed={}", root.join("sdk/wit").display());
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    for (package, variable) in BUILT_INS {
+    for (folder, package, variable) in BUILT_INS {
+        let workspace = root.join(folder);
         // One package at a time: each enables a different plugin kind of the SDK.
         let status = Command::new(&cargo)
             .args([
@@ -36,7 +45,7 @@ fn main() {
                 "--target-dir",
             ])
             .arg(&target)
-            .current_dir(&plugins)
+            .current_dir(&workspace)
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .env_remove("CARGO_TARGET_DIR")
@@ -54,7 +63,10 @@ fn main() {
         println!("cargo:rustc-env={variable}={}", wasm.display());
         println!(
             "cargo:rustc-env={variable}_MANIFEST={}",
-            plugins.join(package).join("portico-plugin.toml").display()
+            workspace
+                .join(package)
+                .join("portico-plugin.toml")
+                .display()
         );
     }
 }

@@ -194,7 +194,6 @@ pub async fn run() -> anyhow::Result<()> {
             };
             let mut tx = db.pool.begin().await?;
             let tenant = tenants::insert(&mut tx, &new).await?;
-            crate::plugins::builtin::install_for(&mut tx, &tenant.id).await?;
             let change = Change {
                 tenant: None,
                 action: "tenant.create",
@@ -271,7 +270,11 @@ async fn plugin(command: PluginCommand, config: &Config) -> anyhow::Result<()> {
                 .join(format!("{}-{}.portico", manifest.id, manifest.version));
             std::fs::write(&path, &package)
                 .with_context(|| format!("writing {}", path.display()))?;
-            println!("{}\nsha256 {}", path.display(), sha256_hex(&package));
+            println!(
+                "{}\nsha256 {}",
+                path.display(),
+                crate::auth::sha256_hex(&package)
+            );
             Ok(())
         }
         PluginCommand::Check { package } => {
@@ -285,7 +288,7 @@ async fn plugin(command: PluginCommand, config: &Config) -> anyhow::Result<()> {
                 manifest.id,
                 manifest.version,
                 manifest.kind.as_str(),
-                sha256_hex(&bytes)
+                crate::auth::sha256_hex(&bytes)
             );
             Ok(())
         }
@@ -385,14 +388,6 @@ async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
         }
         Err(e) => anyhow::bail!("{} ({})", e, e.code()),
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 async fn connect(config: &Config) -> anyhow::Result<Db> {

@@ -47,6 +47,9 @@ pub struct Config {
     pub smtp_from: String,
     /// Per plugin kind, limits that replace the built-in defaults.
     pub plugin_limits: HashMap<PluginKind, LimitsOverride>,
+    /// Largest logo accepted for a portal profile, in pixels.
+    pub logo_max_width: u32,
+    pub logo_max_height: u32,
 }
 
 impl Default for Config {
@@ -68,6 +71,8 @@ impl Default for Config {
             smtp_server: String::new(),
             smtp_from: "portico@localhost".into(),
             plugin_limits: HashMap::new(),
+            logo_max_width: 800,
+            logo_max_height: 400,
         }
     }
 }

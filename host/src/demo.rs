@@ -68,6 +68,81 @@ impl Api {
     }
 }
 
+/// The demo portal: the Harbour theme, booking and feedback on, a logo. Found by name when it
+/// exists; returns its id.
+async fn portal_profile(api: &Api, t: &str) -> anyhow::Result<Value> {
+    use reqwest::Method;
+
+    const NAME: &str = "Easy Printer portal";
+    let profiles = api
+        .expect(Method::GET, &format!("{t}/portal-profiles?limit=200"), None)
+        .await?;
+    if let Some(found) = profiles["items"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == NAME))
+    {
+        return Ok(found["id"].clone());
+    }
+    let installs = api
+        .expect(Method::GET, &format!("{t}/plugins?limit=200"), None)
+        .await?;
+    let theme = installs["items"]
+        .as_array()
+        .and_then(|i| i.iter().find(|i| i["plugin_id"] == "harbour"))
+        .map(|i| i["id"].clone())
+        .context("the built-in Harbour theme is installed")?;
+    let profile = api.expect(Method::POST, &format!("{t}/portal-profiles"), Some(json!({
+        "name": NAME, "mode": "booking", "feedback": true, "theme_install_id": theme,
+        "logo_link": "https://easy-printer.example",
+        "salutation": "Guten Tag {first_name} {last_name},",
+        "booking_text": "Wählen Sie ein Zeitfenster, in dem jemand vor Ort ist. Unsere Techniker kommen werktags zwischen 8 und 18 Uhr.",
+        "booking_disclaimer": "Termine können bis 24 Stunden vorher kostenlos geändert werden.",
+        "colours": {
+            "light": {"main": "#b3261e", "main_text": "#ffffff", "secondary_button": "#f6e7e5", "body": "#fffbfa"},
+            "dark": {"main": "#f2b8b5", "main_text": "#3b0a08", "secondary_button": "#3a2a29", "body": "#1a1110"}
+        }
+    }))).await?;
+    let id = profile["id"].as_str().context("profile id")?.to_string();
+    let logo = api
+        .client
+        .put(format!("{}{t}/portal-profiles/{id}/logo", api.base))
+        .bearer_auth(&api.token)
+        .header(reqwest::header::CONTENT_TYPE, "image/png")
+        .body(logo_png())
+        .send()
+        .await
+        .context("uploading the demo logo")?;
+    if !logo.status().is_success() {
+        bail!(
+            "the demo logo was refused: {}",
+            logo.text().await.unwrap_or_default()
+        );
+    }
+    Ok(Value::String(id))
+}
+
+/// A small generated logo: a printer-ish mark in the brand red on white.
+fn logo_png() -> Vec<u8> {
+    let image = image::RgbaImage::from_fn(120, 40, |x, y| {
+        let paper = (10..30).contains(&x) && (4..16).contains(&y);
+        let body = (4..36).contains(&x) && (14..30).contains(&y);
+        let tray = (10..30).contains(&x) && (30..36).contains(&y);
+        let bar = (44..116).contains(&x) && (14..26).contains(&y) && (x / 8) % 2 == 0;
+        if body || bar {
+            image::Rgba([179, 38, 30, 255])
+        } else if paper || tray {
+            image::Rgba([90, 90, 90, 255])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    });
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("encoding a PNG in memory");
+    png
+}
+
 /// Sets the demo up on a running host at `base` and prints its links and admin token.
 pub async fn set_up(state: &AppState, base: &str) -> anyhow::Result<()> {
     let mut conn = state.db.pool.acquire().await?;
@@ -120,25 +195,33 @@ async fn populate(api: &Api) -> anyhow::Result<()> {
             "email": "tom@easy-printer.example", "display_name": "Tom Techniker", "roles": ["technician"]}))).await?["id"].clone(),
     };
 
+    let profile = portal_profile(api, &t).await?;
+    let projects = api
+        .expect(Method::GET, &format!("{t}/projects"), None)
+        .await?;
+    let project = match projects["items"].as_array().and_then(|p| p.first()) {
+        Some(p) => p["id"].clone(),
+        None => api
+            .expect(
+                Method::POST,
+                &format!("{t}/projects"),
+                Some(json!({"name": "Printer service"})),
+            )
+            .await?["id"]
+            .clone(),
+    };
+    api.expect(
+        Method::PATCH,
+        &format!("{t}/projects/{}", project.as_str().unwrap_or_default()),
+        Some(json!({"profile_id": profile})),
+    )
+    .await?;
+
     let tickets = api
         .expect(Method::GET, &format!("{t}/tickets?limit=200"), None)
         .await?;
     let mut existing: Vec<Value> = tickets["items"].as_array().cloned().unwrap_or_default();
     if existing.is_empty() {
-        let projects = api
-            .expect(Method::GET, &format!("{t}/projects"), None)
-            .await?;
-        let project = match projects["items"].as_array().and_then(|p| p.first()) {
-            Some(p) => p["id"].clone(),
-            None => api
-                .expect(
-                    Method::POST,
-                    &format!("{t}/projects"),
-                    Some(json!({"name": "Printer service"})),
-                )
-                .await?["id"]
-                .clone(),
-        };
         for (title, first, last, step) in TICKETS {
             let ticket = api.expect(Method::POST, &format!("{t}/tickets"), Some(json!({
                 "project_id": project, "title": title, "ticket_type": "repair", "technician_id": technician,
@@ -146,6 +229,16 @@ async fn populate(api: &Api) -> anyhow::Result<()> {
                 "address": "Friedrichstraße 100, 10117 Berlin"}))).await?;
             let path = format!("{t}/tickets/{}", ticket["id"].as_str().unwrap_or_default());
             let target = crate::tickets::Status::parse(step).context("demo step")?;
+            if target >= crate::tickets::Status::Scheduling {
+                let start = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(20);
+                let end = start + jiff::SignedDuration::from_hours(2);
+                api.expect(
+                    Method::PATCH,
+                    &path,
+                    Some(json!({"appointment": {"start": start, "end": end}})),
+                )
+                .await?;
+            }
             for status in crate::tickets::Status::ALL
                 .iter()
                 .skip(1)

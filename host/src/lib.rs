@@ -16,6 +16,7 @@ pub mod invalidation;
 pub mod plugins;
 pub mod policies;
 pub mod portal;
+pub mod profiles;
 pub mod tenants;
 pub mod tickets;
 pub mod types;

@@ -71,6 +71,33 @@ string_newtype!(
     parse_domain_name
 );
 
+string_newtype!(
+    /// A colour as `#rrggbb`, lower-cased.
+    Colour,
+    parse_colour
+);
+
+impl Colour {
+    /// Relative luminance (WCAG 2), from 0 for black to 1 for white.
+    pub fn luminance(&self) -> f64 {
+        let channel = |i: usize| {
+            let value = f64::from(u8::from_str_radix(&self.0[i..i + 2], 16).unwrap_or(0)) / 255.0;
+            if value <= 0.03928 {
+                value / 12.92
+            } else {
+                ((value + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+    }
+
+    /// WCAG 2 contrast ratio against another colour, from 1 to 21.
+    pub fn contrast(&self, other: &Colour) -> f64 {
+        let (a, b) = (self.luminance(), other.luminance());
+        (a.max(b) + 0.05) / (a.min(b) + 0.05)
+    }
+}
+
 impl TenantId {
     /// Wraps an id read from the database, where it was written by us.
     pub fn from_db(id: String) -> Self {
@@ -145,6 +172,29 @@ fn parse_time_zone(raw: &str) -> Result<String, Error> {
                 format!("{raw:?} is not a known IANA time zone"),
             )
         })
+}
+
+fn parse_colour(raw: &str) -> Result<String, Error> {
+    let colour = raw.trim().to_ascii_lowercase();
+    let valid = colour.len() == 7
+        && colour.starts_with('#')
+        && colour[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if valid {
+        Ok(colour)
+    } else {
+        Err(Error::invalid(
+            "invalid_colour",
+            format!("{raw:?} is not a colour in the form #rrggbb"),
+        ))
+    }
+}
+
+/// For `Option<Option<T>>` fields of changes: tells "absent" (outer `None`, with
+/// `#[serde(default)]`) from "null" (`Some(None)`).
+pub fn double_option<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Languages the portal texts are translated into.
@@ -271,6 +321,21 @@ mod tests {
             "anna@-x.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn colours_and_contrast() {
+        let white = Colour::parse("#FFFFFF").unwrap();
+        let black = Colour::parse("#000000").unwrap();
+        assert_eq!(white.as_str(), "#ffffff");
+        assert!((white.contrast(&black) - 21.0).abs() < 1e-9);
+        assert!((white.contrast(&white) - 1.0).abs() < 1e-9);
+        // WCAG's own example: #767676 on white is just above 4.5:1.
+        let grey = Colour::parse("#767676").unwrap();
+        assert!((4.5..4.6).contains(&grey.contrast(&white)));
+        for bad in ["", "fff", "#fff", "#ggg000", "#1234567", "red"] {
+            assert!(Colour::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 

@@ -18,6 +18,7 @@ struct Objects {
     project: String,
     ticket: String,
     field: String,
+    profile: String,
 }
 
 impl Objects {
@@ -91,6 +92,13 @@ impl Objects {
                 json!({"key": "serial", "label": "Serial", "field_type": "text"}),
             )
             .await;
+        let profile = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/portal-profiles"),
+                &admin,
+                json!({"name": "Branded", "feedback": true}),
+            )
+            .await;
         let id = |reply: &crate::support::Reply| {
             reply.json["id"]
                 .as_str()
@@ -107,6 +115,7 @@ impl Objects {
             project: id(&project),
             ticket: id(&ticket),
             field: id(&field),
+            profile: id(&profile),
             tenant,
         };
         (objects, admin)
@@ -124,6 +133,7 @@ impl Objects {
             .replace("{project}", &self.project)
             .replace("{ticket}", &self.ticket)
             .replace("{field}", &self.field)
+            .replace("{profile}", &self.profile)
     }
 
     /// Everything an admin of this tenant can read, as the platform sees it.
@@ -136,6 +146,8 @@ impl Objects {
             "/role-assignments",
             "/policies",
             "/tokens",
+            "/projects",
+            "/portal-profiles",
             "/audit?limit=200",
         ] {
             let reply = app
@@ -181,6 +193,9 @@ fn body_for(template: &str, victim: &Objects) -> Value {
         "status" => json!({"status": "closed"}),
         "position" => json!({"latitude": 1.0, "longitude": 1.0}),
         "custom-fields" => json!({"key": "stolen", "label": "Stolen", "field_type": "text"}),
+        "portal-profiles" => json!({"name": "Stolen", "is_default": true}),
+        "{profile}" => json!({"name": "Hacked", "is_default": true, "feedback": false}),
+        "{project}" => json!({"name": "Hacked", "profile_id": null}),
         _ => json!({}),
     }
 }
@@ -222,5 +237,20 @@ on_both_backends! {
         }
         assert!(checked >= 25, "only {checked} tenant routes were checked");
         assert_eq!(b.snapshot(&app).await, before, "tenant bravo changed");
+
+        // References inside bodies stay within the tenant too.
+        let borrowed = app.post(&format!("/api/v1/tenants/{}/projects", a.tenant), &admin_a,
+            json!({"name": "Borrowing", "profile_id": b.profile})).await;
+        assert_eq!(borrowed.code(), "unknown_profile");
+        let borrowed = app.patch(&format!("/api/v1/tenants/{}/projects/{}", a.tenant, a.project), &admin_a,
+            json!({"profile_id": b.profile})).await;
+        assert_eq!(borrowed.code(), "unknown_profile");
+        let b_theme = b.snapshot(&app).await;
+        let b_install = app.get(&format!("/api/v1/tenants/{}/plugins", b.tenant), &app.platform_token).await;
+        let b_harbour = b_install.json["items"].as_array().unwrap().iter().find(|i| i["plugin_id"] == "harbour").unwrap()["id"].clone();
+        let themed = app.patch(&format!("/api/v1/tenants/{}/portal-profiles/{}", a.tenant, a.profile), &admin_a,
+            json!({"theme_install_id": b_harbour})).await;
+        assert_eq!(themed.code(), "unknown_theme", "another tenant's theme install");
+        assert_eq!(b.snapshot(&app).await, b_theme);
     }
 }

@@ -12,6 +12,7 @@ mod platform;
 mod plugin_runtime;
 mod plugins;
 mod policies;
+mod portal;
 mod replicas;
 mod tenants;
 mod tickets;

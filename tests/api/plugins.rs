@@ -41,7 +41,7 @@ on_both_backends! {
         }
         let catalogue = app.get("/api/v1/plugins", &admin).await;
         let ids: Vec<&str> = catalogue.json["items"].as_array().unwrap().iter().map(|p| p["plugin_id"].as_str().unwrap()).collect();
-        assert_eq!(ids, ["email", "standard-slots", "hello-theme"], "the built-ins, then what was published");
+        assert_eq!(ids, ["email", "standard-slots", "harbour", "signal", "hello-theme"], "the built-ins, then what was published");
 
         let installs = format!("/api/v1/tenants/{tenant}/plugins");
         let bad_config = app.post(&installs, &admin, json!({"plugin_id": "hello-theme", "config": {"accent": "red"}})).await;
@@ -104,7 +104,8 @@ on_both_backends! {
         let installed: Vec<(&str, &str, bool)> = installs.json["items"].as_array().unwrap().iter()
             .map(|i| (i["plugin_id"].as_str().unwrap(), i["kind"].as_str().unwrap(), i["grants"]["smtp"].as_bool().unwrap()))
             .collect();
-        assert_eq!(installed, [("email", "channel", true), ("standard-slots", "slot-calculator", false)]);
+        assert_eq!(installed, [("email", "channel", true), ("standard-slots", "slot-calculator", false),
+            ("harbour", "theme", false), ("signal", "theme", false)]);
         let slots = installs.json["items"][1]["id"].as_str().unwrap();
         let run = app.post(&format!("/api/v1/tenants/{tenant}/plugins/{slots}/invoke"), &admin, json!({"input": {
             "rules": {"kind": "intervals", "intervals": [{"weekday": 1, "start_minute": 480, "end_minute": 600, "capacity": 2}]},
@@ -119,7 +120,7 @@ on_both_backends! {
         // Publishing again at start-up changes nothing.
         let replica = app.replica().await;
         let catalogue = replica.get("/api/v1/plugins", &app.platform_token).await;
-        assert_eq!(catalogue.json["items"].as_array().unwrap().len(), 2);
+        assert_eq!(catalogue.json["items"].as_array().unwrap().len(), 4);
     }
 
     async fn hostile_plugins_are_recorded_with_typed_errors(app: TestApp) {

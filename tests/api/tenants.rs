@@ -50,7 +50,7 @@ on_both_backends! {
         assert!(entry["actor"].as_str().unwrap().contains("platform token"));
         let platform_audit = app.get("/api/v1/audit", &token).await;
         let actions: Vec<&str> = platform_audit.json["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-        assert_eq!(actions, ["plugin.publish", "plugin.publish", "tenant.create", "tenant.create", "tenant.create"], "built-ins first");
+        assert_eq!(actions, ["plugin.publish", "plugin.publish", "plugin.publish", "plugin.publish", "tenant.create", "tenant.create", "tenant.create"], "built-ins first");
     }
 
     async fn suspension_locks_the_api_and_portals(app: TestApp) {
@@ -67,7 +67,7 @@ on_both_backends! {
         assert_eq!((refused.status, refused.code()), (403, "tenant_suspended"));
         let page = app.page("/", "acme.portico.test").await;
         assert_eq!(page.status, 503);
-        assert!(page.text.contains("unavailable"), "{}", page.text);
+        assert!(page.text.contains("Dieses Portal ist nicht erreichbar"), "in the tenant's language: {}", page.text);
         assert!(page.text.contains("acme Ltd"));
 
         let resumed = app.post(&format!("/api/v1/tenants/{tenant}/resume"), &app.platform_token, json!({})).await;

@@ -21,7 +21,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Error;
-use crate::{AppState, audit, auth, domains, plugins, policies, tenants, tickets};
+use crate::{AppState, audit, auth, domains, plugins, policies, profiles, tenants, tickets};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(plugins::installs::routes())
         .merge(plugins::runs::routes())
         .merge(tickets::routes::routes())
+        .merge(profiles::routes::routes())
         .split_for_parts();
     let guarded = guarded.route_layer(from_fn_with_state(state.clone(), policies::guard));
     let (open, mut api) = OpenApiRouter::new()
@@ -113,7 +114,7 @@ async fn fallback(State(state): State<AppState>, request: Request) -> Response {
             return state.pages.render(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable.html",
-                context! { tenant_name => "this company" },
+                context! { t => minijinja::value::Serde(state.texts.get("en")) },
             );
         }
     };
@@ -121,7 +122,11 @@ async fn fallback(State(state): State<AppState>, request: Request) -> Response {
         Some(tenant) if tenant.is_suspended() => state.pages.render(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable.html",
-            context! { tenant_name => tenant.display_name, lang => tenant.language },
+            context! {
+                t => minijinja::value::Serde(state.texts.get(&tenant.language)),
+                tenant_name => tenant.display_name,
+                lang => tenant.language,
+            },
         ),
         Some(tenant) if path == "/" => state.pages.render(
             StatusCode::OK,

@@ -41,6 +41,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         "link_invalid.html",
         include_str!("../../templates/link_invalid.html"),
     ),
+    (
+        "portal_layout.html",
+        include_str!("../../templates/portal_layout.html"),
+    ),
+    ("booking.html", include_str!("../../templates/booking.html")),
 ];
 
 impl Pages {
@@ -52,24 +57,45 @@ impl Pages {
         Ok(Self { env })
     }
 
-    /// Renders a page with a fresh style nonce and strict security headers. A rendering failure
-    /// is logged and becomes a plain error page rather than a broken one.
+    /// A fresh nonce for a page's `<script>` and `<style>` elements. Hex: nothing in it needs
+    /// escaping in HTML or in the policy header.
+    pub fn nonce() -> String {
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Renders a page with a fresh nonce and strict security headers.
     pub fn render(&self, status: StatusCode, template: &str, ctx: Value) -> Response {
-        let mut nonce_bytes = [0u8; 16];
-        rand::rng().fill_bytes(&mut nonce_bytes);
-        // Hex: nothing in it needs escaping in HTML or in the policy header.
-        let nonce: String = nonce_bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let ctx = context! { nonce => nonce.clone(), ..ctx };
-        let (status, html) = match self.env.get_template(template).and_then(|t| t.render(ctx)) {
-            Ok(html) => (status, html),
+        self.render_with_nonce(status, template, ctx, &Self::nonce())
+    }
+
+    /// Renders a page whose nonce was handed out already. A rendering failure is logged and
+    /// becomes a plain error page rather than a broken one.
+    pub fn render_with_nonce(
+        &self,
+        status: StatusCode,
+        template: &str,
+        ctx: Value,
+        nonce: &str,
+    ) -> Response {
+        let ctx = context! { nonce => nonce, ..ctx };
+        match self.env.get_template(template).and_then(|t| t.render(ctx)) {
+            Ok(html) => Self::respond(status, html, nonce),
             Err(e) => {
                 tracing::error!(error = ?e, template, "page rendering failed");
-                (
+                Self::respond(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "<!doctype html><title>Error</title><h1>Something went wrong</h1>".into(),
+                    nonce,
                 )
             }
-        };
+        }
+    }
+
+    /// An HTML response with the page headers: a policy that runs only scripts and styles
+    /// carrying `nonce`, no sniffing, no referrer (tracking URLs hold secrets).
+    pub fn respond(status: StatusCode, html: String, nonce: &str) -> Response {
         let csp = format!(
             "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
         );
@@ -87,6 +113,8 @@ impl Pages {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         );
+        // Pages may show personal data: no shared or back-button caches keep them.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
 

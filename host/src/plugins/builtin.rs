@@ -1,6 +1,6 @@
-//! The built-in plugins of `plugins/`, compiled into every host by `build.rs`. They are
-//! catalogued at start-up and installed for every new tenant, with the capabilities their
-//! manifests ask for approved: they are part of the platform.
+//! The built-in plugins of `plugins/` and themes of `themes/`, compiled into every host by
+//! `build.rs`. They are catalogued at start-up and installed for every new tenant, with the
+//! capabilities their manifests ask for approved: they are part of the platform.
 
 use super::manifest::{self, Manifest};
 use crate::AppState;
@@ -17,6 +17,14 @@ const BUILT_INS: &[(&str, &[u8])] = &[
     (
         include_str!(env!("PORTICO_BUILTIN_STANDARD_SLOTS_MANIFEST")),
         include_bytes!(env!("PORTICO_BUILTIN_STANDARD_SLOTS")),
+    ),
+    (
+        include_str!(env!("PORTICO_BUILTIN_HARBOUR_MANIFEST")),
+        include_bytes!(env!("PORTICO_BUILTIN_HARBOUR")),
+    ),
+    (
+        include_str!(env!("PORTICO_BUILTIN_SIGNAL_MANIFEST")),
+        include_bytes!(env!("PORTICO_BUILTIN_SIGNAL")),
     ),
 ];
 

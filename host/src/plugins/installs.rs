@@ -3,6 +3,7 @@
 //! the previous version for one-step rollback.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,8 +17,8 @@ use super::input;
 use super::manifest::Manifest;
 use super::outbound::Grants;
 use super::runs::{self, LogLineView, RunSubject};
-use super::runtime::Call;
-use super::{LimitsOverride, PluginKind, registry};
+use super::runtime::{Call, LoadedPlugin};
+use super::{Limits, LimitsOverride, PluginKind, registry};
 use crate::AppState;
 use crate::audit::{self, Change};
 use crate::db::{self, Pool, now_ms};
@@ -499,6 +500,73 @@ async fn uninstall(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// An enabled install ready to run: its compiled plugin, limits, grants, configuration and
+/// secrets.
+pub struct Runnable {
+    pub install_id: String,
+    pub plugin_id: String,
+    pub version: String,
+    pub kind: PluginKind,
+    pub plugin: Arc<LoadedPlugin>,
+    limits: Limits,
+    grants: Grants,
+    config: String,
+    secrets: Vec<(String, String)>,
+}
+
+impl Runnable {
+    /// The call, under the install's production limits.
+    pub fn call<'a>(&'a self, idempotency_key: &'a str) -> Call<'a> {
+        Call {
+            limits: &self.limits,
+            grants: self.grants.clone(),
+            config: &self.config,
+            secrets: &self.secrets,
+            idempotency_key,
+        }
+    }
+
+    /// What a run record names.
+    pub fn subject<'a>(&'a self, tenant: &'a TenantId) -> RunSubject<'a> {
+        RunSubject {
+            tenant,
+            install_id: Some(&self.install_id),
+            plugin_id: &self.plugin_id,
+            version: &self.version,
+            kind: self.kind.as_str(),
+        }
+    }
+}
+
+/// Prepares one of the tenant's installs to run; a disabled install is a conflict.
+pub async fn runnable(state: &AppState, tenant: &TenantId, id: &str) -> Result<Runnable> {
+    let row = find(&state.db.pool, tenant, id).await?;
+    if row.enabled == 0 {
+        return Err(Error::conflict(
+            "plugin_disabled",
+            "this install is disabled",
+        ));
+    }
+    let (manifest, sha256) =
+        registry::manifest(&state.db.pool, &row.plugin_id, &row.version).await?;
+    let plugin = state
+        .plugins
+        .loaded(&state.db.pool, manifest.kind, &sha256)
+        .await?;
+    let own_limits: Option<LimitsOverride> = row.limits.as_deref().map(stored).transpose()?;
+    Ok(Runnable {
+        limits: state.plugins.limits(manifest.kind, own_limits.as_ref()),
+        grants: stored(&row.grants)?,
+        secrets: row.secrets(state, tenant)?.into_iter().collect(),
+        kind: manifest.kind,
+        plugin,
+        install_id: row.id,
+        plugin_id: row.plugin_id,
+        version: row.version,
+        config: row.config,
+    })
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvokeRequest {
@@ -536,40 +604,17 @@ async fn invoke(
     Json(request): Json<InvokeRequest>,
 ) -> Result<Json<InvokeResult>> {
     let tenant = &scope.tenant.id;
-    let row = find(&state.db.pool, tenant, &id).await?;
-    if row.enabled == 0 {
-        return Err(Error::conflict(
-            "plugin_disabled",
-            "this install is disabled",
-        ));
-    }
-    let (manifest, sha256) =
-        registry::manifest(&state.db.pool, &row.plugin_id, &row.version).await?;
-    let plugin = state
-        .plugins
-        .loaded(&state.db.pool, manifest.kind, &sha256)
-        .await?;
-    let own_limits: Option<LimitsOverride> = row.limits.as_deref().map(stored).transpose()?;
-    let limits = state.plugins.limits(manifest.kind, own_limits.as_ref());
-    let secrets: Vec<(String, String)> = row.secrets(&state, tenant)?.into_iter().collect();
+    let runnable = runnable(&state, tenant, &id).await?;
     let key = request.idempotency_key.unwrap_or_else(db::new_id);
-    let call = Call {
-        limits: &limits,
-        grants: stored(&row.grants)?,
-        config: &row.config,
-        secrets: &secrets,
-        idempotency_key: &key,
-    };
-    let (result, report) = input::execute(&state.plugins.runtime, &plugin, call, request.input)
-        .await
-        .map_err(|e| Error::invalid("invalid_input", e.0))?;
-    let subject = RunSubject {
-        tenant,
-        install_id: Some(&row.id),
-        plugin_id: &row.plugin_id,
-        version: &row.version,
-        kind: manifest.kind.as_str(),
-    };
+    let (result, report) = input::execute(
+        &state.plugins.runtime,
+        &runnable.plugin,
+        runnable.call(&key),
+        request.input,
+    )
+    .await
+    .map_err(|e| Error::invalid("invalid_input", e.0))?;
+    let subject = runnable.subject(tenant);
     let run_id = runs::record(&state.db.pool, subject, &report, result.as_ref().err()).await?;
     let (outcome, message, output) = match result {
         Ok(output) => ("ok".to_string(), None, Some(output)),

@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
@@ -155,7 +154,7 @@ impl Runtime {
 
     /// Validates and compiles a component of `kind` (or takes it from the caches).
     pub fn load(&self, kind: PluginKind, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
-        let sha256 = hex(&Sha256::digest(wasm));
+        let sha256 = crate::auth::sha256_hex(wasm);
         if let Some(plugin) = self.loaded.lock().expect("plugin map").get(&sha256) {
             if plugin.kind != kind {
                 return Err(PluginError::Invalid(format!(
@@ -479,10 +478,6 @@ fn key_values(pairs: &[(String, String)]) -> Vec<bindings::portico::plugin::type
             value: value.clone(),
         })
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// True for a component binary (as opposed to a core module or anything else).

@@ -7,13 +7,18 @@ use anyhow::Context;
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::Sha256;
 
 const NONCE_LEN: usize = 12;
 
-/// Encrypts and decrypts plugin secrets.
+/// Encrypts and decrypts plugin secrets, and signs values the host hands out (such as CSRF
+/// tokens) so it can recognise them later without storing them.
 pub struct SecretBox {
     cipher: ChaCha20Poly1305,
+    /// Derived from the key, so signatures and ciphertexts never share a key.
+    mac_key: [u8; 32],
 }
 
 impl SecretBox {
@@ -41,9 +46,33 @@ impl SecretBox {
             .ok()
             .filter(|k| k.len() == 32)
             .context("the secret key must be 32 bytes, base64-encoded")?;
+        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("any key length");
+        derive.update(b"portico signing key");
         Ok(Self {
             cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            mac_key: derive.finalize().into_bytes().into(),
         })
+    }
+
+    /// A signature of `message` (HMAC-SHA256, hex).
+    pub fn sign(&self, message: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key).expect("any key length");
+        mac.update(message.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Whether `signature` is [`SecretBox::sign`]'s for `message`, compared in constant time.
+    pub fn verify(&self, message: &str, signature: &str) -> bool {
+        let Some(bytes) = decode_hex(signature) else {
+            return false;
+        };
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key).expect("any key length");
+        mac.update(message.as_bytes());
+        mac.verify_slice(&bytes).is_ok()
     }
 
     /// Encrypts `plaintext` for one install of one tenant.
@@ -81,6 +110,16 @@ impl SecretBox {
     }
 }
 
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -97,6 +136,20 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signatures_verify_only_for_their_message() {
+        let dir = std::env::temp_dir().join(format!("portico-key-{}", uuid::Uuid::new_v4()));
+        let secrets = SecretBox::load("", &dir.join("secret.key")).unwrap();
+        let signature = secrets.sign("feedback/t1/ticket-1");
+        assert!(secrets.verify("feedback/t1/ticket-1", &signature));
+        assert!(!secrets.verify("feedback/t1/ticket-2", &signature));
+        assert!(!secrets.verify("feedback/t1/ticket-1", &signature[..62]));
+        assert!(!secrets.verify("feedback/t1/ticket-1", "zz"));
+        let other = SecretBox::load("", &dir.join("other.key")).unwrap();
+        assert!(!other.verify("feedback/t1/ticket-1", &signature));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn sealed_secrets_open_only_in_their_context() {

@@ -1,29 +1,39 @@
 //! The tracking page end users open from a link: `/t/<token>` on the tenant's portal host,
-//! with live updates over server-sent events. No login; the token opens one ticket of one
-//! tenant, and failed guesses are rate-limited per client address.
+//! with live updates over server-sent events, the booking page and the feedback form. No
+//! login; the token opens one ticket of one tenant, and failed guesses are rate-limited per
+//! client address. Pages are branded by the project's portal profile and rendered by its theme.
+
+mod render;
+pub mod view;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use axum::{Form, Router};
 use minijinja::context;
 use moka::future::Cache;
-use serde::Serialize;
+use serde::Deserialize;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::AppState;
+use crate::plugins::bindings::theme::exports::portico::plugin::pages::PageKind;
+use crate::profiles::{self, Profile};
 use crate::tenants::Tenant;
+use crate::tickets::feedback::{self, Refusal};
 use crate::tickets::routes::{Ticket, load};
 use crate::tickets::{Status, links};
-use crate::types::{LANGUAGES, TenantId};
+use crate::types::{LANGUAGES, Language, TenantId};
+use view::{
+    BookingView, Branding, FeedbackView, LIVE_SCRIPT, Links, Rating, TenantView, ViewModel,
+};
 
 /// Failed link lookups allowed per client address within [`GUESS_WINDOW`].
 const MAX_FAILED_GUESSES: u32 = 20;
@@ -46,7 +56,7 @@ impl Texts {
         Ok(Self(texts))
     }
 
-    fn get(&self, language: &str) -> &HashMap<String, String> {
+    pub fn get(&self, language: &str) -> &HashMap<String, String> {
         self.0
             .get(language)
             .or_else(|| self.0.get("en"))
@@ -68,10 +78,14 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/t/{token}", get(tracking_page))
         .route("/t/{token}/events", get(tracking_events))
+        .route("/t/{token}/booking", get(booking_page))
+        .route("/t/{token}/feedback", axum::routing::post(submit_feedback))
+        .route("/portal/logo/{profile}", get(logo))
+        .route(LIVE_SCRIPT, get(live_script))
 }
 
-/// The tenant's language, unless the browser prefers another one we have.
-fn language(tenant: &Tenant, headers: &HeaderMap) -> String {
+/// The profile's language, unless the browser prefers another one we have.
+fn language(default: &str, headers: &HeaderMap) -> String {
     let accepted = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
@@ -92,88 +106,7 @@ fn language(tenant: &Tenant, headers: &HeaderMap) -> String {
         .into_iter()
         .map(|(_, tag)| tag.to_ascii_lowercase())
         .find(|tag| LANGUAGES.contains(&tag.as_str()))
-        .unwrap_or_else(|| tenant.language.clone())
-}
-
-#[derive(Serialize)]
-struct StepView {
-    status: &'static str,
-    label: String,
-    at: Option<String>,
-    current: bool,
-}
-
-#[derive(Serialize)]
-struct VisitView {
-    technician: String,
-    eta: String,
-    position: String,
-}
-
-#[derive(Serialize)]
-struct TrackingView {
-    status: &'static str,
-    steps: Vec<StepView>,
-    visit: Option<VisitView>,
-}
-
-fn format_time(at: jiff::Timestamp, time_zone: &str, language: &str) -> String {
-    let tz = jiff::tz::TimeZone::get(time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let pattern = match language {
-        "de" => "%d.%m.%Y %H:%M",
-        "es" => "%d/%m/%Y %H:%M",
-        _ => "%Y-%m-%d %H:%M",
-    };
-    at.to_zoned(tz).strftime(pattern).to_string()
-}
-
-async fn view(
-    state: &AppState,
-    tenant: &Tenant,
-    ticket: &Ticket,
-    texts: &HashMap<String, String>,
-    language: &str,
-) -> TrackingView {
-    let text = |key: &str| texts.get(key).cloned().unwrap_or_else(|| key.to_string());
-    let steps = Status::ALL
-        .iter()
-        .map(|&status| StepView {
-            status: status.as_str(),
-            label: text(status.as_str()),
-            at: ticket
-                .timeline
-                .iter()
-                .rev()
-                .find(|s| s.status == status)
-                .map(|s| format_time(s.at, &tenant.time_zone, language)),
-            current: status == ticket.status,
-        })
-        .collect();
-    let on_the_way = matches!(ticket.status, Status::OnRoute | Status::Arrived);
-    let technician = match (&ticket.technician_id, on_the_way) {
-        (Some(id), true) => crate::auth::find_user(&state.db.pool, &tenant.id, id)
-            .await
-            .ok()
-            .map(|u| u.display_name),
-        _ => None,
-    };
-    let visit = on_the_way.then(|| VisitView {
-        technician: technician.unwrap_or_default(),
-        eta: ticket
-            .eta
-            .map(|t| format_time(t, &tenant.time_zone, language))
-            .unwrap_or_default(),
-        position: ticket
-            .position
-            .as_ref()
-            .map(|p| format!("{:.5}, {:.5}", p.latitude, p.longitude))
-            .unwrap_or_default(),
-    });
-    TrackingView {
-        status: ticket.status.as_str(),
-        steps,
-        visit,
-    }
+        .unwrap_or_else(|| default.to_string())
 }
 
 /// Who asks: the host they asked for, their headers and address.
@@ -184,24 +117,28 @@ struct Visitor {
 }
 
 impl Visitor {
-    fn of(state: &AppState, request: Request) -> Self {
+    fn of(state: &AppState, request: &Request) -> Self {
         Self {
-            host: crate::http::request_host(state, &request),
+            host: crate::http::request_host(state, request),
             client: request
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0.ip()),
-            headers: request.into_parts().0.headers,
+            headers: request.headers().clone(),
         }
     }
 }
 
-/// What a link resolves to, or the page to show instead.
-async fn open(
-    state: &AppState,
-    visitor: &Visitor,
-    token: &str,
-) -> Result<(Tenant, Ticket, String), Response> {
+/// What a live link opens.
+struct Opened {
+    tenant: Tenant,
+    ticket: Ticket,
+    profile: Profile,
+    language: String,
+}
+
+/// The tenant a portal host belongs to, or the page to show instead.
+async fn portal_tenant(state: &AppState, visitor: &Visitor) -> Result<Tenant, Response> {
     let Some(host) = &visitor.host else {
         return Err(state.pages.not_found());
     };
@@ -213,25 +150,47 @@ async fn open(
             return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
         }
     };
-    let language = language(&tenant, &visitor.headers);
-    let texts = state.texts.get(&language);
     if tenant.is_suspended() {
+        let language = language(&tenant.language, &visitor.headers);
+        let texts = state.texts.get(&language);
         return Err(state.pages.render(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable.html",
-            context! { tenant_name => tenant.display_name, lang => language },
+            context! { t => minijinja::value::Serde(texts), tenant_name => tenant.display_name, lang => language },
         ));
     }
+    Ok(tenant)
+}
+
+/// Whether the link has expired: its profile lets links lapse some days after Closed.
+fn expired(profile: &Profile, ticket: &Ticket) -> bool {
+    let (Some(days), Status::Closed) = (profile.link_expiry_days, ticket.status) else {
+        return false;
+    };
+    let closed_at = ticket
+        .timeline
+        .iter()
+        .rev()
+        .find(|s| s.status == Status::Closed)
+        .map_or(ticket.updated_at, |s| s.at);
+    jiff::Timestamp::now().duration_since(closed_at) > jiff::SignedDuration::from_hours(24 * days)
+}
+
+/// What a link opens, or the page to show instead.
+async fn open(state: &AppState, visitor: &Visitor, token: &str) -> Result<Opened, Response> {
+    let tenant = portal_tenant(state, visitor).await?;
     let client = visitor.client;
     let failures = match client {
         Some(ip) => state.guesses.get(&ip).await.unwrap_or(0),
         None => 0,
     };
+    let tenant_language = language(&tenant.language, &visitor.headers);
     let invalid = |status: StatusCode, heading: &str, text: &str| {
+        let texts = state.texts.get(&tenant_language);
         state.pages.render(
             status,
             "link_invalid.html",
-            context! { heading => texts.get(heading), text => texts.get(text), lang => &language },
+            context! { heading => texts.get(heading), text => texts.get(text), lang => &tenant_language },
         )
     };
     if failures >= MAX_FAILED_GUESSES {
@@ -255,10 +214,113 @@ async fn open(
         }
         Err(e) => return Err(e.into_response()),
     };
-    match load(&state.db.pool, &tenant.id, &ticket_id).await {
-        Ok(ticket) => Ok((tenant, ticket, language)),
-        Err(e) => Err(e.into_response()),
+    let ticket = load(&state.db.pool, &tenant.id, &ticket_id)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let tenant_default = Language::parse(&tenant.language)
+        .unwrap_or_else(|_| Language::parse("en").expect("English is supported"));
+    let profile = profiles::for_project(
+        &state.db.pool,
+        &tenant.id,
+        &ticket.project_id,
+        &tenant_default,
+    )
+    .await
+    .map_err(IntoResponse::into_response)?;
+    if expired(&profile, &ticket) {
+        // The same page as an unknown link: an expired link reveals nothing either.
+        return Err(invalid(
+            StatusCode::NOT_FOUND,
+            "invalid_title",
+            "invalid_text",
+        ));
     }
+    let language = language(profile.language.as_str(), &visitor.headers);
+    Ok(Opened {
+        tenant,
+        ticket,
+        profile,
+        language,
+    })
+}
+
+/// What the feedback form's CSRF token signs: the form belongs to this ticket of this tenant.
+fn csrf_message(opened: &Opened) -> String {
+    format!("feedback/{}/{}", opened.tenant.id, opened.ticket.id)
+}
+
+/// Builds the view model of a page of an opened link.
+async fn model<'a>(
+    state: &'a AppState,
+    opened: &'a Opened,
+    page: &'static str,
+    token: &str,
+    nonce: &'a str,
+    feedback_error: Option<String>,
+) -> ViewModel<'a> {
+    let texts = state.texts.get(&opened.language);
+    let (profile, ticket) = (&opened.profile, &opened.ticket);
+    let booking = view::booking_allowed(profile, ticket);
+    let feedback_form = view::feedback_allowed(profile, ticket);
+    let base = format!("/t/{token}");
+    ViewModel {
+        page,
+        language: &opened.language,
+        nonce,
+        tenant: TenantView {
+            name: &opened.tenant.display_name,
+        },
+        branding: Branding {
+            logo_url: profile.logo_url.as_deref(),
+            logo_link: profile.logo_link.as_deref(),
+        },
+        texts,
+        salutation: view::salutation(profile, texts, ticket),
+        ticket: Some(
+            view::ticket_view(state, &opened.tenant, ticket, texts, &opened.language).await,
+        ),
+        booking: BookingView {
+            allowed: booking,
+            text: &profile.booking_text,
+            disclaimer: &profile.booking_disclaimer,
+        },
+        feedback: FeedbackView {
+            allowed: feedback_form,
+            submitted: ticket.feedback.as_ref().map(|f| Rating {
+                rating: f.rating,
+                comment: f.comment.clone(),
+            }),
+            error: feedback_error,
+        },
+        links: Links {
+            booking: booking.then(|| format!("{base}/booking")),
+            feedback: feedback_form.then(|| format!("{base}/feedback")),
+            live_script: LIVE_SCRIPT,
+            page: base,
+        },
+        csrf_token: state.plugins.secrets.sign(&csrf_message(opened)),
+    }
+}
+
+/// Renders the tracking page of an opened link.
+async fn tracking(
+    state: &AppState,
+    opened: &Opened,
+    token: &str,
+    status: StatusCode,
+    feedback_error: Option<String>,
+) -> Response {
+    let nonce = crate::http::pages::Pages::nonce();
+    let model = model(state, opened, "tracking", token, &nonce, feedback_error).await;
+    render::page(
+        state,
+        &opened.tenant,
+        &opened.profile,
+        PageKind::Tracking,
+        &model,
+        status,
+    )
+    .await
 }
 
 async fn tracking_page(
@@ -266,38 +328,223 @@ async fn tracking_page(
     Path(token): Path<String>,
     request: Request,
 ) -> Response {
-    let visitor = Visitor::of(&state, request);
-    let (tenant, ticket, language) = match open(&state, &visitor, &token).await {
+    let visitor = Visitor::of(&state, &request);
+    match open(&state, &visitor, &token).await {
+        Ok(opened) => tracking(&state, &opened, &token, StatusCode::OK, None).await,
+        Err(page) => page,
+    }
+}
+
+async fn booking_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    let visitor = Visitor::of(&state, &request);
+    let opened = match open(&state, &visitor, &token).await {
         Ok(opened) => opened,
         Err(page) => return page,
     };
-    let texts = state.texts.get(&language);
-    let view = view(&state, &tenant, &ticket, texts, &language).await;
-    state.pages.render(
+    if !view::booking_allowed(&opened.profile, &opened.ticket) {
+        // Nothing to book (any more): the ticket's page says why.
+        return Redirect::to(&format!("/t/{token}")).into_response();
+    }
+    let nonce = crate::http::pages::Pages::nonce();
+    let model = model(&state, &opened, "booking", &token, &nonce, None).await;
+    render::page(
+        &state,
+        &opened.tenant,
+        &opened.profile,
+        PageKind::Booking,
+        &model,
         StatusCode::OK,
-        "tracking.html",
-        context! {
-            t => minijinja::value::Serde(texts),
-            tenant_name => tenant.display_name,
-            ticket => context! { number => ticket.number, title => ticket.title },
-            steps => minijinja::value::Serde(&view.steps),
-            visit => minijinja::value::Serde(&view.visit),
-            lang => language,
-        },
     )
+    .await
 }
 
-/// Server-sent events: the current state at once, then again after every change.
+#[derive(Deserialize)]
+struct FeedbackForm {
+    #[serde(default)]
+    rating: String,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Whether a form post comes from a page of this very host (browsers send these headers on
+/// every post; a request without them is not a browser's cross-site request).
+fn same_origin(visitor: &Visitor) -> bool {
+    let header = |name: &str| {
+        visitor
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase)
+    };
+    if header("sec-fetch-site").is_some_and(|site| site != "same-origin") {
+        return false;
+    }
+    match (header("origin"), &visitor.host) {
+        (Some(origin), Some(host)) => {
+            origin.split_once("://").map(|(_, h)| h) == Some(&host.to_ascii_lowercase())
+        }
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
+}
+
+async fn submit_feedback(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    let visitor = Visitor::of(&state, &request);
+    let opened = match open(&state, &visitor, &token).await {
+        Ok(opened) => opened,
+        Err(page) => return page,
+    };
+    let texts = state.texts.get(&opened.language);
+    let text = |key: &str| texts.get(key).cloned().unwrap_or_default();
+    let form = match Form::<FeedbackForm>::from_request(request, &state).await {
+        Ok(Form(form)) => form,
+        Err(_) => {
+            return tracking(
+                &state,
+                &opened,
+                &token,
+                StatusCode::BAD_REQUEST,
+                Some(text("feedback_rating_error")),
+            )
+            .await;
+        }
+    };
+    if !same_origin(&visitor)
+        || !state
+            .plugins
+            .secrets
+            .verify(&csrf_message(&opened), &form.csrf_token)
+    {
+        return tracking(
+            &state,
+            &opened,
+            &token,
+            StatusCode::FORBIDDEN,
+            Some(text("feedback_expired")),
+        )
+        .await;
+    }
+    if !view::feedback_allowed(&opened.profile, &opened.ticket) {
+        // Given already, switched off, or not yet due: the page shows which.
+        return Redirect::to(&format!("/t/{token}")).into_response();
+    }
+    let (rating, comment) = match feedback::parse(&form.rating, &form.comment) {
+        Ok(parsed) => parsed,
+        Err(refusal) => {
+            let key = match refusal {
+                Refusal::Comment => "feedback_comment_error",
+                _ => "feedback_rating_error",
+            };
+            return tracking(
+                &state,
+                &opened,
+                &token,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(text(key)),
+            )
+            .await;
+        }
+    };
+    let tenant = &opened.tenant.id;
+    match feedback::submit(&state.db.pool, tenant, &opened.ticket.id, rating, &comment).await {
+        Ok(_) => {
+            state
+                .invalidate(crate::invalidation::Invalidation::Ticket(
+                    tenant.clone(),
+                    opened.ticket.id.clone(),
+                ))
+                .await;
+            // Post/redirect/get: a reload does not send the form again.
+            Redirect::to(&format!("/t/{token}#feedback")).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The profile's logo, always as PNG (it was re-encoded on upload).
+async fn logo(
+    State(state): State<AppState>,
+    Path(profile): Path<String>,
+    request: Request,
+) -> Response {
+    let visitor = Visitor::of(&state, &request);
+    let tenant = match portal_tenant(&state, &visitor).await {
+        Ok(tenant) => tenant,
+        Err(page) => return page,
+    };
+    let logo: Result<Option<(Option<Vec<u8>>,)>, _> =
+        sqlx::query_as("SELECT logo FROM portal_profiles WHERE tenant_id = $1 AND id = $2")
+            .bind(&tenant.id)
+            .bind(&profile)
+            .fetch_optional(&state.db.pool)
+            .await;
+    match logo {
+        Ok(Some((Some(png),))) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
+                // The URL carries the image's hash: a new logo is a new URL.
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=86400"),
+                ),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("default-src 'none'"),
+                ),
+            ],
+            png,
+        )
+            .into_response(),
+        Ok(_) => state.pages.not_found(),
+        Err(e) => crate::error::Error::from(e).into_response(),
+    }
+}
+
+/// The script that keeps tracking pages live, whatever their theme.
+async fn live_script() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+        include_str!("../../assets/live.js"),
+    )
+        .into_response()
+}
+
+/// Server-sent events: the ticket's current state at once, then again after every change.
 async fn tracking_events(
     State(state): State<AppState>,
     Path(token): Path<String>,
     request: Request,
 ) -> Response {
-    let visitor = Visitor::of(&state, request);
-    let (tenant, ticket, language) = match open(&state, &visitor, &token).await {
+    let visitor = Visitor::of(&state, &request);
+    let opened = match open(&state, &visitor, &token).await {
         Ok(opened) => opened,
         Err(page) => return page,
     };
+    let Opened {
+        tenant,
+        ticket,
+        language,
+        ..
+    } = opened;
     let watched = (tenant.id.clone(), ticket.id.clone());
     let changes = BroadcastStream::new(state.ticket_changes.subscribe()).filter_map(
         move |change| match change {
@@ -316,14 +563,8 @@ async fn tracking_events(
         async move {
             let data = match load(&state.db.pool, &tenant.id, &ticket_id).await {
                 Ok(ticket) => {
-                    let view = view(
-                        &state,
-                        &tenant,
-                        &ticket,
-                        state.texts.get(&language),
-                        &language,
-                    )
-                    .await;
+                    let texts = state.texts.get(&language);
+                    let view = view::ticket_view(&state, &tenant, &ticket, texts, &language).await;
                     serde_json::to_string(&view).unwrap_or_default()
                 }
                 Err(_) => "{}".into(),
@@ -338,3 +579,21 @@ async fn tracking_events(
 
 /// A ticket changed: live pages of it refresh. (Published through [`crate::invalidation`].)
 pub type TicketChange = (TenantId, String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_language_has_every_text() {
+        let texts = Texts::load().unwrap();
+        let english: Vec<&String> = texts.get("en").keys().collect();
+        for language in LANGUAGES {
+            let mut keys: Vec<&String> = texts.get(language).keys().collect();
+            keys.sort();
+            let mut expected = english.clone();
+            expected.sort();
+            assert_eq!(keys, expected, "texts of {language}");
+        }
+    }
+}

@@ -152,7 +152,7 @@ pub async fn insert(conn: &mut sqlx::AnyConnection, new: &NewTenant) -> Result<T
     .bind(&row.language)
     .bind(&row.status)
     .bind(now)
-    .execute(conn)
+    .execute(&mut *conn)
     .await;
     match result {
         Err(e) if db::is_unique_violation(&e) => Err(Error::conflict(
@@ -160,7 +160,12 @@ pub async fn insert(conn: &mut sqlx::AnyConnection, new: &NewTenant) -> Result<T
             format!("the slug {:?} is taken", new.slug.as_str()),
         )),
         Err(e) => Err(e.into()),
-        Ok(_) => Ok(row.into()),
+        Ok(_) => {
+            // What every tenant starts with: the built-in plugins and a default portal profile.
+            crate::plugins::builtin::install_for(conn, &row.id).await?;
+            crate::profiles::create_default(conn, &row.id, &new.language).await?;
+            Ok(row.into())
+        }
     }
 }
 

@@ -84,7 +84,6 @@ async fn create_tenant(
     };
     let mut tx = state.db.pool.begin().await?;
     let tenant = super::insert(&mut tx, &new).await?;
-    crate::plugins::builtin::install_for(&mut tx, &tenant.id).await?;
     let admin = match &input.admin {
         Some(admin) => {
             let name = super::check_display_name(&admin.display_name)?;

@@ -1,6 +1,7 @@
 //! Tickets: tenant → projects → tickets, each with its progress through the service steps, the
 //! technician's last position and ETA, typed custom fields, and a secure tracking link.
 
+pub mod feedback;
 pub mod fields;
 pub mod links;
 pub mod routes;

@@ -23,12 +23,39 @@ use crate::types::{Email, Page, PageParams, TenantId};
 pub struct Project {
     pub id: String,
     pub name: String,
+    /// The portal profile of the project's pages; absent: the tenant's default.
+    pub profile_id: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectInput {
     pub name: String,
+    pub profile_id: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectChanges {
+    pub name: Option<String>,
+    /// `null`: the tenant's default profile.
+    #[serde(default, deserialize_with = "crate::types::double_option")]
+    pub profile_id: Option<Option<String>>,
+}
+
+/// A profile assigned to a project must be the tenant's own.
+async fn check_profile(pool: &Pool, tenant: &TenantId, profile: Option<&str>) -> Result<()> {
+    if let Some(profile) = profile {
+        crate::profiles::find(pool, tenant, profile)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound(_) => {
+                    Error::invalid("unknown_profile", "no such portal profile in this tenant")
+                }
+                other => other,
+            })?;
+    }
+    Ok(())
 }
 
 fn check_name(name: &str) -> Result<String> {
@@ -52,7 +79,7 @@ async fn list_projects(
 ) -> Result<Json<Page<Project>>> {
     let limit = page.limit()?;
     let rows: Vec<Project> = sqlx::query_as(
-        "SELECT id, name FROM projects WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        "SELECT id, name, profile_id FROM projects WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
     )
     .bind(&scope.tenant.id)
     .bind(page.after())
@@ -74,14 +101,17 @@ async fn create_project(
     let project = Project {
         id: db::new_id(),
         name: check_name(&input.name)?,
+        profile_id: input.profile_id,
     };
+    check_profile(&state.db.pool, tenant, project.profile_id.as_deref()).await?;
     let mut tx = state.db.pool.begin().await?;
     let inserted = sqlx::query(
-        "INSERT INTO projects (id, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO projects (id, tenant_id, name, profile_id, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(&project.id)
     .bind(tenant)
     .bind(&project.name)
+    .bind(&project.profile_id)
     .bind(now_ms())
     .execute(&mut *tx)
     .await;
@@ -99,11 +129,72 @@ async fn create_project(
         action: "project.create",
         target: &project.id,
         before: None,
-        after: Some(json!({"name": project.name})),
+        after: Some(json!({"name": project.name, "profile_id": project.profile_id})),
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(project)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/projects/{project}", tag = "tickets",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("project" = String, Path)),
+    request_body = ProjectChanges, responses((status = 200, body = Project)))]
+async fn update_project(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, String)>,
+    Json(input): Json<ProjectChanges>,
+) -> Result<Json<Project>> {
+    let tenant = &scope.tenant.id;
+    let pool = &state.db.pool;
+    let before: Project = sqlx::query_as(
+        "SELECT id, name, profile_id FROM projects WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(&id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound("project"))?;
+    let after = Project {
+        id: id.clone(),
+        name: match &input.name {
+            Some(name) => check_name(name)?,
+            None => before.name.clone(),
+        },
+        profile_id: input
+            .profile_id
+            .unwrap_or_else(|| before.profile_id.clone()),
+    };
+    check_profile(pool, tenant, after.profile_id.as_deref()).await?;
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE projects SET name = $3, profile_id = $4 WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(&id)
+    .bind(&after.name)
+    .bind(&after.profile_id)
+    .execute(&mut *tx)
+    .await;
+    match updated {
+        Err(e) if db::is_unique_violation(&e) => {
+            return Err(Error::conflict(
+                "project_exists",
+                "a project with this name exists",
+            ));
+        }
+        other => other?,
+    };
+    let change = Change {
+        tenant: Some(tenant),
+        action: "project.update",
+        target: &id,
+        before: Some(json!({"name": before.name, "profile_id": before.profile_id})),
+        after: Some(json!({"name": after.name, "profile_id": after.profile_id})),
+    };
+    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    tx.commit().await?;
+    Ok(Json(after))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/projects/{project}", tag = "tickets",
@@ -169,13 +260,15 @@ struct TicketRow {
     longitude_e6: Option<i64>,
     position_at: Option<i64>,
     eta_at: Option<i64>,
+    appointment_start: Option<i64>,
+    appointment_end: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
 
 const COLUMNS: &str = "id, project_id, number, title, description, ticket_type, priority, contact_first_name, contact_last_name,
     contact_email, contact_mobile, address, custom_fields, technician_id, status, latitude_e6, longitude_e6, position_at, eta_at,
-    created_at, updated_at";
+    appointment_start, appointment_end, created_at, updated_at";
 
 /// The person the visit is for.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
@@ -194,6 +287,16 @@ pub struct Step {
     pub status: Status,
     #[schema(value_type = String, format = DateTime)]
     pub at: jiff::Timestamp,
+}
+
+/// The agreed visit window.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Appointment {
+    #[schema(value_type = String, format = DateTime)]
+    pub start: jiff::Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub end: jiff::Timestamp,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -228,6 +331,9 @@ pub struct Ticket {
     pub position: Option<Position>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub eta: Option<jiff::Timestamp>,
+    pub appointment: Option<Appointment>,
+    /// The end user's rating of the visit, once given.
+    pub feedback: Option<super::feedback::Feedback>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: jiff::Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -238,8 +344,20 @@ pub struct Ticket {
 }
 
 impl TicketRow {
-    fn view(self, timeline: Vec<Step>) -> Result<Ticket> {
+    fn view(
+        self,
+        timeline: Vec<Step>,
+        feedback: Option<super::feedback::Feedback>,
+    ) -> Result<Ticket> {
         Ok(Ticket {
+            appointment: match (self.appointment_start, self.appointment_end) {
+                (Some(start), Some(end)) => Some(Appointment {
+                    start: db::timestamp(start),
+                    end: db::timestamp(end),
+                }),
+                _ => None,
+            },
+            feedback,
             status: Status::parse(&self.status)
                 .ok_or_else(|| Error::Internal(anyhow::anyhow!("stored status {}", self.status)))?,
             custom_fields: serde_json::from_str(&self.custom_fields)
@@ -314,7 +432,8 @@ async fn timeline(pool: &Pool, tenant: &TenantId, ticket: &str) -> Result<Vec<St
 pub async fn load(pool: &Pool, tenant: &TenantId, id: &str) -> Result<Ticket> {
     let row = find(pool, tenant, id).await?;
     let steps = timeline(pool, tenant, id).await?;
-    row.view(steps)
+    let feedback = super::feedback::find(pool, tenant, id).await?;
+    row.view(steps, feedback)
 }
 
 /// Coordinates are kept in microdegrees (about 0.1 m).
@@ -594,7 +713,8 @@ async fn list_tickets(
     let mut items = Vec::with_capacity(page.items.len());
     for row in page.items {
         let steps = timeline(&state.db.pool, &scope.tenant.id, &row.id).await?;
-        items.push(row.view(steps)?);
+        let feedback = super::feedback::find(&state.db.pool, &scope.tenant.id, &row.id).await?;
+        items.push(row.view(steps, feedback)?);
     }
     Ok(Json(Page {
         items,
@@ -626,22 +746,19 @@ pub struct TicketChanges {
     #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<Map<String, Value>>,
     /// A staff user of this tenant; `null` unassigns.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::types::double_option")]
     pub technician_id: Option<Option<String>>,
-}
-
-/// Tells "absent" from "null".
-fn double_option<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+    /// The agreed visit window; `null` clears it.
+    #[serde(default, deserialize_with = "crate::types::double_option")]
+    pub appointment: Option<Option<Appointment>>,
 }
 
 async fn save(conn: &mut sqlx::AnyConnection, tenant: &TenantId, row: &TicketRow) -> Result<()> {
     sqlx::query(
         "UPDATE tickets SET title = $3, description = $4, ticket_type = $5, priority = $6, contact_first_name = $7,
          contact_last_name = $8, contact_email = $9, contact_mobile = $10, address = $11, custom_fields = $12, technician_id = $13,
-         status = $14, latitude_e6 = $15, longitude_e6 = $16, position_at = $17, eta_at = $18, updated_at = $19
+         status = $14, latitude_e6 = $15, longitude_e6 = $16, position_at = $17, eta_at = $18, updated_at = $19,
+         appointment_start = $20, appointment_end = $21
          WHERE tenant_id = $1 AND id = $2",
     )
     .bind(tenant)
@@ -663,6 +780,8 @@ async fn save(conn: &mut sqlx::AnyConnection, tenant: &TenantId, row: &TicketRow
     .bind(row.position_at)
     .bind(row.eta_at)
     .bind(row.updated_at)
+    .bind(row.appointment_start)
+    .bind(row.appointment_end)
     .execute(conn)
     .await?;
     Ok(())
@@ -695,7 +814,8 @@ async fn commit(
 }
 
 fn summary(row: &TicketRow) -> Value {
-    json!({"title": row.title, "priority": row.priority, "status": row.status, "technician_id": row.technician_id})
+    json!({"title": row.title, "priority": row.priority, "status": row.status, "technician_id": row.technician_id,
+        "appointment": [row.appointment_start, row.appointment_end]})
 }
 
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/tickets/{ticket}", tag = "tickets",
@@ -757,6 +877,26 @@ async fn update_ticket(
     if let Some(technician) = input.technician_id {
         check_technician(pool, tenant, technician.as_deref()).await?;
         row.technician_id = technician;
+    }
+    if let Some(appointment) = input.appointment {
+        (row.appointment_start, row.appointment_end) = match appointment {
+            Some(window) => {
+                let length = window.end.duration_since(window.start);
+                if length <= jiff::SignedDuration::ZERO
+                    || length > jiff::SignedDuration::from_hours(24 * 14)
+                {
+                    return Err(Error::invalid(
+                        "invalid_appointment",
+                        "an appointment ends after it starts, within 14 days",
+                    ));
+                }
+                (
+                    Some(window.start.as_millisecond()),
+                    Some(window.end.as_millisecond()),
+                )
+            }
+            None => (None, None),
+        };
     }
     row.updated_at = now_ms();
     let tx = pool.begin().await?;
@@ -936,7 +1076,7 @@ async fn revoke_link(
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_projects, create_project))
-        .routes(routes!(delete_project))
+        .routes(routes!(update_project, delete_project))
         .routes(routes!(list_tickets, create_ticket))
         .routes(routes!(get_ticket, update_ticket))
         .routes(routes!(change_status))

@@ -1,0 +1,199 @@
+//! The view model of portal pages: everything a theme (or the built-in renderer) needs, already
+//! translated, formatted in the tenant's time zone, and with the page's links. It is the
+//! contract with theme plugins, documented in `themes/README.md`.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::AppState;
+use crate::profiles::{Mode, Profile};
+use crate::tenants::Tenant;
+use crate::tickets::Status;
+use crate::tickets::routes::Ticket;
+
+/// Path of the script that keeps tracking pages live.
+pub const LIVE_SCRIPT: &str = "/portal/assets/live.js";
+
+#[derive(Serialize)]
+pub struct ViewModel<'a> {
+    pub page: &'static str,
+    pub language: &'a str,
+    /// Goes on every `<script>` and `<style>` element; nothing else runs.
+    pub nonce: &'a str,
+    pub tenant: TenantView<'a>,
+    pub branding: Branding<'a>,
+    pub texts: &'a HashMap<String, String>,
+    pub salutation: String,
+    pub ticket: Option<TicketView>,
+    pub booking: BookingView<'a>,
+    pub feedback: FeedbackView,
+    pub links: Links,
+    pub csrf_token: String,
+}
+
+#[derive(Serialize)]
+pub struct TenantView<'a> {
+    pub name: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct Branding<'a> {
+    pub logo_url: Option<&'a str>,
+    pub logo_link: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct StepView {
+    pub status: &'static str,
+    pub label: String,
+    pub at: Option<String>,
+    pub reached: bool,
+    pub current: bool,
+}
+
+#[derive(Serialize)]
+pub struct VisitView {
+    pub technician: String,
+    pub eta: String,
+    pub position: String,
+}
+
+#[derive(Serialize)]
+pub struct Window {
+    pub start: String,
+    pub end: String,
+}
+
+/// The ticket as the end user sees it; also the data of every live-update event.
+#[derive(Serialize)]
+pub struct TicketView {
+    pub number: i64,
+    pub title: String,
+    pub status: &'static str,
+    pub status_label: String,
+    pub steps: Vec<StepView>,
+    pub visit: Option<VisitView>,
+    pub appointment: Option<Window>,
+}
+
+#[derive(Serialize)]
+pub struct BookingView<'a> {
+    /// Whether the profile offers booking for this ticket.
+    pub allowed: bool,
+    pub text: &'a str,
+    pub disclaimer: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct Rating {
+    pub rating: i64,
+    pub comment: String,
+}
+
+#[derive(Serialize)]
+pub struct FeedbackView {
+    /// Whether the form is offered (enabled, visit completed, none given yet).
+    pub allowed: bool,
+    pub submitted: Option<Rating>,
+    /// Why the last submission was not taken, in the page's language.
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Links {
+    pub page: String,
+    pub live_script: &'static str,
+    pub booking: Option<String>,
+    pub feedback: Option<String>,
+}
+
+pub fn format_time(at: jiff::Timestamp, time_zone: &str, language: &str) -> String {
+    let tz = jiff::tz::TimeZone::get(time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let pattern = match language {
+        "de" => "%d.%m.%Y %H:%M",
+        "es" => "%d/%m/%Y %H:%M",
+        _ => "%Y-%m-%d %H:%M",
+    };
+    at.to_zoned(tz).strftime(pattern).to_string()
+}
+
+/// Booking is offered until the technician is on the way.
+pub fn booking_allowed(profile: &Profile, ticket: &Ticket) -> bool {
+    profile.mode == Mode::Booking && ticket.status < Status::OnRoute
+}
+
+/// Feedback is asked for once the visit is completed, once.
+pub fn feedback_allowed(profile: &Profile, ticket: &Ticket) -> bool {
+    profile.feedback && ticket.status >= Status::Completed && ticket.feedback.is_none()
+}
+
+pub async fn ticket_view(
+    state: &AppState,
+    tenant: &Tenant,
+    ticket: &Ticket,
+    texts: &HashMap<String, String>,
+    language: &str,
+) -> TicketView {
+    let text = |key: &str| texts.get(key).cloned().unwrap_or_else(|| key.to_string());
+    let time = |at: jiff::Timestamp| format_time(at, &tenant.time_zone, language);
+    let steps = Status::ALL
+        .iter()
+        .map(|&status| {
+            let at = ticket
+                .timeline
+                .iter()
+                .rev()
+                .find(|s| s.status == status)
+                .map(|s| time(s.at));
+            StepView {
+                status: status.as_str(),
+                label: text(status.as_str()),
+                reached: at.is_some(),
+                at,
+                current: status == ticket.status,
+            }
+        })
+        .collect();
+    let on_the_way = matches!(ticket.status, Status::OnRoute | Status::Arrived);
+    let technician = match (&ticket.technician_id, on_the_way) {
+        (Some(id), true) => crate::auth::find_user(&state.db.pool, &tenant.id, id)
+            .await
+            .ok()
+            .map(|u| u.display_name),
+        _ => None,
+    };
+    let visit = on_the_way.then(|| VisitView {
+        technician: technician.unwrap_or_default(),
+        eta: ticket.eta.map(time).unwrap_or_default(),
+        position: ticket
+            .position
+            .as_ref()
+            .map(|p| format!("{:.5}, {:.5}", p.latitude, p.longitude))
+            .unwrap_or_default(),
+    });
+    TicketView {
+        number: ticket.number,
+        title: ticket.title.clone(),
+        status: ticket.status.as_str(),
+        status_label: text(ticket.status.as_str()),
+        steps,
+        visit,
+        appointment: ticket.appointment.as_ref().map(|a| Window {
+            start: time(a.start),
+            end: time(a.end),
+        }),
+    }
+}
+
+/// The profile's greeting (or the translated default) with the contact's name filled in.
+pub fn salutation(profile: &Profile, texts: &HashMap<String, String>, ticket: &Ticket) -> String {
+    let template = if profile.salutation.is_empty() {
+        texts.get("salutation").map(String::as_str).unwrap_or("")
+    } else {
+        profile.salutation.as_str()
+    };
+    template
+        .replace("{first_name}", &ticket.contact.first_name)
+        .replace("{last_name}", &ticket.contact.last_name)
+}
