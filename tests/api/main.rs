@@ -4,9 +4,11 @@
 mod support;
 
 mod auth;
+mod browser;
 mod cli;
 mod cross_tenant;
 mod domains;
+mod in_browser;
 mod pages;
 mod platform;
 mod plugin_runtime;

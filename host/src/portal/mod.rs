@@ -372,8 +372,9 @@ struct FeedbackForm {
     csrf_token: String,
 }
 
-/// Whether a form post comes from a page of this very host (browsers send these headers on
-/// every post; a request without them is not a browser's cross-site request).
+/// Whether a form post comes from a page of this very host. Browsers say so in
+/// `Sec-Fetch-Site`; older ones only send `Origin`, which is `null` under our no-referrer policy.
+/// The signed CSRF token is checked as well, so a client sending neither header still needs it.
 fn same_origin(visitor: &Visitor) -> bool {
     let header = |name: &str| {
         visitor
@@ -382,10 +383,11 @@ fn same_origin(visitor: &Visitor) -> bool {
             .and_then(|v| v.to_str().ok())
             .map(str::to_ascii_lowercase)
     };
-    if header("sec-fetch-site").is_some_and(|site| site != "same-origin") {
-        return false;
+    if let Some(site) = header("sec-fetch-site") {
+        return site == "same-origin";
     }
     match (header("origin"), &visitor.host) {
+        (Some(origin), _) if origin == "null" => true,
         (Some(origin), Some(host)) => {
             origin.split_once("://").map(|(_, h)| h) == Some(&host.to_ascii_lowercase())
         }
