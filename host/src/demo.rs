@@ -94,7 +94,6 @@ async fn portal_profile(api: &Api, t: &str) -> anyhow::Result<Value> {
     let profile = api.expect(Method::POST, &format!("{t}/portal-profiles"), Some(json!({
         "name": NAME, "mode": "booking", "feedback": true, "theme_install_id": theme,
         "logo_link": "https://easy-printer.example",
-        "salutation": "Guten Tag {first_name} {last_name},",
         "booking_text": "Wählen Sie ein Zeitfenster, in dem jemand vor Ort ist. Unsere Techniker kommen werktags zwischen 8 und 18 Uhr.",
         "booking_disclaimer": "Termine können bis 24 Stunden vorher kostenlos geändert werden.",
         "colours": {
@@ -230,7 +229,17 @@ async fn populate(api: &Api) -> anyhow::Result<()> {
             let path = format!("{t}/tickets/{}", ticket["id"].as_str().unwrap_or_default());
             let target = crate::tickets::Status::parse(step).context("demo step")?;
             if target >= crate::tickets::Status::Scheduling {
-                let start = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(20);
+                // Tomorrow, 9 to 11 in Berlin.
+                let start = jiff::Zoned::now()
+                    .with_time_zone(jiff::tz::TimeZone::get("Europe/Berlin")?)
+                    .tomorrow()?
+                    .with()
+                    .hour(9)
+                    .minute(0)
+                    .second(0)
+                    .subsec_nanosecond(0)
+                    .build()?
+                    .timestamp();
                 let end = start + jiff::SignedDuration::from_hours(2);
                 api.expect(
                     Method::PATCH,

@@ -1,6 +1,7 @@
 //! The tracking page in a real browser (headless Chromium): the timeline on a phone, a status
 //! change arriving live, feedback sent through the form, every theme in light and dark mode,
-//! and no script or policy errors. Screenshots are kept in `target/screenshots/`.
+//! no script or policy errors, and no WCAG 2 A/AA violations that axe-core finds. Screenshots
+//! are kept in `target/screenshots/`.
 
 use std::time::Duration;
 
@@ -96,6 +97,43 @@ async fn current_step(page: &Page) -> Value {
         .await
 }
 
+/// axe-core's script: `PORTICO_AXE_CORE`, or where `.ci/run` installs it
+/// (`npm install --prefix target/axe axe-core`). `None` (a skip) when it is missing, unless
+/// peers are required.
+fn axe_source() -> Option<String> {
+    let path = std::env::var("PORTICO_AXE_CORE").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/axe/node_modules/axe-core/axe.min.js"
+        )
+        .to_string()
+    });
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(e) => {
+            let reason = format!(
+                "axe-core not found at {path} ({e}); run `npm install --prefix target/axe axe-core@4` or set PORTICO_AXE_CORE"
+            );
+            let required =
+                std::env::var("PORTICO_REQUIRE_PEERS").is_ok_and(|v| !v.is_empty() && v != "0");
+            assert!(!required, "{reason}, and PORTICO_REQUIRE_PEERS is set");
+            eprintln!("SKIPPED (accessibility audit): {reason}");
+            None
+        }
+    }
+}
+
+/// Runs axe-core's WCAG 2 A and AA rules on the page; fails with every violation found.
+async fn assert_accessible(page: &Page, what: &str) {
+    let Some(axe) = axe_source() else { return };
+    page.eval(&axe).await;
+    let violations = page
+        .eval("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']}).then(r => r.violations.map(v => \
+               v.id + ': ' + v.nodes.map(n => n.target.join(' ') + ' ' + (n.failureSummary || '')).join(' | ')))")
+        .await;
+    assert_eq!(violations, json!([]), "{what}: accessibility violations");
+}
+
 fn assert_no_errors(page: &Page, what: &str) {
     let errors = page.errors();
     assert!(errors.is_empty(), "{what}: the browser reported {errors:?}");
@@ -130,6 +168,7 @@ on_both_backends! {
         assert_eq!(page.eval("!!document.querySelector('#book')").await, false, "no booking once the technician is on the way");
         page.screenshot(&format!("phone-on-route-{}", portal.backend)).await;
         assert_no_errors(&page, "the tracking page");
+        assert_accessible(&page, "the tracking page on a phone").await;
     }
 
     async fn feedback_is_sent_from_the_page(app: TestApp) {
@@ -142,6 +181,7 @@ on_both_backends! {
         page.click("input[name=rating][value='4']").await;
         page.fill("#comment", "Quick & friendly <3").await;
         page.screenshot(&format!("feedback-form-{}", portal.backend)).await;
+        assert_accessible(&page, "the feedback form").await;
         page.click("#feedback-form button[type=submit]").await;
         page.wait_for("!!document.querySelector('#feedback') && !document.querySelector('#feedback-form') \
                        && document.querySelector('#feedback').innerText.includes('Thank you')", Duration::from_secs(5)).await;
@@ -180,6 +220,7 @@ on_both_backends! {
                 assert_eq!(page.eval("!!document.querySelector('#technician')").await, true, "{name}");
                 let scheme = if dark { "dark" } else { "light" };
                 page.screenshot(&format!("theme-{name}-{scheme}-{}", portal.backend)).await;
+                assert_accessible(&page, &format!("{name} in {scheme} mode")).await;
             }
             looks.push(page.eval("[getComputedStyle(document.querySelector('h1')).fontFamily, getComputedStyle(document.querySelector('#timeline')).display, getComputedStyle(document.querySelector('h1')).fontSize]").await);
             assert_no_errors(&page, name);

@@ -407,6 +407,16 @@ on_both_backends! {
             assert!(page.text.contains("Paper jam"));
             looks.push(page.text.clone());
         }
+        app.patch(&profile_path, &admin, json!({"mode": "booking", "booking_text": "Pick a window."})).await;
+        let waiting = app.post(&format!("/api/v1/tenants/{tenant}/tickets"), &admin, json!({"project_id": project, "title": "Toner",
+            "contact": {"first_name": "Max", "last_name": "Muster", "email": "max@example.com"}})).await;
+        let waiting = waiting.json["tracking_url"].as_str().unwrap().split("portico.test").nth(1).unwrap().to_string();
+        for theme in [&harbour, &signal] {
+            app.patch(&profile_path, &admin, json!({"theme_install_id": theme})).await;
+            let booking = app.page(&format!("{waiting}/booking"), HOST).await;
+            assert_eq!(booking.status, 200, "{}", booking.text);
+            assert!(booking.text.contains("Pick a window.") && booking.text.contains("Back to your service request"));
+        }
         assert_ne!(looks[0].split("</style>").nth(1), looks[1].split("</style>").nth(1), "two different looks");
 
         // A theme that fails in every way: the end user still sees the ticket, and each failure is recorded.
