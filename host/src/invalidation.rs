@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 use crate::AppState;
 use crate::db::Backend;
 use crate::domains::HostResolver;
+use crate::plugins::installs::RunnableCache;
 use crate::policies::Authz;
 use crate::portal::TicketChange;
 use crate::types::TenantId;
@@ -29,6 +30,8 @@ pub enum Invalidation {
     Hosts,
     /// A ticket, shown live on its tracking page.
     Ticket(TenantId, String),
+    /// Plugin installs (rare): every prepared install is dropped.
+    Installs,
 }
 
 impl Invalidation {
@@ -37,6 +40,7 @@ impl Invalidation {
             Self::Policies(tenant) => format!("policies:{tenant}"),
             Self::Hosts => "hosts".into(),
             Self::Ticket(tenant, ticket) => format!("ticket:{tenant}:{ticket}"),
+            Self::Installs => "installs".into(),
         }
     }
 
@@ -51,6 +55,7 @@ impl Invalidation {
                 ))
             }
             None if message == "hosts" => Some(Self::Hosts),
+            None if message == "installs" => Some(Self::Installs),
             _ => None,
         }
     }
@@ -62,6 +67,7 @@ struct Listeners {
     authz: Authz,
     hosts: HostResolver,
     tickets: broadcast::Sender<TicketChange>,
+    runnables: RunnableCache,
 }
 
 async fn apply(to: &Listeners, what: &Invalidation) {
@@ -72,6 +78,7 @@ async fn apply(to: &Listeners, what: &Invalidation) {
         Invalidation::Ticket(tenant, ticket) => {
             drop(to.tickets.send((tenant.clone(), ticket.clone())))
         }
+        Invalidation::Installs => to.runnables.invalidate_all(),
     }
 }
 
@@ -82,6 +89,7 @@ impl AppState {
             authz: self.authz.clone(),
             hosts: self.hosts.clone(),
             tickets: self.ticket_changes.clone(),
+            runnables: self.plugins.runnables.clone(),
         };
         apply(&here, &what).await;
         if self.db.backend == Backend::Postgres {
@@ -103,11 +111,13 @@ pub fn spawn_listener(
     authz: Authz,
     hosts: HostResolver,
     tickets: broadcast::Sender<TicketChange>,
+    runnables: RunnableCache,
 ) {
     let to = Listeners {
         authz,
         hosts,
         tickets,
+        runnables,
     };
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
@@ -125,6 +135,7 @@ pub fn spawn_listener(
             // Whatever was announced while we were away is unknown: start from empty caches.
             to.authz.invalidate_all();
             to.hosts.invalidate();
+            to.runnables.invalidate_all();
             while let Ok(Some(notification)) = listener.try_recv().await {
                 match Invalidation::decode(notification.payload()) {
                     Some(what) => apply(&to, &what).await,

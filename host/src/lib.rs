@@ -67,15 +67,16 @@ impl AppState {
         let hosts = HostResolver::new(db.pool.clone(), config.base_domain.clone());
         let authz = Authz::new(db.pool.clone(), config.authz_cache_capacity);
         let (ticket_changes, _) = tokio::sync::broadcast::channel(1024);
+        let plugins = Plugins::new(&config)?;
         if db.backend == db::Backend::Postgres {
             invalidation::spawn_listener(
                 config.database_url(),
                 authz.clone(),
                 hosts.clone(),
                 ticket_changes.clone(),
+                plugins.runnables.clone(),
             );
         }
-        let plugins = Plugins::new(&config)?;
         let loaded = plugins.load_catalogue(&db.pool).await?;
         tracing::info!(plugins = loaded, "plugin catalogue compiled");
         let state = Self(Arc::new(Services {

@@ -54,10 +54,15 @@ pub trait Theme {
     /// Renders a page.
     fn render(page: Page, config: Json) -> Result<Rendered, String> {
         let mut env = minijinja::Environment::new();
-        for (name, source) in Self::templates() {
-            env.add_template(name, source)
-                .map_err(|e| format!("template {name}: {e}"))?;
-        }
+        // Every call runs in a fresh instance, so parsing is paid per page: only the templates
+        // the page uses are parsed, when first referenced.
+        let templates = Self::templates();
+        env.set_loader(move |name| {
+            Ok(templates
+                .iter()
+                .find(|(candidate, _)| *candidate == name)
+                .map(|(_, source)| source.to_string()))
+        });
         let model: Json =
             serde_json::from_str(&page.view_model).map_err(|e| format!("view model: {e}"))?;
         let ctx = minijinja::context! {

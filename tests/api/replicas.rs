@@ -59,4 +59,68 @@ async fn changes_through_one_replica_reach_the_others() {
         "the old host name stopped resolving on the second replica"
     );
     assert_eq!(second.page("/", "acme-two.portico.test").await.status, 200);
+
+    // A theme install changed through one replica: the others stop using what they prepared.
+    let t = format!("/api/v1/tenants/{tenant}");
+    let installs = first.get(&format!("{t}/plugins"), &admin).await;
+    let harbour = installs.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["plugin_id"] == "harbour")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let profile = first
+        .post(
+            &format!("{t}/portal-profiles"),
+            &admin,
+            json!({"name": "Web", "theme_install_id": harbour}),
+        )
+        .await;
+    let project = first
+        .post(
+            &format!("{t}/projects"),
+            &admin,
+            json!({"name": "Printers", "profile_id": profile.json["id"]}),
+        )
+        .await;
+    let ticket = first
+        .post(
+            &format!("{t}/tickets"),
+            &admin,
+            json!({"project_id": project.json["id"], "title": "Jam",
+            "contact": {"first_name": "Eva", "last_name": "Ek", "email": "eva@example.com"}}),
+        )
+        .await;
+    let link = ticket.json["tracking_url"]
+        .as_str()
+        .unwrap()
+        .split("portico.test")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let themed = second.page(&link, "acme-two.portico.test").await;
+    assert!(themed.text.contains("class=\"harbour\""), "{}", themed.text);
+    let disabled = first
+        .patch(
+            &format!("{t}/plugins/{harbour}"),
+            &admin,
+            json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    let mut page = second.page(&link, "acme-two.portico.test").await;
+    for _ in 0..50 {
+        if !page.text.contains("class=\"harbour\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        page = second.page(&link, "acme-two.portico.test").await;
+    }
+    assert!(
+        !page.text.contains("class=\"harbour\"") && page.text.contains("class=\"timeline\""),
+        "the second replica fell back to the built-in page once the theme was disabled"
+    );
 }

@@ -24,6 +24,7 @@ use crate::audit::{self, Change};
 use crate::db::{self, Pool, now_ms};
 use crate::error::{Error, Result};
 use crate::http::extract::{Json, Path, Query};
+use crate::invalidation::Invalidation;
 use crate::policies::Scope;
 use crate::types::{Page, PageParams, TenantId};
 
@@ -316,6 +317,7 @@ async fn install(
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
+    state.invalidate(Invalidation::Installs).await;
     Ok((
         StatusCode::CREATED,
         Json(row.view(&state, tenant, manifest.kind)?),
@@ -383,6 +385,7 @@ async fn apply(
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
+    state.invalidate(Invalidation::Installs).await;
     after.view(state, tenant, manifest.kind)
 }
 
@@ -497,6 +500,7 @@ async fn uninstall(
     };
     audit::record(&mut tx, &scope.caller.actor(), change).await?;
     tx.commit().await?;
+    state.invalidate(Invalidation::Installs).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -536,6 +540,28 @@ impl Runnable {
             kind: self.kind.as_str(),
         }
     }
+}
+
+/// Prepared installs by tenant and install id.
+pub type RunnableCache = moka::future::Cache<(TenantId, String), Arc<Runnable>>;
+
+/// [`runnable`], through [`crate::plugins::Plugins::runnables`].
+pub async fn runnable_cached(
+    state: &AppState,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Arc<Runnable>> {
+    state
+        .plugins
+        .runnables
+        .try_get_with((tenant.clone(), id.to_string()), async {
+            runnable(state, tenant, id).await.map(Arc::new)
+        })
+        .await
+        .map_err(|e| match Arc::try_unwrap(e) {
+            Ok(error) => error,
+            Err(shared) => Error::Internal(anyhow::anyhow!("preparing an install: {shared}")),
+        })
 }
 
 /// Prepares one of the tenant's installs to run; a disabled install is a conflict.

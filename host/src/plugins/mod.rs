@@ -193,6 +193,10 @@ fn kind_limits(configured: &HashMap<PluginKind, LimitsOverride>, kind: PluginKin
 pub struct Plugins {
     pub runtime: runtime::Runtime,
     pub secrets: secrets::SecretBox,
+    /// Installs prepared to run, so that pages rendered by a theme do not read the install,
+    /// its manifest and its secrets on every request. Any install change empties it, on every
+    /// replica ([`crate::invalidation::Invalidation::Installs`]).
+    pub runnables: installs::RunnableCache,
     kind_limits: HashMap<PluginKind, LimitsOverride>,
 }
 
@@ -213,6 +217,10 @@ impl Plugins {
         Ok(Self {
             runtime,
             secrets,
+            runnables: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(std::time::Duration::from_secs(3600))
+                .build(),
             kind_limits: config.plugin_limits.clone(),
         })
     }

@@ -75,7 +75,7 @@ async fn themed(
     kind: PageKind,
     model: &ViewModel<'_>,
 ) -> Result<(String, String), String> {
-    let runnable = installs::runnable(state, &tenant.id, install)
+    let runnable = installs::runnable_cached(state, &tenant.id, install)
         .await
         .map_err(|e| format!("install unusable: {}", e.code()))?;
     if runnable.kind != PluginKind::Theme {
