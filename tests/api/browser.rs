@@ -103,6 +103,9 @@ impl Browser {
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
+            // Chromium's own scratch files (its singleton socket) go inside the profile, which
+            // is removed on drop, instead of piling up in the system's temporary directory.
+            .env("TMPDIR", &profile)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
