@@ -419,6 +419,19 @@ on_both_backends! {
         }
         assert_ne!(looks[0].split("</style>").nth(1), looks[1].split("</style>").nth(1), "two different looks");
 
+        // Pages without a ticket take the default profile's theme.
+        let profiles = app.get(&format!("/api/v1/tenants/{tenant}/portal-profiles"), &admin).await;
+        let default = profiles.json["items"].as_array().unwrap().iter().find(|p| p["is_default"] == true).unwrap()["id"].as_str().unwrap().to_string();
+        app.patch(&format!("/api/v1/tenants/{tenant}/portal-profiles/{default}"), &admin, json!({"theme_install_id": signal})).await;
+        let unknown = app.page("/t/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", HOST).await;
+        assert_eq!(unknown.status, 404);
+        assert!(unknown.text.contains("class=\"signal\"") && unknown.text.contains("Dieser Link ist nicht gültig"), "{}", unknown.text);
+        app.post(&format!("/api/v1/tenants/{tenant}/suspend"), &app.platform_token, json!({})).await;
+        let suspended = app.page(&path, HOST).await;
+        assert_eq!(suspended.status, 503);
+        assert!(suspended.text.contains("class=\"signal\"") && !suspended.text.contains("Paper jam"), "{}", suspended.text);
+        app.post(&format!("/api/v1/tenants/{tenant}/resume"), &app.platform_token, json!({})).await;
+
         // A theme that fails in every way: the end user still sees the ticket, and each failure is recorded.
         assert_eq!(app.publish("broken-theme", None).await.status, 201);
         let installed = app.post(&format!("/api/v1/tenants/{tenant}/plugins"), &admin,

@@ -152,12 +152,14 @@ async fn portal_tenant(state: &AppState, visitor: &Visitor) -> Result<Tenant, Re
     };
     if tenant.is_suspended() {
         let language = language(&tenant.language, &visitor.headers);
-        let texts = state.texts.get(&language);
-        return Err(state.pages.render(
+        return Err(render::message(
+            state,
+            &tenant,
+            PageKind::Unavailable,
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable.html",
-            context! { t => minijinja::value::Serde(texts), tenant_name => tenant.display_name, lang => language },
-        ));
+            &language,
+        )
+        .await);
     }
     Ok(tenant)
 }
@@ -185,19 +187,12 @@ async fn open(state: &AppState, visitor: &Visitor, token: &str) -> Result<Opened
         None => 0,
     };
     let tenant_language = language(&tenant.language, &visitor.headers);
-    let invalid = |status: StatusCode, heading: &str, text: &str| {
-        let texts = state.texts.get(&tenant_language);
-        state.pages.render(
-            status,
-            "link_invalid.html",
-            context! { heading => texts.get(heading), text => texts.get(text), lang => &tenant_language },
-        )
-    };
     if failures >= MAX_FAILED_GUESSES {
-        return Err(invalid(
+        let texts = state.texts.get(&tenant_language);
+        return Err(state.pages.render(
             StatusCode::TOO_MANY_REQUESTS,
-            "too_many_title",
-            "too_many_text",
+            "link_invalid.html",
+            context! { heading => texts.get("too_many_title"), text => texts.get("too_many_text"), lang => &tenant_language },
         ));
     }
     let ticket_id = match links::resolve(&state.db.pool, &tenant.id, token).await {
@@ -206,11 +201,14 @@ async fn open(state: &AppState, visitor: &Visitor, token: &str) -> Result<Opened
             if let Some(ip) = client {
                 state.guesses.insert(ip, failures + 1).await;
             }
-            return Err(invalid(
+            return Err(render::message(
+                state,
+                &tenant,
+                PageKind::NotFound,
                 StatusCode::NOT_FOUND,
-                "invalid_title",
-                "invalid_text",
-            ));
+                &tenant_language,
+            )
+            .await);
         }
         Err(e) => return Err(e.into_response()),
     };
@@ -229,11 +227,14 @@ async fn open(state: &AppState, visitor: &Visitor, token: &str) -> Result<Opened
     .map_err(IntoResponse::into_response)?;
     if expired(&profile, &ticket) {
         // The same page as an unknown link: an expired link reveals nothing either.
-        return Err(invalid(
+        return Err(render::message(
+            state,
+            &tenant,
+            PageKind::NotFound,
             StatusCode::NOT_FOUND,
-            "invalid_title",
-            "invalid_text",
-        ));
+            &tenant_language,
+        )
+        .await);
     }
     let language = language(profile.language.as_str(), &visitor.headers);
     Ok(Opened {

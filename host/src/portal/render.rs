@@ -4,10 +4,10 @@
 //! sees their ticket.
 
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use minijinja::context;
 
-use super::view::ViewModel;
+use super::view::{BookingView, Branding, FeedbackView, LIVE_SCRIPT, Links, TenantView, ViewModel};
 use crate::AppState;
 use crate::http::pages::Pages;
 use crate::plugins::bindings::theme::exports::portico::plugin::pages::{Page, PageKind};
@@ -45,6 +45,94 @@ pub async fn page(
         }
     }
     native(state, kind, model, &branding, status)
+}
+
+/// A page without a ticket (`NotFound`: an unknown, revoked or expired link; `Unavailable`: a
+/// suspended portal) in the look of the tenant's default profile, so that it reveals nothing
+/// about any ticket.
+pub async fn message(
+    state: &AppState,
+    tenant: &Tenant,
+    kind: PageKind,
+    status: StatusCode,
+    language: &str,
+) -> Response {
+    let tenant_language = crate::types::Language::parse(&tenant.language)
+        .unwrap_or_else(|_| crate::types::Language::parse("en").expect("English is supported"));
+    let profile = match crate::profiles::for_project(
+        &state.db.pool,
+        &tenant.id,
+        "",
+        &tenant_language,
+    )
+    .await
+    {
+        Ok(profile) => profile,
+        Err(e) => return e.into_response(),
+    };
+    let texts = state.texts.get(language);
+    let nonce = Pages::nonce();
+    let model = ViewModel {
+        page: match kind {
+            PageKind::Unavailable => "unavailable",
+            _ => "not_found",
+        },
+        language,
+        nonce: &nonce,
+        tenant: TenantView {
+            name: &tenant.display_name,
+        },
+        branding: Branding {
+            logo_url: profile.logo_url.as_deref(),
+            logo_link: profile.logo_link.as_deref(),
+        },
+        texts,
+        salutation: String::new(),
+        ticket: None,
+        booking: BookingView {
+            allowed: false,
+            text: "",
+            disclaimer: "",
+        },
+        feedback: FeedbackView {
+            allowed: false,
+            submitted: None,
+            error: None,
+        },
+        links: Links {
+            page: String::new(),
+            live_script: LIVE_SCRIPT,
+            booking: None,
+            feedback: None,
+        },
+        csrf_token: String::new(),
+    };
+    if let Some(install) = &profile.theme_install_id {
+        match themed(state, tenant, install, kind, &model).await {
+            Ok((html, stylesheet)) => {
+                let html = with_styles(&html, &profile.colours.css(), &stylesheet, &nonce);
+                return Pages::respond(status, html, &nonce);
+            }
+            Err(reason) => tracing::warn!(
+                tenant = %tenant.id, install, reason, "theme failed; showing the built-in page"
+            ),
+        }
+    }
+    let t = minijinja::value::Serde(texts);
+    match kind {
+        PageKind::Unavailable => state.pages.render_with_nonce(
+            status,
+            "unavailable.html",
+            context! { t, tenant_name => &tenant.display_name, lang => language },
+            &nonce,
+        ),
+        _ => state.pages.render_with_nonce(
+            status,
+            "link_invalid.html",
+            context! { heading => texts.get("invalid_title"), text => texts.get("invalid_text"), lang => language },
+            &nonce,
+        ),
+    }
 }
 
 /// The built-in renderer, also the fallback.
