@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// How long any one CDP command may take before the test fails, naming the command.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Names tried on PATH when `PORTICO_CHROMIUM` is not set.
 const EXECUTABLES: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
 

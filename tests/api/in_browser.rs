@@ -153,7 +153,7 @@ on_both_backends! {
         assert_eq!(page.eval("document.documentElement.scrollWidth <= window.innerWidth").await, true, "no sideways scrolling on a phone");
         page.screenshot(&format!("phone-received-{}", portal.backend)).await;
         // The page is connected for live updates (its first event refreshes it) before anything changes.
-        page.wait_for("!!document.documentElement.dataset.porticoUpdated", Duration::from_secs(5)).await;
+        page.wait_for("!!document.documentElement.dataset.porticoUpdated", Duration::from_secs(15)).await;
 
         portal.move_to(&app, "dispatched").await;
         portal.move_to(&app, "on_route").await;
@@ -161,7 +161,7 @@ on_both_backends! {
             json!({"latitude": 52.52, "longitude": 13.405, "eta": "2026-11-23T10:30:00Z"})).await;
         let took = page
             .wait_for("document.querySelector('#timeline li[aria-current=step]')?.dataset.status === 'on_route' \
-                       && document.querySelector('#technician')?.innerText.includes('Tom Techniker')", Duration::from_secs(5))
+                       && document.querySelector('#technician')?.innerText.includes('Tom Techniker')", Duration::from_secs(15))
             .await;
         eprintln!("the status change reached the open page in {took:?} ({})", portal.backend);
         assert_eq!(page.eval("document.querySelector('#timeline li[data-status=dispatched]').classList.contains('reached')").await, true);
@@ -184,7 +184,7 @@ on_both_backends! {
         assert_accessible(&page, "the feedback form").await;
         page.click("#feedback-form button[type=submit]").await;
         page.wait_for("!!document.querySelector('#feedback') && !document.querySelector('#feedback-form') \
-                       && document.querySelector('#feedback').innerText.includes('Thank you')", Duration::from_secs(5)).await;
+                       && document.querySelector('#feedback').innerText.includes('Thank you')", Duration::from_secs(15)).await;
         assert_eq!(page.eval("location.hash").await, "#feedback");
         page.screenshot(&format!("feedback-thanks-{}", portal.backend)).await;
         let stored = app.get(&format!("/api/v1/tenants/{}/tickets/{}", portal.tenant, portal.ticket), &portal.admin).await;
