@@ -118,6 +118,18 @@ on_both_backends! {
         assert_eq!(list("status=closed").await.len(), 0);
         assert_eq!(list(&format!("project_id={project}&limit=2")).await.len(), 2);
         assert_eq!(app.get(&format!("{base}/tickets?status=lost"), &admin).await.code(), "invalid_query");
+
+        // Each listed ticket carries its own timeline (read for the whole page at once).
+        let all = app.get(&format!("{base}/tickets"), &admin).await;
+        let second = all.json["items"][1]["id"].as_str().unwrap().to_string();
+        app.post(&format!("{base}/tickets/{second}/status"), &admin, json!({"status": "dispatched"})).await;
+        let all = app.get(&format!("{base}/tickets"), &admin).await;
+        for item in all.json["items"].as_array().unwrap() {
+            let one = app.get(&format!("{base}/tickets/{}", item["id"].as_str().unwrap()), &admin).await;
+            assert_eq!(item["timeline"], one.json["timeline"]);
+            let steps = if item["id"] == second.as_str() { 2 } else { 1 };
+            assert_eq!(item["timeline"].as_array().unwrap().len(), steps);
+        }
     }
 
     async fn tracking_links_are_hashed_revocable_and_tenant_bound(app: TestApp) {

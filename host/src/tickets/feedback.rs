@@ -2,7 +2,6 @@
 //! tracking page after the visit is completed.
 
 use serde::Serialize;
-use sqlx::FromRow;
 use utoipa::ToSchema;
 
 use crate::db::{self, Pool};
@@ -19,28 +18,6 @@ pub struct Feedback {
     pub comment: String,
     #[schema(value_type = String, format = DateTime)]
     pub at: jiff::Timestamp,
-}
-
-#[derive(FromRow)]
-struct FeedbackRow {
-    rating: i64,
-    comment: String,
-    created_at: i64,
-}
-
-pub async fn find(pool: &Pool, tenant: &TenantId, ticket: &str) -> Result<Option<Feedback>> {
-    let row: Option<FeedbackRow> = sqlx::query_as(
-        "SELECT rating, comment, created_at FROM ticket_feedback WHERE tenant_id = $1 AND ticket_id = $2",
-    )
-    .bind(tenant)
-    .bind(ticket)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| Feedback {
-        rating: r.rating,
-        comment: r.comment,
-        at: db::timestamp(r.created_at),
-    }))
 }
 
 /// Why feedback was not taken.

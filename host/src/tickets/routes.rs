@@ -8,6 +8,9 @@ use sqlx::FromRow;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use std::collections::HashMap;
+
+use super::feedback::Feedback;
 use super::{Status, fields, links};
 use crate::AppState;
 use crate::audit::{self, Change};
@@ -333,7 +336,7 @@ pub struct Ticket {
     pub eta: Option<jiff::Timestamp>,
     pub appointment: Option<Appointment>,
     /// The end user's rating of the visit, once given.
-    pub feedback: Option<super::feedback::Feedback>,
+    pub feedback: Option<Feedback>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: jiff::Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -344,11 +347,7 @@ pub struct Ticket {
 }
 
 impl TicketRow {
-    fn view(
-        self,
-        timeline: Vec<Step>,
-        feedback: Option<super::feedback::Feedback>,
-    ) -> Result<Ticket> {
+    fn view(self, timeline: Vec<Step>, feedback: Option<Feedback>) -> Result<Ticket> {
         Ok(Ticket {
             appointment: match (self.appointment_start, self.appointment_end) {
                 (Some(start), Some(end)) => Some(Appointment {
@@ -410,30 +409,82 @@ async fn find<'e>(
     .ok_or(Error::NotFound("ticket"))
 }
 
-async fn timeline(pool: &Pool, tenant: &TenantId, ticket: &str) -> Result<Vec<Step>> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, at FROM ticket_status_history WHERE tenant_id = $1 AND ticket_id = $2 ORDER BY at, id")
-            .bind(tenant)
-            .bind(ticket)
-            .fetch_all(pool)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(status, at)| {
-            Some(Step {
-                status: Status::parse(&status)?,
-                at: db::timestamp(at),
-            })
-        })
-        .collect())
+/// `$first, $first+1, …` for `count` values.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-/// A ticket with its timeline, as the API and the tracking page show it.
+/// The timelines and feedback of several tickets, in two queries whatever their number.
+async fn details(
+    pool: &Pool,
+    tenant: &TenantId,
+    ids: &[&str],
+) -> Result<(HashMap<String, Vec<Step>>, HashMap<String, Feedback>)> {
+    let mut timelines: HashMap<String, Vec<Step>> = HashMap::new();
+    let mut feedback = HashMap::new();
+    if ids.is_empty() {
+        return Ok((timelines, feedback));
+    }
+    let sql = format!(
+        "SELECT ticket_id, status, at FROM ticket_status_history WHERE tenant_id = $1 AND ticket_id IN ({}) ORDER BY at, id",
+        placeholders(2, ids.len())
+    );
+    let mut query =
+        sqlx::query_as::<_, (String, String, i64)>(sqlx::AssertSqlSafe(sql)).bind(tenant);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    for (ticket, status, at) in query.fetch_all(pool).await? {
+        if let Some(status) = Status::parse(&status) {
+            timelines.entry(ticket).or_default().push(Step {
+                status,
+                at: db::timestamp(at),
+            });
+        }
+    }
+    let sql = format!(
+        "SELECT ticket_id, rating, comment, created_at FROM ticket_feedback WHERE tenant_id = $1 AND ticket_id IN ({})",
+        placeholders(2, ids.len())
+    );
+    let mut query =
+        sqlx::query_as::<_, (String, i64, String, i64)>(sqlx::AssertSqlSafe(sql)).bind(tenant);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    for (ticket, rating, comment, at) in query.fetch_all(pool).await? {
+        feedback.insert(
+            ticket,
+            Feedback {
+                rating,
+                comment,
+                at: db::timestamp(at),
+            },
+        );
+    }
+    Ok((timelines, feedback))
+}
+
+/// Tickets with their timelines and feedback, as the API and the tracking page show them.
+async fn views(pool: &Pool, tenant: &TenantId, rows: Vec<TicketRow>) -> Result<Vec<Ticket>> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let (mut timelines, mut feedback) = details(pool, tenant, &ids).await?;
+    rows.into_iter()
+        .map(|row| {
+            let steps = timelines.remove(&row.id).unwrap_or_default();
+            let given = feedback.remove(&row.id);
+            row.view(steps, given)
+        })
+        .collect()
+}
+
+/// A ticket with its timeline and feedback, as the API and the tracking page show it.
 pub async fn load(pool: &Pool, tenant: &TenantId, id: &str) -> Result<Ticket> {
     let row = find(pool, tenant, id).await?;
-    let steps = timeline(pool, tenant, id).await?;
-    let feedback = super::feedback::find(pool, tenant, id).await?;
-    row.view(steps, feedback)
+    let mut tickets = views(pool, tenant, vec![row]).await?;
+    tickets.pop().ok_or(Error::NotFound("ticket"))
 }
 
 /// Coordinates are kept in microdegrees (about 0.1 m).
@@ -710,14 +761,8 @@ async fn list_tickets(
     }
     let rows = query.fetch_all(&state.db.pool).await?;
     let page = Page::from_rows(rows, limit, |r| &r.id);
-    let mut items = Vec::with_capacity(page.items.len());
-    for row in page.items {
-        let steps = timeline(&state.db.pool, &scope.tenant.id, &row.id).await?;
-        let feedback = super::feedback::find(&state.db.pool, &scope.tenant.id, &row.id).await?;
-        items.push(row.view(steps, feedback)?);
-    }
     Ok(Json(Page {
-        items,
+        items: views(&state.db.pool, &scope.tenant.id, page.items).await?,
         next_cursor: page.next_cursor,
     }))
 }
