@@ -1,6 +1,7 @@
 //! The tracking page under load: requests per second and latency (p50, p99) on SQLite and on
-//! PostgreSQL, rendered by a theme plugin (Harbour, in the wasm sandbox) and by the built-in
-//! native renderer, side by side in one run.
+//! PostgreSQL, rendered by the built-in native renderer and by a theme plugin (Harbour, in the
+//! wasm sandbox) both with every page rendered and with theme output kept between requests
+//! (the default), side by side in one run.
 //!
 //! Each setup runs a real host on loopback with one tenant, one ticket On Route (technician,
 //! position, appointment: the fullest page) and a profile with booking and feedback on. A load
@@ -78,42 +79,41 @@ async fn run_backend(
     database_url: &str,
     scratch: &std::path::Path,
 ) -> anyhow::Result<Vec<Row>> {
-    let config = Config {
-        database_url: database_url.to_string(),
-        base_domain: "portico.test".into(),
-        public_url: "http://portico.test".into(),
-        data_dir: scratch.to_path_buf(),
-        plugin_cache_dir: scratch.join("plugin-cache").display().to_string(),
-        ..Config::default()
-    };
-    let state = AppState::build(config).await?;
-    let mut conn = state.db.pool.acquire().await?;
-    let token = portico::auth::issue_token(&mut conn, None, "bench", None)
-        .await?
-        .token;
-    drop(conn);
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(portico::serve(listener, state, std::future::pending()));
-    let api = Api {
-        client: reqwest::Client::new(),
-        base: base.clone(),
-        token,
-    };
-    let (profile, theme, path) = fixture(&api).await?;
+    // Two hosts on the database: one renders every themed page in the sandbox, the other keeps
+    // theme output between requests (the default).
+    let uncached = serve(database_url, scratch, 0).await?;
+    let cached = serve(database_url, scratch, Config::default().theme_cache_mb).await?;
+    let (profile, theme, path) = fixture(&uncached).await?;
     let mut rows = Vec::new();
-    for (renderer, install, marker) in [
-        ("built-in (native)", Value::Null, "class=\"timeline\""),
-        ("Harbour theme (wasm)", theme, "harbour"),
+    for (renderer, host, install, marker) in [
+        (
+            "built-in (native)",
+            &uncached,
+            Value::Null,
+            "class=\"timeline\"",
+        ),
+        (
+            "Harbour theme (wasm), every page rendered",
+            &uncached,
+            theme.clone(),
+            "harbour",
+        ),
+        (
+            "Harbour theme (wasm), output kept",
+            &cached,
+            theme.clone(),
+            "harbour",
+        ),
     ] {
-        api.call(
-            reqwest::Method::PATCH,
-            &profile,
-            json!({"theme_install_id": install}),
-        )
-        .await?;
+        uncached
+            .call(
+                reqwest::Method::PATCH,
+                &profile,
+                json!({"theme_install_id": install}),
+            )
+            .await?;
         eprintln!("{backend}, {renderer}: warming up");
-        let url = format!("{base}{path}");
+        let url = format!("{}{path}", host.base);
         load(&url, WARMUP, Duration::MAX, marker).await?;
         eprintln!("{backend}, {renderer}: measuring for {MEASURE:?}");
         let started = Instant::now();
@@ -132,6 +132,37 @@ async fn run_backend(
         });
     }
     Ok(rows)
+}
+
+/// A host on `database_url`, with a platform token for its API.
+async fn serve(
+    database_url: &str,
+    scratch: &std::path::Path,
+    theme_cache_mb: u64,
+) -> anyhow::Result<Api> {
+    let config = Config {
+        database_url: database_url.to_string(),
+        base_domain: "portico.test".into(),
+        public_url: "http://portico.test".into(),
+        data_dir: scratch.to_path_buf(),
+        plugin_cache_dir: scratch.join("plugin-cache").display().to_string(),
+        theme_cache_mb,
+        ..Config::default()
+    };
+    let state = AppState::build(config).await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let token = portico::auth::issue_token(&mut conn, None, "bench", None)
+        .await?
+        .token;
+    drop(conn);
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(portico::serve(listener, state, std::future::pending()));
+    Ok(Api {
+        client: reqwest::Client::new(),
+        base,
+        token,
+    })
 }
 
 /// Keeps [`CONCURRENCY`] requests in flight until `count` are done or `time` has passed;

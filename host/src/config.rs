@@ -47,6 +47,9 @@ pub struct Config {
     pub smtp_from: String,
     /// Per plugin kind, limits that replace the built-in defaults.
     pub plugin_limits: HashMap<PluginKind, LimitsOverride>,
+    /// Memory for pages rendered by theme plugins, kept until the ticket or the install changes
+    /// (MiB); 0 renders every page in the sandbox.
+    pub theme_cache_mb: u64,
     /// Largest logo accepted for a portal profile, in pixels.
     pub logo_max_width: u32,
     pub logo_max_height: u32,
@@ -71,6 +74,7 @@ impl Default for Config {
             smtp_server: String::new(),
             smtp_from: "portico@localhost".into(),
             plugin_limits: HashMap::new(),
+            theme_cache_mb: 64,
             logo_max_width: 800,
             logo_max_height: 400,
         }

@@ -419,6 +419,25 @@ on_both_backends! {
         }
         assert_ne!(looks[0].split("</style>").nth(1), looks[1].split("</style>").nth(1), "two different looks");
 
+        // Theme output is kept between requests, but every response has its own nonce, and a
+        // change to the ticket is a new page.
+        let nonce_of = |page: &crate::support::Reply| {
+            let csp = page.headers["content-security-policy"].to_str().unwrap().to_string();
+            csp.split("script-src 'nonce-").nth(1).unwrap().split('\'').next().unwrap().to_string()
+        };
+        let (first, second) = (app.page(&path, HOST).await, app.page(&path, HOST).await);
+        assert_ne!(nonce_of(&first), nonce_of(&second));
+        for page in [&first, &second] {
+            let nonce = nonce_of(page);
+            assert!(page.text.contains(&format!("<script nonce=\"{nonce}\"")), "the script carries this response's nonce");
+            assert!(!page.text.contains("portico-page-nonce"));
+        }
+        assert_eq!(first.text.replace(&nonce_of(&first), ""), second.text.replace(&nonce_of(&second), ""));
+        set_status(&app, &tenant, &admin, &ticket, "closed").await;
+        let closed = app.page(&path, HOST).await;
+        assert!(first.text.contains("<body class=\"signal\" data-status=\"completed\""));
+        assert!(closed.text.contains("<body class=\"signal\" data-status=\"closed\""), "the closed ticket, not the kept page");
+
         // Pages without a ticket take the default profile's theme.
         let profiles = app.get(&format!("/api/v1/tenants/{tenant}/portal-profiles"), &admin).await;
         let default = profiles.json["items"].as_array().unwrap().iter().find(|p| p["is_default"] == true).unwrap()["id"].as_str().unwrap().to_string();

@@ -530,6 +530,11 @@ impl Runnable {
         }
     }
 
+    /// The tenant's configuration of the install (JSON).
+    pub fn config(&self) -> &str {
+        &self.config
+    }
+
     /// What a run record names.
     pub fn subject<'a>(&'a self, tenant: &'a TenantId) -> RunSubject<'a> {
         RunSubject {

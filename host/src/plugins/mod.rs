@@ -197,6 +197,8 @@ pub struct Plugins {
     /// its manifest and its secrets on every request. Any install change empties it, on every
     /// replica ([`crate::invalidation::Invalidation::Installs`]).
     pub runnables: installs::RunnableCache,
+    /// Theme output by what went into it (see `portal::render`); absent when switched off.
+    pub rendered: Option<moka::future::Cache<String, Arc<(String, String)>>>,
     kind_limits: HashMap<PluginKind, LimitsOverride>,
 }
 
@@ -221,6 +223,15 @@ impl Plugins {
                 .max_capacity(10_000)
                 .time_to_idle(std::time::Duration::from_secs(3600))
                 .build(),
+            rendered: (config.theme_cache_mb > 0).then(|| {
+                moka::future::Cache::builder()
+                    .max_capacity(config.theme_cache_mb * 1024 * 1024)
+                    .weigher(|_, page: &Arc<(String, String)>| {
+                        u32::try_from(page.0.len() + page.1.len()).unwrap_or(u32::MAX)
+                    })
+                    .time_to_idle(std::time::Duration::from_secs(3600))
+                    .build()
+            }),
             kind_limits: config.plugin_limits.clone(),
         })
     }

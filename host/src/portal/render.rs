@@ -3,6 +3,8 @@
 //! recorded as a failed plugin run and the built-in page is shown instead: the end user always
 //! sees their ticket.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
@@ -14,6 +16,10 @@ use crate::plugins::bindings::theme::exports::portico::plugin::pages::{Page, Pag
 use crate::plugins::{PluginError, PluginKind, installs, runs};
 use crate::profiles::Profile;
 use crate::tenants::Tenant;
+
+/// Stands for the page's nonce in what a theme renders, so that its output can be kept and
+/// served with a fresh nonce each time.
+const NONCE_PLACEHOLDER: &str = "portico-page-nonce";
 
 /// The built-in template of a page kind.
 fn native_template(kind: PageKind) -> &'static str {
@@ -169,9 +175,36 @@ async fn themed(
     if runnable.kind != PluginKind::Theme {
         return Err("the install is not a theme".into());
     }
+    // The output depends only on the install and the view model, so it is kept (with a
+    // placeholder for the nonce, which is fresh on every response) until either changes.
+    let view_model = serde_json::to_string(model)
+        .map_err(|e| e.to_string())?
+        .replace(model.nonce, NONCE_PLACEHOLDER);
+    let key = crate::auth::sha256_hex(
+        format!(
+            "{}\0{}\0{}\0{}\0{}\0{view_model}",
+            runnable.install_id,
+            runnable.version,
+            runnable.config(),
+            model.page,
+            model.language
+        )
+        .as_bytes(),
+    );
+    let with_nonce = |page: &(String, String)| {
+        (
+            page.0.replace(NONCE_PLACEHOLDER, model.nonce),
+            page.1.clone(),
+        )
+    };
+    if let Some(cache) = &state.plugins.rendered
+        && let Some(page) = cache.get(&key).await
+    {
+        return Ok(with_nonce(&page));
+    }
     let page = Page {
         kind,
-        view_model: serde_json::to_string(model).map_err(|e| e.to_string())?,
+        view_model,
         language: model.language.to_string(),
     };
     let invocation = state
@@ -187,14 +220,24 @@ async fn themed(
         }
         Ok((rendered.html, rendered.stylesheet))
     });
-    if let Err(error) = &result {
-        let subject = runnable.subject(&tenant.id);
-        if let Err(e) = runs::record(&state.db.pool, subject, &invocation.report, Some(error)).await
-        {
-            tracing::error!(error = ?e, "recording a theme failure failed");
+    match result {
+        Ok(page) => {
+            let page = Arc::new(page);
+            if let Some(cache) = &state.plugins.rendered {
+                cache.insert(key, page.clone()).await;
+            }
+            Ok(with_nonce(&page))
+        }
+        Err(error) => {
+            let subject = runnable.subject(&tenant.id);
+            if let Err(e) =
+                runs::record(&state.db.pool, subject, &invocation.report, Some(&error)).await
+            {
+                tracing::error!(error = ?e, "recording a theme failure failed");
+            }
+            Err(error.code().to_string())
         }
     }
-    result.map_err(|e| e.code().to_string())
 }
 
 fn head_end(html: &str) -> Option<usize> {
