@@ -164,6 +164,13 @@ async fn portal_tenant(state: &AppState, visitor: &Visitor) -> Result<Tenant, Re
     Ok(tenant)
 }
 
+/// The tenant's language as stored (checked when it was set), English if it is not one we
+/// have anymore.
+fn default_language(tenant: &Tenant) -> Language {
+    Language::parse(&tenant.language)
+        .unwrap_or_else(|_| Language::parse("en").expect("English is supported"))
+}
+
 /// Whether the link has expired: its profile lets links lapse some days after Closed.
 fn expired(profile: &Profile, ticket: &Ticket) -> bool {
     let (Some(days), Status::Closed) = (profile.link_expiry_days, ticket.status) else {
@@ -215,13 +222,11 @@ async fn open(state: &AppState, visitor: &Visitor, token: &str) -> Result<Opened
     let ticket = load(&state.db.pool, &tenant.id, &ticket_id)
         .await
         .map_err(IntoResponse::into_response)?;
-    let tenant_default = Language::parse(&tenant.language)
-        .unwrap_or_else(|_| Language::parse("en").expect("English is supported"));
     let profile = profiles::for_project(
         &state.db.pool,
         &tenant.id,
         &ticket.project_id,
-        &tenant_default,
+        &default_language(&tenant),
     )
     .await
     .map_err(IntoResponse::into_response)?;

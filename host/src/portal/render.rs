@@ -63,13 +63,11 @@ pub async fn message(
     status: StatusCode,
     language: &str,
 ) -> Response {
-    let tenant_language = crate::types::Language::parse(&tenant.language)
-        .unwrap_or_else(|_| crate::types::Language::parse("en").expect("English is supported"));
     let profile = match crate::profiles::for_project(
         &state.db.pool,
         &tenant.id,
         "",
-        &tenant_language,
+        &super::default_language(tenant),
     )
     .await
     {
