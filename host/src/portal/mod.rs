@@ -308,25 +308,22 @@ async fn model<'a>(
     }
 }
 
-/// Renders the tracking page of an opened link.
-async fn tracking(
+/// Renders a page (tracking or booking) of an opened link.
+async fn show(
     state: &AppState,
     opened: &Opened,
     token: &str,
+    kind: PageKind,
     status: StatusCode,
     feedback_error: Option<String>,
 ) -> Response {
+    let page = match kind {
+        PageKind::Booking => "booking",
+        _ => "tracking",
+    };
     let nonce = crate::http::pages::Pages::nonce();
-    let model = model(state, opened, "tracking", token, &nonce, feedback_error).await;
-    render::page(
-        state,
-        &opened.tenant,
-        &opened.profile,
-        PageKind::Tracking,
-        &model,
-        status,
-    )
-    .await
+    let model = model(state, opened, page, token, &nonce, feedback_error).await;
+    render::page(state, &opened.tenant, &opened.profile, kind, &model, status).await
 }
 
 async fn tracking_page(
@@ -336,7 +333,17 @@ async fn tracking_page(
 ) -> Response {
     let visitor = Visitor::of(&state, &request);
     match open(&state, &visitor, &token).await {
-        Ok(opened) => tracking(&state, &opened, &token, StatusCode::OK, None).await,
+        Ok(opened) => {
+            show(
+                &state,
+                &opened,
+                &token,
+                PageKind::Tracking,
+                StatusCode::OK,
+                None,
+            )
+            .await
+        }
         Err(page) => page,
     }
 }
@@ -355,15 +362,13 @@ async fn booking_page(
         // Nothing to book (any more): the ticket's page says why.
         return Redirect::to(&format!("/t/{token}")).into_response();
     }
-    let nonce = crate::http::pages::Pages::nonce();
-    let model = model(&state, &opened, "booking", &token, &nonce, None).await;
-    render::page(
+    show(
         &state,
-        &opened.tenant,
-        &opened.profile,
+        &opened,
+        &token,
         PageKind::Booking,
-        &model,
         StatusCode::OK,
+        None,
     )
     .await
 }
@@ -412,19 +417,24 @@ async fn submit_feedback(
         Ok(opened) => opened,
         Err(page) => return page,
     };
-    let texts = state.texts.get(&opened.language);
-    let text = |key: &str| texts.get(key).cloned().unwrap_or_default();
+    // The tracking page again, with the form and why it was not taken.
+    let refuse = async |status: StatusCode, reason: &str| {
+        let texts = state.texts.get(&opened.language);
+        let message = texts.get(reason).cloned().unwrap_or_default();
+        show(
+            &state,
+            &opened,
+            &token,
+            PageKind::Tracking,
+            status,
+            Some(message),
+        )
+        .await
+    };
     let form = match Form::<FeedbackForm>::from_request(request, &state).await {
         Ok(Form(form)) => form,
         Err(_) => {
-            return tracking(
-                &state,
-                &opened,
-                &token,
-                StatusCode::BAD_REQUEST,
-                Some(text("feedback_rating_error")),
-            )
-            .await;
+            return refuse(StatusCode::BAD_REQUEST, "feedback_rating_error").await;
         }
     };
     if !same_origin(&visitor)
@@ -433,14 +443,7 @@ async fn submit_feedback(
             .secrets
             .verify(&csrf_message(&opened), &form.csrf_token)
     {
-        return tracking(
-            &state,
-            &opened,
-            &token,
-            StatusCode::FORBIDDEN,
-            Some(text("feedback_expired")),
-        )
-        .await;
+        return refuse(StatusCode::FORBIDDEN, "feedback_expired").await;
     }
     if !view::feedback_allowed(&opened.profile, &opened.ticket) {
         // Given already, switched off, or not yet due: the page shows which.
@@ -453,14 +456,7 @@ async fn submit_feedback(
                 Refusal::Comment => "feedback_comment_error",
                 _ => "feedback_rating_error",
             };
-            return tracking(
-                &state,
-                &opened,
-                &token,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(text(key)),
-            )
-            .await;
+            return refuse(StatusCode::UNPROCESSABLE_ENTITY, key).await;
         }
     };
     let tenant = &opened.tenant.id;

@@ -61,6 +61,17 @@ async fn check_profile(pool: &Pool, tenant: &TenantId, profile: Option<&str>) ->
     Ok(())
 }
 
+/// A write of a project, with a taken name told apart from other failures.
+fn unique_name(written: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>) -> Result<()> {
+    match written {
+        Err(e) if db::is_unique_violation(&e) => Err(Error::conflict(
+            "project_exists",
+            "a project with this name exists",
+        )),
+        other => other.map(|_| ()).map_err(Error::from),
+    }
+}
+
 fn check_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -118,15 +129,7 @@ async fn create_project(
     .bind(now_ms())
     .execute(&mut *tx)
     .await;
-    match inserted {
-        Err(e) if db::is_unique_violation(&e) => {
-            return Err(Error::conflict(
-                "project_exists",
-                "a project with this name exists",
-            ));
-        }
-        other => other?,
-    };
+    unique_name(inserted)?;
     let change = Change {
         tenant: Some(tenant),
         action: "project.create",
@@ -179,15 +182,7 @@ async fn update_project(
     .bind(&after.profile_id)
     .execute(&mut *tx)
     .await;
-    match updated {
-        Err(e) if db::is_unique_violation(&e) => {
-            return Err(Error::conflict(
-                "project_exists",
-                "a project with this name exists",
-            ));
-        }
-        other => other?,
-    };
+    unique_name(updated)?;
     let change = Change {
         tenant: Some(tenant),
         action: "project.update",
