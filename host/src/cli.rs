@@ -176,12 +176,10 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Serve => serve(config, false).await,
         Command::Demo => serve(config, true).await,
         Command::Migrate => {
-            let db = Db::connect(&config.database_url()).await?;
+            let url = config.database_url();
+            let db = Db::connect(url.expose()).await?;
             db.migrate().await?;
-            println!(
-                "migrations applied to {}",
-                crate::db::redact(&config.database_url())
-            );
+            println!("migrations applied to {}", crate::db::redact(url.expose()));
             Ok(())
         }
         Command::Tenant(TenantCommand::Create(args)) => {
@@ -192,17 +190,10 @@ pub async fn run() -> anyhow::Result<()> {
                 time_zone: TimeZoneName::parse(&args.time_zone)?,
                 language: Language::parse(&args.language)?,
             };
-            let mut tx = db.pool.begin().await?;
-            let tenant = tenants::insert(&mut tx, &new).await?;
-            let change = Change {
-                tenant: None,
-                action: "tenant.create",
-                target: tenant.id.as_str(),
-                before: None,
-                after: Some(json!({"slug": tenant.slug, "display_name": tenant.display_name})),
-            };
-            audit::record(&mut tx, CLI_ACTOR, change).await?;
-            tx.commit().await?;
+            // The same service the API calls: a running host hears of the new tenant through
+            // its event (NOTIFY on PostgreSQL; the events table on SQLite).
+            let (tenant, _) =
+                tenants::service::create(&crate::event_bus(db), CLI_ACTOR, new, None).await?;
             println!("{}", serde_json::to_string_pretty(&tenant)?);
             Ok(())
         }
@@ -210,7 +201,7 @@ pub async fn run() -> anyhow::Result<()> {
             let db = connect(&config).await?;
             let mut after = String::new();
             loop {
-                let page = tenants::list(&db.pool, &after, 200).await?;
+                let page = tenants::store::list(&db.pool, &after, 200).await?;
                 for t in &page {
                     println!("{}\t{}\t{:?}\t{}", t.id, t.slug, t.status, t.display_name);
                 }
@@ -223,14 +214,15 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Plugin(command) => plugin(command, &config).await,
         Command::Token(TokenCommand::Create(args)) => {
             let db = connect(&config).await?;
-            let mut tx = db.pool.begin().await?;
+            let events = crate::event_bus(db.clone());
+            let mut tx = events.begin().await?;
             let issued = if args.platform {
                 auth::issue_token(&mut tx, None, &args.name, args.expires_in_days).await?
             } else {
                 let ident = args
                     .tenant
                     .context("--tenant is required without --platform")?;
-                let tenant = tenants::find(&db.pool, &ident).await?;
+                let tenant = tenants::store::find(&db.pool, &ident).await?;
                 let email = Email::parse(&args.user.context("--user is required with --tenant")?)?;
                 let user = auth::find_user_by_email(&db.pool, &tenant.id, &email).await?;
                 auth::issue_token(
@@ -273,7 +265,7 @@ async fn plugin(command: PluginCommand, config: &Config) -> anyhow::Result<()> {
             println!(
                 "{}\nsha256 {}",
                 path.display(),
-                crate::auth::sha256_hex(&package)
+                crate::types::sha256_hex(&package)
             );
             Ok(())
         }
@@ -288,7 +280,7 @@ async fn plugin(command: PluginCommand, config: &Config) -> anyhow::Result<()> {
                 manifest.id,
                 manifest.version,
                 manifest.kind.as_str(),
-                crate::auth::sha256_hex(&bytes)
+                crate::types::sha256_hex(&bytes)
             );
             Ok(())
         }
@@ -391,7 +383,7 @@ async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
 }
 
 async fn connect(config: &Config) -> anyhow::Result<Db> {
-    let db = Db::connect(&config.database_url()).await?;
+    let db = Db::connect(config.database_url().expose()).await?;
     db.migrate().await?;
     Ok(db)
 }

@@ -8,14 +8,16 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::plugins::{LimitsOverride, PluginKind};
+use crate::types::Secret;
 
 /// Everything the host needs to start. Every field has a default, so no configuration at all
 /// gives a working single-machine install on SQLite.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// `sqlite://…` or `postgres://…`; empty means a SQLite file inside `data_dir`.
-    pub database_url: String,
+    /// `sqlite://…` or `postgres://…`; absent means a SQLite file inside `data_dir`. It may hold
+    /// a password, so it is kept out of logs.
+    pub database_url: Option<Secret<String>>,
     /// Address the HTTP server binds to.
     pub listen: SocketAddr,
     /// Where the SQLite file and other local state live.
@@ -24,25 +26,25 @@ pub struct Config {
     pub base_domain: String,
     /// The URL users reach this host at; used in generated links. Empty: `http://localhost:<port>`.
     pub public_url: String,
-    /// Nameserver (`ip:port`) for domain-verification lookups; empty uses the system resolver.
-    pub dns_resolver: String,
+    /// Nameserver (`ip:port`) for domain-verification lookups; absent: the system resolver.
+    pub dns_resolver: Option<SocketAddr>,
     /// Peers whose `X-Forwarded-Host` header is believed. Empty: the header is ignored.
     pub trusted_proxies: Vec<IpAddr>,
     /// How many tenants' authorisation enforcers stay in memory.
     pub authz_cache_capacity: u64,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
-    /// Key that encrypts plugin secrets at rest: 32 bytes, base64. Empty: a key is generated
+    /// Key that encrypts plugin secrets at rest: 32 bytes, base64. Absent: a key is generated
     /// into `data_dir/secret.key` (replicas sharing a database must all be given the same key).
-    pub secret_key: String,
-    /// Where compiled plugins are cached; empty means `data_dir/plugin-cache`.
-    pub plugin_cache_dir: String,
+    pub secret_key: Option<Secret<String>>,
+    /// Where compiled plugins are cached; absent means `data_dir/plugin-cache`.
+    pub plugin_cache_dir: Option<PathBuf>,
     /// Let plugins reach loopback and private addresses (for tests and private networks).
     pub plugins_allow_private_network: bool,
     /// Let plugins use plain `http://` URLs as well as `https://`.
     pub plugins_allow_http: bool,
-    /// SMTP server (`host:port`) plugins send email through; empty: plugins cannot send email.
-    pub smtp_server: String,
+    /// SMTP server (`host:port`) plugins send email through; absent: plugins cannot send email.
+    pub smtp_server: Option<String>,
     /// Sender address of plugins' email.
     pub smtp_from: String,
     /// Per plugin kind, limits that replace the built-in defaults.
@@ -53,30 +55,33 @@ pub struct Config {
     /// Largest logo accepted for a portal profile, in pixels.
     pub logo_max_width: u32,
     pub logo_max_height: u32,
+    /// Days domain events are kept (read by every durable consumer first) before pruning.
+    pub event_retention_days: u32,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            database_url: String::new(),
+            database_url: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             base_domain: "localhost".into(),
             public_url: String::new(),
-            dns_resolver: String::new(),
+            dns_resolver: None,
             trusted_proxies: Vec::new(),
             authz_cache_capacity: 1_000,
             max_body_bytes: 1024 * 1024,
-            secret_key: String::new(),
-            plugin_cache_dir: String::new(),
+            secret_key: None,
+            plugin_cache_dir: None,
             plugins_allow_private_network: false,
             plugins_allow_http: false,
-            smtp_server: String::new(),
+            smtp_server: None,
             smtp_from: "portico@localhost".into(),
             plugin_limits: HashMap::new(),
             theme_cache_mb: 64,
             logo_max_width: 800,
             logo_max_height: 400,
+            event_retention_days: 90,
         }
     }
 }
@@ -99,7 +104,7 @@ impl Config {
 
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
         if let Some(v) = var("PORTICO_DATABASE_URL") {
-            self.database_url = v;
+            self.database_url = Some(Secret::new(v));
         }
         if let Some(v) = var("PORTICO_LISTEN") {
             self.listen = v
@@ -116,7 +121,9 @@ impl Config {
             self.public_url = v;
         }
         if let Some(v) = var("PORTICO_DNS_RESOLVER") {
-            self.dns_resolver = v;
+            self.dns_resolver = Some(v.parse().with_context(|| {
+                format!("PORTICO_DNS_RESOLVER={v:?} is not an ip:port address")
+            })?);
         }
         if let Some(v) = var("PORTICO_TRUSTED_PROXIES") {
             self.trusted_proxies = v
@@ -131,10 +138,10 @@ impl Config {
                 .collect::<anyhow::Result<_>>()?;
         }
         if let Some(v) = var("PORTICO_SECRET_KEY") {
-            self.secret_key = v;
+            self.secret_key = Some(Secret::new(v));
         }
         if let Some(v) = var("PORTICO_SMTP_SERVER") {
-            self.smtp_server = v;
+            self.smtp_server = Some(v);
         }
         if let Some(v) = var("PORTICO_PLUGINS_ALLOW_PRIVATE_NETWORK") {
             self.plugins_allow_private_network = matches!(v.as_str(), "1" | "true" | "yes");
@@ -150,50 +157,37 @@ impl Config {
     }
 
     /// The database URL, defaulting to a SQLite file in the data directory.
-    pub fn database_url(&self) -> String {
-        if self.database_url.is_empty() {
-            format!(
+    pub fn database_url(&self) -> Secret<String> {
+        self.database_url.clone().unwrap_or_else(|| {
+            Secret::new(format!(
                 "sqlite://{}?mode=rwc",
                 self.data_dir.join("portico.db").display()
-            )
-        } else {
-            self.database_url.clone()
-        }
+            ))
+        })
     }
 
     /// Where compiled plugins are cached.
     pub fn plugin_cache_dir(&self) -> PathBuf {
-        if self.plugin_cache_dir.is_empty() {
-            self.data_dir.join("plugin-cache")
-        } else {
-            PathBuf::from(&self.plugin_cache_dir)
-        }
+        self.plugin_cache_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("plugin-cache"))
+    }
+
+    /// How long events are kept.
+    pub fn event_retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.event_retention_days) * 86_400)
     }
 
     /// The SMTP server and sender for plugins' email, if one is configured.
     pub fn smtp(&self) -> anyhow::Result<Option<(String, u16, String)>> {
-        if self.smtp_server.is_empty() {
+        let Some(server) = &self.smtp_server else {
             return Ok(None);
-        }
-        let (host, port) = self
-            .smtp_server
+        };
+        let (host, port) = server
             .rsplit_once(':')
             .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
-            .with_context(|| format!("smtp_server {:?} is not host:port", self.smtp_server))?;
+            .with_context(|| format!("smtp_server {server:?} is not host:port"))?;
         Ok(Some((host, port, self.smtp_from.clone())))
-    }
-
-    /// The nameserver for verification lookups, if one is configured.
-    pub fn dns_resolver(&self) -> anyhow::Result<Option<SocketAddr>> {
-        if self.dns_resolver.is_empty() {
-            return Ok(None);
-        }
-        self.dns_resolver.parse().map(Some).with_context(|| {
-            format!(
-                "dns_resolver {:?} is not an ip:port address",
-                self.dns_resolver
-            )
-        })
     }
 }
 
@@ -214,7 +208,24 @@ mod tests {
         assert!(
             config
                 .database_url()
+                .expose()
                 .starts_with("sqlite:///srv/portico/portico.db")
+        );
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let mut config: Config = toml::from_str(
+            "database_url = \"postgres://portico:hunter2@db/portico\"\nsecret_key = \"c2VjcmV0\"",
+        )
+        .unwrap();
+        config.apply_env(|_| None).unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("c2VjcmV0"), "{printed}");
+        assert_eq!(
+            config.smtp_server, None,
+            "none is None, not an empty string"
         );
     }
 

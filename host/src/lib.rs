@@ -11,12 +11,13 @@ pub mod db;
 pub mod demo;
 pub mod domains;
 pub mod error;
+pub mod events;
 pub mod http;
-pub mod invalidation;
 pub mod plugins;
 pub mod policies;
 pub mod portal;
 pub mod profiles;
+pub mod sessions;
 pub mod tenants;
 pub mod tickets;
 pub mod types;
@@ -30,6 +31,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::db::Db;
 use crate::domains::{DnsVerifier, HostResolver};
+use crate::events::Bus;
 use crate::http::pages::Pages;
 use crate::plugins::Plugins;
 use crate::policies::Authz;
@@ -41,6 +43,8 @@ pub struct AppState(Arc<Services>);
 pub struct Services {
     pub config: Config,
     pub db: Db,
+    /// Emits domain events with each change and fans them out after commit.
+    pub events: Bus,
     pub hosts: HostResolver,
     pub authz: Authz,
     pub dns: DnsVerifier,
@@ -48,8 +52,8 @@ pub struct Services {
     pub plugins: Plugins,
     pub texts: portal::Texts,
     pub guesses: portal::GuessCounter,
-    /// Every ticket change, for live tracking pages.
-    pub ticket_changes: tokio::sync::broadcast::Sender<portal::TicketChange>,
+    /// Tickets as they change, for live tracking pages.
+    pub ticket_changes: portal::TicketChanges,
 }
 
 impl Deref for AppState {
@@ -62,21 +66,34 @@ impl Deref for AppState {
 impl AppState {
     /// Connects to the database, applies migrations and builds every service.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = Db::connect(&config.database_url()).await?;
+        let db = Db::connect(config.database_url().expose()).await?;
         db.migrate().await?;
+        let events = event_bus(db.clone());
         let hosts = HostResolver::new(db.pool.clone(), config.base_domain.clone());
         let authz = Authz::new(db.pool.clone(), config.authz_cache_capacity);
-        let (ticket_changes, _) = tokio::sync::broadcast::channel(1024);
+        let ticket_changes = portal::TicketChanges::new();
         let plugins = Plugins::new(&config)?;
-        if db.backend == db::Backend::Postgres {
-            invalidation::spawn_listener(
-                config.database_url(),
-                authz.clone(),
-                hosts.clone(),
-                ticket_changes.clone(),
-                plugins.runnables.clone(),
-            );
+        events.subscribe(hosts.clone());
+        events.subscribe(authz.clone());
+        events.subscribe(plugins::installs::DropPreparedInstalls(
+            plugins.runnables.clone(),
+        ));
+        events.subscribe(ticket_changes.clone());
+        match db.backend {
+            db::Backend::Postgres => {
+                let (authz, hosts, runnables) =
+                    (authz.clone(), hosts.clone(), plugins.runnables.clone());
+                // What was announced while the listener was away is unknown: empty the caches.
+                let forget = move || {
+                    authz.invalidate_all();
+                    hosts.invalidate();
+                    runnables.invalidate_all();
+                };
+                events::spawn_replica_listener(events.clone(), config.database_url(), forget);
+            }
+            db::Backend::Sqlite => events::spawn_process_watcher(events.clone()).await?,
         }
+        events::spawn_pruner(events.clone(), config.event_retention());
         let loaded = plugins.load_catalogue(&db.pool).await?;
         tracing::info!(plugins = loaded, "plugin catalogue compiled");
         let state = Self(Arc::new(Services {
@@ -86,8 +103,9 @@ impl AppState {
             ticket_changes,
             hosts,
             authz,
-            dns: DnsVerifier::new(config.dns_resolver()?)?,
+            dns: DnsVerifier::new(config.dns_resolver)?,
             pages: Pages::new()?,
+            events,
             db,
             config,
         }));
@@ -111,6 +129,16 @@ impl AppState {
         let public = public.split(['/', ':']).next().unwrap_or_default();
         host == self.config.base_domain || host == public
     }
+}
+
+/// The event bus with the reactions every write needs, whoever writes: the server, the command
+/// line or a test. A new tenant gets its built-in plugins and its default portal profile in the
+/// transaction that creates it.
+pub fn event_bus(db: Db) -> Bus {
+    let events = Bus::new(db);
+    events.react(plugins::builtin::InstallForNewTenant);
+    events.react(profiles::DefaultForNewTenant);
+    events
 }
 
 /// Serves the application on `listener` until `shutdown` completes.

@@ -9,12 +9,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::AppState;
-use crate::auth::Caller;
 use crate::db::{self, Pool};
 use crate::error::Result;
 use crate::http::extract::{Json, Query};
-use crate::policies::Scope;
-use crate::types::{Page, PageParams, TenantId};
+use crate::http::guard::Scope;
+use crate::types::{Caller, Page, PageParams, TenantId};
 
 /// One audited change.
 pub struct Change<'a> {

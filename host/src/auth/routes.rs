@@ -1,22 +1,20 @@
-//! Staff accounts and API tokens of a tenant, the caller's own tokens, and password sign-in.
+//! Staff accounts of a tenant, their roles and API tokens, and the caller's own tokens.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{IssuedToken, Principal, StaffUser, StaffUserView, TokenRecord, TokenView};
+use super::model::{IssuedToken, StaffUserView, TokenView};
+use super::service::{self, NewUser, UserChanges};
+use super::{hash_new_password, store};
 use crate::AppState;
-use crate::audit::{self, Change};
-use crate::db::{self, now_ms};
 use crate::error::{Error, Result};
 use crate::http::extract::{Json, Path, Query};
-use crate::invalidation::Invalidation;
-use crate::policies::Scope;
-use crate::tenants;
-use crate::types::{Email, Page, PageParams, TenantId};
+use crate::http::guard::Scope;
+use crate::policies::{self as roles, store::RoleAssignment};
+use crate::types::{self, Email, Page, PageParams, Principal};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +24,7 @@ pub struct CreateUser {
     pub display_name: String,
     /// At least 12 characters. Without one, the user works with API tokens only.
     pub password: Option<String>,
-    /// Built-in or custom roles to give right away.
+    /// Built-in or custom roles to give right away (lower-case letters, digits and hyphens).
     #[serde(default)]
     pub roles: Vec<String>,
 }
@@ -40,15 +38,7 @@ async fn list_users(
     Query(page): Query<PageParams>,
 ) -> Result<Json<Page<StaffUserView>>> {
     let limit = page.limit()?;
-    let rows: Vec<StaffUser> = sqlx::query_as(
-        "SELECT id, email, display_name, disabled, created_at FROM staff_users
-         WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-    )
-    .bind(&scope.tenant.id)
-    .bind(page.after())
-    .bind(limit + 1)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let rows = store::list_users(&state.db.pool, &scope.tenant.id, page.after(), limit + 1).await?;
     Ok(Json(
         Page::from_rows(rows, limit, |u| &u.id).map(StaffUserView::from),
     ))
@@ -57,75 +47,36 @@ async fn list_users(
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/users", tag = "staff",
     params(("tenant" = String, Path, description = "Tenant id or slug")),
     request_body = CreateUser,
-    responses((status = 201, body = StaffUserView)))]
+    responses((status = 201, body = StaffUserView), (status = 409, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
 async fn create_user(
     State(state): State<AppState>,
     scope: Scope,
     Json(input): Json<CreateUser>,
 ) -> Result<(StatusCode, Json<StaffUserView>)> {
-    let name = tenants::check_display_name(&input.display_name)?;
-    let password_hash = match &input.password {
-        Some(p) => Some(super::hash_new_password(p).await?),
-        None => None,
+    let new = NewUser {
+        display_name: types::display_name(&input.display_name)?,
+        password_hash: match &input.password {
+            Some(p) => Some(hash_new_password(p).await?),
+            None => None,
+        },
+        email: input.email,
+        roles: input.roles,
     };
-    for role in &input.roles {
-        if role.is_empty() || role.len() > 40 {
-            return Err(Error::invalid(
-                "invalid_role",
-                format!("{role:?} is not a valid role name"),
-            ));
-        }
-    }
-    let tenant = &scope.tenant.id;
-    let mut tx = state.db.pool.begin().await?;
-    let user = super::create_user(
-        &mut tx,
-        tenant,
-        &input.email,
-        &name,
-        password_hash.as_deref(),
-    )
-    .await?;
-    for role in &input.roles {
-        sqlx::query(
-            "INSERT INTO role_assignments (id, tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(db::new_id())
-        .bind(tenant)
-        .bind(&user.id)
-        .bind(role)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-    }
-    let change = Change {
-        tenant: Some(tenant),
-        action: "staff_user.create",
-        target: &user.id,
-        before: None,
-        after: Some(
-            json!({"email": user.email, "display_name": user.display_name, "roles": input.roles}),
-        ),
-    };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
-    tx.commit().await?;
-    state
-        .invalidate(Invalidation::Policies(tenant.clone()))
-        .await;
+    let user = service::create_user(&state.events, &scope.caller, &scope.tenant.id, new).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/users/{user}", tag = "staff",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("user" = String, Path)),
-    responses((status = 200, body = StaffUserView)))]
+    responses((status = 200, body = StaffUserView), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_user(
     State(state): State<AppState>,
     scope: Scope,
     Path((_, user_id)): Path<(String, String)>,
 ) -> Result<Json<StaffUserView>> {
     Ok(Json(
-        super::find_user(&state.db.pool, &scope.tenant.id, &user_id)
+        store::find_user(&state.db.pool, &scope.tenant.id, &user_id)
             .await?
             .into(),
     ))
@@ -143,86 +94,108 @@ pub struct UpdateUser {
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/users/{user}", tag = "staff",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("user" = String, Path)),
     request_body = UpdateUser,
-    responses((status = 200, body = StaffUserView)))]
+    responses((status = 200, body = StaffUserView), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
 async fn update_user(
     State(state): State<AppState>,
     scope: Scope,
     Path((_, user_id)): Path<(String, String)>,
     Json(input): Json<UpdateUser>,
 ) -> Result<Json<StaffUserView>> {
-    let tenant = &scope.tenant.id;
-    let before = super::find_user(&state.db.pool, tenant, &user_id).await?;
-    let display_name = match &input.display_name {
-        Some(n) => tenants::check_display_name(n)?,
-        None => before.display_name.clone(),
+    let changes = UserChanges {
+        display_name: input
+            .display_name
+            .as_deref()
+            .map(types::display_name)
+            .transpose()?,
+        disabled: input.disabled,
+        password_hash: match &input.password {
+            Some(p) => Some(hash_new_password(p).await?),
+            None => None,
+        },
     };
-    let disabled = input.disabled.map_or(before.disabled, i64::from);
-    let password_hash = match &input.password {
-        Some(p) => Some(super::hash_new_password(p).await?),
-        None => None,
-    };
-    let mut tx = state.db.pool.begin().await?;
-    sqlx::query(
-        "UPDATE staff_users SET display_name = $3, disabled = $4, password_hash = COALESCE($5, password_hash), updated_at = $6
-         WHERE tenant_id = $1 AND id = $2",
+    let user = service::update_user(
+        &state.events,
+        &scope.caller,
+        &scope.tenant.id,
+        &user_id,
+        changes,
     )
-    .bind(tenant)
-    .bind(&user_id)
-    .bind(&display_name)
-    .bind(disabled)
-    .bind(password_hash.as_deref())
-    .bind(now_ms())
-    .execute(&mut *tx)
     .await?;
-    let after = StaffUser {
-        display_name,
-        disabled,
-        ..before.clone()
-    };
-    let change = Change {
-        tenant: Some(tenant),
-        action: "staff_user.update",
-        target: &user_id,
-        before: Some(
-            json!({"display_name": before.display_name, "disabled": before.disabled != 0}),
-        ),
-        after: Some(
-            json!({"display_name": after.display_name, "disabled": after.disabled != 0, "password_changed": password_hash.is_some()}),
-        ),
-    };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
-    tx.commit().await?;
-    Ok(Json(after.into()))
+    Ok(Json(user.into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/users/{user}", tag = "staff",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("user" = String, Path)),
-    responses((status = 204)))]
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 async fn delete_user(
     State(state): State<AppState>,
     scope: Scope,
     Path((_, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let tenant = &scope.tenant.id;
-    let before = super::find_user(&state.db.pool, tenant, &user_id).await?;
-    let mut tx = state.db.pool.begin().await?;
-    sqlx::query("DELETE FROM staff_users WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant)
-        .bind(&user_id)
-        .execute(&mut *tx)
-        .await?;
-    let change = Change {
-        tenant: Some(tenant),
-        action: "staff_user.delete",
-        target: &user_id,
-        before: Some(json!({"email": before.email, "display_name": before.display_name})),
-        after: None,
-    };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
-    tx.commit().await?;
-    state
-        .invalidate(Invalidation::Policies(tenant.clone()))
-        .await;
+    service::delete_user(&state.events, &scope.caller, &scope.tenant.id, &user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRoleAssignment {
+    pub user_id: String,
+    pub role: String,
+}
+
+/// Gives a staff user a role in this tenant. Takes effect on the next request.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/role-assignments", tag = "roles",
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    request_body = NewRoleAssignment,
+    responses((status = 201, body = RoleAssignment), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn create_assignment(
+    State(state): State<AppState>,
+    scope: Scope,
+    Json(input): Json<NewRoleAssignment>,
+) -> Result<(StatusCode, Json<RoleAssignment>)> {
+    let assignment = service::assign_role(
+        &state.events,
+        &scope.caller,
+        &scope.tenant.id,
+        &input.user_id,
+        &input.role,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(assignment)))
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/role-assignments", tag = "roles",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), PageParams),
+    responses((status = 200, body = Page<RoleAssignment>)))]
+async fn list_assignments(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<RoleAssignment>>> {
+    let limit = page.limit()?;
+    let rows =
+        roles::store::list_assignments(&state.db.pool, &scope.tenant.id, page.after(), limit + 1)
+            .await?;
+    Ok(Json(Page::from_rows(rows, limit, |r| &r.id)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/role-assignments/{assignment}", tag = "roles",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("assignment" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+async fn delete_assignment(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, assignment_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    roles::service::unassign(
+        &state.events,
+        &scope.caller,
+        &scope.tenant.id,
+        &assignment_id,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -248,21 +221,18 @@ pub struct NewToken {
 
 async fn list_tokens_of(
     state: &AppState,
-    tenant: &TenantId,
+    scope: &Scope,
     user: Option<&str>,
     page: &PageParams,
 ) -> Result<Page<TokenView>> {
     let limit = page.limit()?;
-    let rows: Vec<TokenRecord> = sqlx::query_as(
-        "SELECT id, user_id, name, created_at, expires_at, revoked_at FROM api_tokens
-         WHERE tenant_id = $1 AND (user_id = $2 OR $3 = 1) AND id > $4 ORDER BY id LIMIT $5",
+    let rows = store::list_tokens(
+        &state.db.pool,
+        &scope.tenant.id,
+        user,
+        page.after(),
+        limit + 1,
     )
-    .bind(tenant)
-    .bind(user.unwrap_or_default())
-    .bind(i64::from(user.is_none()))
-    .bind(page.after())
-    .bind(limit + 1)
-    .fetch_all(&state.db.pool)
     .await?;
     Ok(Page::from_rows(rows, limit, |t| &t.id).map(TokenView::from))
 }
@@ -273,71 +243,15 @@ async fn issue_for(
     user_id: &str,
     input: &NewToken,
 ) -> Result<IssuedToken> {
-    let tenant = &scope.tenant.id;
-    let user = super::find_user(&state.db.pool, tenant, user_id).await?;
-    if user.disabled != 0 {
-        return Err(Error::invalid(
-            "user_disabled",
-            "tokens cannot be issued to a disabled user",
-        ));
-    }
-    let mut tx = state.db.pool.begin().await?;
-    let issued = super::issue_token(
-        &mut tx,
-        Some((tenant, &user.id)),
+    service::issue_for(
+        &state.events,
+        &scope.caller,
+        &scope.tenant.id,
+        user_id,
         &input.name,
         input.expires_in_days,
     )
-    .await?;
-    let change = Change {
-        tenant: Some(tenant),
-        action: "api_token.create",
-        target: &issued.record.id,
-        before: None,
-        after: Some(
-            json!({"user_id": user.id, "name": issued.record.name, "expires_at": issued.record.expires_at}),
-        ),
-    };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
-    tx.commit().await?;
-    Ok(issued)
-}
-
-async fn revoke(
-    state: &AppState,
-    scope: &Scope,
-    token_id: &str,
-    only_user: Option<&str>,
-) -> Result<StatusCode> {
-    let tenant = &scope.tenant.id;
-    let mut tx = state.db.pool.begin().await?;
-    let token: TokenRecord = sqlx::query_as(
-        "SELECT id, user_id, name, created_at, expires_at, revoked_at FROM api_tokens WHERE tenant_id = $1 AND id = $2",
-    )
-    .bind(tenant)
-    .bind(token_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .filter(|t: &TokenRecord| only_user.is_none() || t.user_id.as_deref() == only_user)
-    .ok_or(Error::NotFound("token"))?;
-    if token.revoked_at.is_none() {
-        sqlx::query("UPDATE api_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(token_id)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-        let change = Change {
-            tenant: Some(tenant),
-            action: "api_token.revoke",
-            target: token_id,
-            before: Some(json!({"user_id": token.user_id, "name": token.name})),
-            after: None,
-        };
-        audit::record(&mut tx, &scope.caller.actor(), change).await?;
-    }
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/tokens", tag = "staff",
@@ -348,9 +262,7 @@ async fn list_tokens(
     scope: Scope,
     Query(page): Query<PageParams>,
 ) -> Result<Json<Page<TokenView>>> {
-    Ok(Json(
-        list_tokens_of(&state, &scope.tenant.id, None, &page).await?,
-    ))
+    Ok(Json(list_tokens_of(&state, &scope, None, &page).await?))
 }
 
 /// Issues a token for a staff user of this tenant. The secret is in the response only.
@@ -389,7 +301,15 @@ async fn revoke_token(
     scope: Scope,
     Path((_, token_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    revoke(&state, &scope, &token_id, None).await
+    service::revoke(
+        &state.events,
+        &scope.caller,
+        &scope.tenant.id,
+        &token_id,
+        None,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn own_user_id(scope: &Scope) -> Result<&str> {
@@ -408,7 +328,7 @@ fn own_user_id(scope: &Scope) -> Result<&str> {
 async fn me(State(state): State<AppState>, scope: Scope) -> Result<Json<StaffUserView>> {
     let user_id = own_user_id(&scope)?;
     Ok(Json(
-        super::find_user(&state.db.pool, &scope.tenant.id, user_id)
+        store::find_user(&state.db.pool, &scope.tenant.id, user_id)
             .await?
             .into(),
     ))
@@ -424,7 +344,7 @@ async fn list_my_tokens(
 ) -> Result<Json<Page<TokenView>>> {
     let user_id = own_user_id(&scope)?;
     Ok(Json(
-        list_tokens_of(&state, &scope.tenant.id, Some(user_id), &page).await?,
+        list_tokens_of(&state, &scope, Some(user_id), &page).await?,
     ))
 }
 
@@ -451,106 +371,23 @@ async fn revoke_my_token(
     Path((_, token_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let user_id = own_user_id(&scope)?.to_string();
-    revoke(&state, &scope, &token_id, Some(&user_id)).await
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SignIn {
-    /// Tenant id or slug.
-    pub tenant: String,
-    #[schema(value_type = String)]
-    pub email: Email,
-    pub password: String,
-    /// What the token is for; defaults to "sign-in".
-    pub name: Option<String>,
-    /// Defaults to 30 days.
-    pub expires_in_days: Option<u32>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SignedIn {
-    #[serde(flatten)]
-    pub issued: IssuedToken,
-    /// The tenant's id, for use in `/api/v1/tenants/{tenant}/…` paths.
-    pub tenant_id: String,
-}
-
-#[derive(sqlx::FromRow)]
-struct Credentials {
-    id: String,
-    password_hash: Option<String>,
-    disabled: i64,
-}
-
-/// A hash of a random password, checked when no account matches, so that a wrong email costs as
-/// much time as a wrong password and response times reveal nothing.
-static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    super::hash_password("decoy password that never matches").unwrap_or_default()
-});
-
-/// Exchanges a staff user's email and password for an API token.
-#[utoipa::path(post, path = "/api/v1/auth/token", tag = "staff", request_body = SignIn,
-    security(()),
-    responses((status = 201, body = SignedIn), (status = 401, body = crate::error::ErrorBody)))]
-async fn sign_in(
-    State(state): State<AppState>,
-    Json(input): Json<SignIn>,
-) -> Result<(StatusCode, Json<SignedIn>)> {
-    let tenant = tenants::find(&state.db.pool, &input.tenant).await.ok();
-    let account: Option<Credentials> = match &tenant {
-        Some(t) => {
-            sqlx::query_as("SELECT id, password_hash, disabled FROM staff_users WHERE tenant_id = $1 AND email = $2")
-                .bind(&t.id)
-                .bind(&input.email)
-                .fetch_optional(&state.db.pool)
-                .await?
-        }
-        None => None,
-    };
-    let stored = account.as_ref().and_then(|a| a.password_hash.clone());
-    let password = input.password.clone();
-    let matches = tokio::task::spawn_blocking(move || {
-        super::verify_password(&password, stored.as_deref().unwrap_or(&DECOY_HASH))
-    })
-    .await
-    .map_err(|e| Error::Internal(e.into()))?;
-    let (Some(tenant), Some(account)) = (tenant, account) else {
-        return Err(Error::Unauthorized);
-    };
-    if !matches || account.disabled != 0 || account.password_hash.is_none() {
-        return Err(Error::Unauthorized);
-    }
-    if tenant.is_suspended() {
-        return Err(Error::TenantSuspended);
-    }
-    let name = input.name.unwrap_or_else(|| "sign-in".into());
-    let mut tx = state.db.pool.begin().await?;
-    let issued = super::issue_token(
-        &mut tx,
-        Some((&tenant.id, &account.id)),
-        &name,
-        Some(input.expires_in_days.unwrap_or(30)),
+    service::revoke(
+        &state.events,
+        &scope.caller,
+        &scope.tenant.id,
+        &token_id,
+        Some(&user_id),
     )
     .await?;
-    tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(SignedIn {
-            issued,
-            tenant_id: tenant.id.to_string(),
-        }),
-    ))
-}
-
-pub fn public_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(sign_in))
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub fn tenant_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(list_assignments, create_assignment))
+        .routes(routes!(delete_assignment))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
         .routes(routes!(me))

@@ -13,7 +13,8 @@ use moka::future::Cache;
 use sqlx::FromRow;
 
 use crate::db::Pool;
-use crate::tenants::{self, Tenant};
+use crate::events::{BoxFuture, Event, Recorded, Subscriber};
+use crate::tenants::{Tenant, store as tenants};
 use crate::types::DomainName;
 
 /// The TXT record name that proves control of `domain`.
@@ -123,9 +124,26 @@ impl HostResolver {
             .map_err(|e| anyhow::anyhow!("resolving host: {e}"))
     }
 
-    /// The one way to drop cached lookups: after any change to tenants or domains.
+    /// Drops every cached lookup (also when notifications from other replicas may have been
+    /// missed).
     pub fn invalidate(&self) {
         self.cache.invalidate_all();
+    }
+}
+
+/// Any change to tenants or domains may change what a host name resolves to.
+impl Subscriber for HostResolver {
+    fn notify<'a>(&'a self, event: &'a Recorded) -> BoxFuture<'a, ()> {
+        if matches!(
+            event.event,
+            Event::TenantCreated { .. }
+                | Event::TenantChanged
+                | Event::TenantDeleted
+                | Event::DomainChanged
+        ) {
+            self.invalidate();
+        }
+        Box::pin(async {})
     }
 }
 

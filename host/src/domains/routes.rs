@@ -15,9 +15,9 @@ use crate::AppState;
 use crate::audit::{self, Change};
 use crate::db::{self, Pool, now_ms};
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::http::extract::{Json, Path, Query};
-use crate::invalidation::Invalidation;
-use crate::policies::Scope;
+use crate::http::guard::Scope;
 use crate::types::{DomainName, Page, PageParams, TenantId};
 
 #[derive(FromRow)]
@@ -140,7 +140,7 @@ async fn add_domain(
         created_at: now_ms(),
     };
     let tenant = &scope.tenant.id;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.events.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO domains (id, tenant_id, name, challenge_token, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -167,7 +167,10 @@ async fn add_domain(
         before: None,
         after: Some(json!({"name": name})),
     };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    let actor = scope.caller.actor();
+    audit::record(&mut tx, &actor, change).await?;
+    tx.emit(Some(tenant), &row.name, &actor, Event::DomainChanged)
+        .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
@@ -211,7 +214,7 @@ async fn verify_domain(
         ));
     }
     let now = now_ms();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.events.begin().await?;
     let updated =
         sqlx::query("UPDATE domains SET verified_at = $3 WHERE tenant_id = $1 AND id = $2")
             .bind(tenant)
@@ -235,9 +238,11 @@ async fn verify_domain(
         before: Some(json!({"name": row.name, "status": "pending"})),
         after: Some(json!({"name": row.name, "status": "verified"})),
     };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    let actor = scope.caller.actor();
+    audit::record(&mut tx, &actor, change).await?;
+    tx.emit(Some(tenant), &row.name, &actor, Event::DomainChanged)
+        .await?;
     tx.commit().await?;
-    state.invalidate(Invalidation::Hosts).await;
     row.verified_at = Some(now);
     Ok(Json(row.into()))
 }
@@ -252,7 +257,7 @@ async fn delete_domain(
 ) -> Result<StatusCode> {
     let tenant = &scope.tenant.id;
     let row = find(&state.db.pool, tenant, &id).await?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.events.begin().await?;
     sqlx::query("DELETE FROM domains WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(&id)
@@ -265,9 +270,11 @@ async fn delete_domain(
         before: Some(json!({"name": row.name})),
         after: None,
     };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    let actor = scope.caller.actor();
+    audit::record(&mut tx, &actor, change).await?;
+    tx.emit(Some(tenant), &row.name, &actor, Event::DomainChanged)
+        .await?;
     tx.commit().await?;
-    state.invalidate(Invalidation::Hosts).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

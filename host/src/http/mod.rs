@@ -3,6 +3,7 @@
 
 pub mod docs;
 pub mod extract;
+pub mod guard;
 pub mod pages;
 
 use std::net::SocketAddr;
@@ -21,7 +22,9 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Error;
-use crate::{AppState, audit, auth, domains, plugins, policies, profiles, tenants, tickets};
+use crate::{
+    AppState, audit, auth, domains, events, plugins, policies, profiles, sessions, tenants, tickets,
+};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -37,11 +40,12 @@ pub fn router(state: AppState) -> Router {
         .merge(plugins::runs::routes())
         .merge(tickets::routes::routes())
         .merge(profiles::routes::routes())
+        .merge(events::routes::routes())
         .split_for_parts();
-    let guarded = guarded.route_layer(from_fn_with_state(state.clone(), policies::guard));
+    let guarded = guarded.route_layer(from_fn_with_state(state.clone(), guard::guard));
     let (open, mut api) = OpenApiRouter::new()
         .merge(tenants::routes::platform_routes())
-        .merge(auth::routes::public_routes())
+        .merge(sessions::routes::routes())
         .merge(audit::platform_routes())
         .merge(plugins::registry::routes())
         .split_for_parts();

@@ -6,6 +6,7 @@ use super::manifest::{self, Manifest};
 use crate::AppState;
 use crate::db::{self, now_ms};
 use crate::error::Result;
+use crate::events::{BoxFuture, Event, Reaction, Recorded};
 use crate::types::TenantId;
 
 /// Manifest text and component of each built-in plugin.
@@ -43,8 +44,26 @@ pub async fn publish(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Gives a new tenant the built-ins, in the transaction that creates it.
+pub struct InstallForNewTenant;
+
+impl Reaction for InstallForNewTenant {
+    fn react<'a>(
+        &'a self,
+        conn: &'a mut sqlx::AnyConnection,
+        event: &'a Recorded,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            match (&event.event, &event.tenant) {
+                (Event::TenantCreated { .. }, Some(tenant)) => install_for(conn, tenant).await,
+                _ => Ok(()),
+            }
+        })
+    }
+}
+
 /// Installs every built-in for a new tenant, enabled, with its requested capabilities approved.
-pub async fn install_for(conn: &mut sqlx::AnyConnection, tenant: &TenantId) -> Result<()> {
+async fn install_for(conn: &mut sqlx::AnyConnection, tenant: &TenantId) -> Result<()> {
     let now = now_ms();
     for manifest in manifests() {
         let grants = serde_json::to_string(&manifest.capabilities)

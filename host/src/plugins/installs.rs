@@ -23,9 +23,9 @@ use crate::AppState;
 use crate::audit::{self, Change};
 use crate::db::{self, Pool, now_ms};
 use crate::error::{Error, Result};
+use crate::events::{BoxFuture, Event, Recorded, Subscriber};
 use crate::http::extract::{Json, Path, Query};
-use crate::invalidation::Invalidation;
-use crate::policies::Scope;
+use crate::http::guard::Scope;
 use crate::types::{Page, PageParams, TenantId};
 
 #[derive(Clone, FromRow)]
@@ -174,6 +174,19 @@ fn seal(
     ))
 }
 
+/// The kind of plugin an install of the tenant runs (`None`: no such install).
+pub async fn kind_of(pool: &Pool, tenant: &TenantId, install: &str) -> Result<Option<String>> {
+    let kind: Option<(String,)> = sqlx::query_as(
+        "SELECT p.kind FROM plugin_installs i JOIN plugin_packages p ON p.plugin_id = i.plugin_id AND p.version = i.version
+         WHERE i.tenant_id = $1 AND i.id = $2",
+    )
+    .bind(tenant)
+    .bind(install)
+    .fetch_optional(pool)
+    .await?;
+    Ok(kind.map(|(kind,)| kind))
+}
+
 async fn save(conn: &mut sqlx::AnyConnection, tenant: &TenantId, row: &InstallRow) -> Result<()> {
     sqlx::query(
         "UPDATE plugin_installs SET version = $3, previous_version = $4, enabled = $5, config = $6, grants = $7,
@@ -280,7 +293,7 @@ async fn install(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.events.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO plugin_installs (id, tenant_id, plugin_id, version, enabled, config, grants, secrets, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
@@ -315,9 +328,11 @@ async fn install(
         before: None,
         after: Some(row.summary()),
     };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    let actor = scope.caller.actor();
+    audit::record(&mut tx, &actor, change).await?;
+    tx.emit(Some(tenant), &row.id, &actor, Event::PluginInstallChanged)
+        .await?;
     tx.commit().await?;
-    state.invalidate(Invalidation::Installs).await;
     Ok((
         StatusCode::CREATED,
         Json(row.view(&state, tenant, manifest.kind)?),
@@ -374,7 +389,7 @@ async fn apply(
     )?;
     after.secrets = seal(state, tenant, &after.id, secrets)?;
     after.updated_at = now_ms();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.events.begin().await?;
     save(&mut tx, tenant, &after).await?;
     let change = Change {
         tenant: Some(tenant),
@@ -383,9 +398,11 @@ async fn apply(
         before: Some(before.summary()),
         after: Some(after.summary()),
     };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    let actor = scope.caller.actor();
+    audit::record(&mut tx, &actor, change).await?;
+    tx.emit(Some(tenant), &after.id, &actor, Event::PluginInstallChanged)
+        .await?;
     tx.commit().await?;
-    state.invalidate(Invalidation::Installs).await;
     after.view(state, tenant, manifest.kind)
 }
 
@@ -485,7 +502,7 @@ async fn uninstall(
 ) -> Result<StatusCode> {
     let tenant = &scope.tenant.id;
     let before = find(&state.db.pool, tenant, &id).await?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.events.begin().await?;
     sqlx::query("DELETE FROM plugin_installs WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(&id)
@@ -498,9 +515,11 @@ async fn uninstall(
         before: Some(before.summary()),
         after: None,
     };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    let actor = scope.caller.actor();
+    audit::record(&mut tx, &actor, change).await?;
+    tx.emit(Some(tenant), &id, &actor, Event::PluginInstallChanged)
+        .await?;
     tx.commit().await?;
-    state.invalidate(Invalidation::Installs).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -549,6 +568,18 @@ impl Runnable {
 
 /// Prepared installs by tenant and install id.
 pub type RunnableCache = moka::future::Cache<(TenantId, String), Arc<Runnable>>;
+
+/// Drops every prepared install when any install changes (rare), on every replica.
+pub struct DropPreparedInstalls(pub RunnableCache);
+
+impl Subscriber for DropPreparedInstalls {
+    fn notify<'a>(&'a self, event: &'a Recorded) -> BoxFuture<'a, ()> {
+        if event.event == Event::PluginInstallChanged {
+            self.0.invalidate_all();
+        }
+        Box::pin(async {})
+    }
+}
 
 /// [`runnable`], through [`crate::plugins::Plugins::runnables`].
 pub async fn runnable_cached(

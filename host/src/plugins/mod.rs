@@ -195,7 +195,7 @@ pub struct Plugins {
     pub secrets: secrets::SecretBox,
     /// Installs prepared to run, so that pages rendered by a theme do not read the install,
     /// its manifest and its secrets on every request. Any install change empties it, on every
-    /// replica ([`crate::invalidation::Invalidation::Installs`]).
+    /// replica (a `PluginInstallChanged` event).
     pub runnables: installs::RunnableCache,
     /// Theme output by what went into it (see `portal::render`); absent when switched off.
     pub rendered: Option<moka::future::Cache<String, Arc<(String, String)>>>,
@@ -214,8 +214,13 @@ impl Plugins {
             outbound::Outbound::new(policy),
             runtime::Allocation::Pooling,
         )?;
-        let secrets =
-            secrets::SecretBox::load(&config.secret_key, &config.data_dir.join("secret.key"))?;
+        let secrets = secrets::SecretBox::load(
+            config
+                .secret_key
+                .as_ref()
+                .map_or("", |k| k.expose().as_str()),
+            &config.data_dir.join("secret.key"),
+        )?;
         Ok(Self {
             runtime,
             secrets,

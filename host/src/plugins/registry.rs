@@ -15,11 +15,11 @@ use super::manifest::{MAX_PACKAGE_BYTES, Manifest, unpack};
 use super::outbound::Grants;
 use crate::AppState;
 use crate::audit::{self, Change};
-use crate::auth::Caller;
 use crate::db::{self, Pool, now_ms};
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::http::extract::{Json, Path, Query};
-use crate::types::{Page, PageParams};
+use crate::types::{Caller, Page, PageParams};
 
 #[derive(FromRow)]
 struct PackageRow {
@@ -167,7 +167,7 @@ async fn add_to_catalogue(
         size: package.len() as i64,
         created_at: now_ms(),
     };
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.events.begin().await?;
     match store(&mut tx, &manifest, &row, package).await {
         Err(e) if db::is_unique_violation(&e) => return Ok(None),
         other => other?,
@@ -182,6 +182,9 @@ async fn add_to_catalogue(
         ),
     };
     audit::record(&mut tx, actor, change).await?;
+    let subject = format!("{}@{}", manifest.id, manifest.version);
+    tx.emit(None, &subject, actor, Event::PluginPublished)
+        .await?;
     tx.commit().await?;
     Ok(Some(row))
 }

@@ -12,7 +12,7 @@ use crate::AppState;
 use crate::db::{self, Pool};
 use crate::error::Result;
 use crate::http::extract::{Json, Query};
-use crate::policies::Scope;
+use crate::http::guard::Scope;
 use crate::types::{Page, PageParams, TenantId};
 
 /// What ran.

@@ -154,7 +154,7 @@ impl Runtime {
 
     /// Validates and compiles a component of `kind` (or takes it from the caches).
     pub fn load(&self, kind: PluginKind, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
-        let sha256 = crate::auth::sha256_hex(wasm);
+        let sha256 = crate::types::sha256_hex(wasm);
         if let Some(plugin) = self.loaded.lock().expect("plugin map").get(&sha256) {
             if plugin.kind != kind {
                 return Err(PluginError::Invalid(format!(

@@ -6,21 +6,16 @@
 //! bounded cache and rebuilt after any change to them.
 
 pub mod routes;
+pub mod service;
+pub mod store;
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
-use axum::http::request::Parts;
-use axum::middleware::Next;
-use axum::response::Response;
 use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
 use moka::future::Cache;
 
-use crate::AppState;
-use crate::auth::{Caller, Principal};
 use crate::db::Pool;
-use crate::error::{Error, Result};
-use crate::tenants::{self, Tenant};
+use crate::events::{BoxFuture, Event, Recorded, Subscriber};
 use crate::types::TenantId;
 
 /// Subject, domain (tenant id), object (the matched route template, never the raw path) and
@@ -177,7 +172,7 @@ impl Authz {
         let enforcer = self
             .enforcers
             .try_get_with(tenant.clone(), async {
-                let rules = load_rules(&self.pool, tenant).await?;
+                let rules = store::rules(&self.pool, tenant).await?;
                 let enforcer = build_enforcer(tenant.as_str(), &rules).await?;
                 Ok::<_, anyhow::Error>(Arc::new(enforcer))
             })
@@ -196,8 +191,7 @@ impl Authz {
         }
     }
 
-    /// Drops a tenant's cached enforcer after a change to its rules. Called through
-    /// [`AppState::invalidate`](crate::AppState::invalidate), which also tells other replicas.
+    /// Drops a tenant's cached enforcer after a change to its rules.
     pub async fn invalidate(&self, tenant: &TenantId) {
         self.enforcers.invalidate(tenant).await;
     }
@@ -208,86 +202,23 @@ impl Authz {
     }
 }
 
-async fn load_rules(pool: &Pool, tenant: &TenantId) -> anyhow::Result<TenantRules> {
-    let assignments: Vec<(String, String)> =
-        sqlx::query_as("SELECT user_id, role FROM role_assignments WHERE tenant_id = $1")
-            .bind(tenant)
-            .fetch_all(pool)
-            .await?;
-    let policies: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT role, object, action FROM policies WHERE tenant_id = $1")
-            .bind(tenant)
-            .fetch_all(pool)
-            .await?;
-    Ok(TenantRules {
-        assignments,
-        policies,
-    })
-}
-
-/// The tenant a request acts in, and who is acting. Only the [`guard`] creates it.
-#[derive(Debug, Clone)]
-pub struct Scope {
-    pub tenant: Tenant,
-    pub caller: Caller,
-}
-
-impl FromRequestParts<AppState> for Scope {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self> {
-        parts.extensions.get::<Scope>().cloned().ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!(
-                "tenant route registered without the tenant guard"
-            ))
+/// Rebuilds a tenant's enforcer after its rules changed, on every replica.
+impl Subscriber for Authz {
+    fn notify<'a>(&'a self, event: &'a Recorded) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            match (&event.event, &event.tenant) {
+                (Event::RolesChanged | Event::StaffUserDeleted, Some(tenant)) => {
+                    self.invalidate(tenant).await
+                }
+                (Event::TenantDeleted, _) => {
+                    if let Ok(tenant) = TenantId::parse(&event.subject) {
+                        self.invalidate(&tenant).await
+                    }
+                }
+                _ => {}
+            }
         })
     }
-}
-
-/// Guards every tenant-scoped route: authenticates, resolves `{tenant}`, refuses other tenants'
-/// staff and suspended tenants, and asks the tenant's enforcer about the matched route template.
-pub async fn guard(
-    State(state): State<AppState>,
-    matched: MatchedPath,
-    params: RawPathParams,
-    caller: Caller,
-    mut request: Request,
-    next: Next,
-) -> Result<Response> {
-    let ident = params
-        .iter()
-        .find_map(|(name, value)| (name == "tenant").then_some(value))
-        .ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!(
-                "tenant route without a {{tenant}} parameter"
-            ))
-        })?;
-    let tenant = match &caller.principal {
-        Principal::Platform { .. } => tenants::find(&state.db.pool, ident).await?,
-        Principal::Staff {
-            tenant_id, user_id, ..
-        } => {
-            let tenant = tenants::find(&state.db.pool, tenant_id.as_str()).await?;
-            // Staff of another tenant learn nothing, not even whether the tenant exists.
-            if !tenant.is_named_by(ident) {
-                return Err(Error::Forbidden("this token belongs to another tenant"));
-            }
-            if tenant.is_suspended() {
-                return Err(Error::TenantSuspended);
-            }
-            let action = request.method().as_str();
-            if !state
-                .authz
-                .is_allowed(&tenant.id, user_id, matched.as_str(), action)
-                .await
-            {
-                return Err(Error::Forbidden("your roles do not allow this"));
-            }
-            tenant
-        }
-    };
-    request.extensions_mut().insert(Scope { tenant, caller });
-    Ok(next.run(request).await)
 }
 
 #[cfg(test)]

@@ -20,15 +20,18 @@ use axum::{Form, Router};
 use minijinja::context;
 use moka::future::Cache;
 use serde::Deserialize;
+use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::AppState;
+use crate::events::{BoxFuture, Recorded, Subscriber};
 use crate::plugins::bindings::theme::exports::portico::plugin::pages::PageKind;
 use crate::profiles::{self, Profile};
 use crate::tenants::Tenant;
+use crate::tickets::Ticket;
 use crate::tickets::feedback::{self, Refusal};
-use crate::tickets::routes::{Ticket, load};
+use crate::tickets::service::{give_feedback, load};
 use crate::tickets::{Status, links};
 use crate::types::{LANGUAGES, Language, TenantId};
 use view::{
@@ -460,14 +463,8 @@ async fn submit_feedback(
         }
     };
     let tenant = &opened.tenant.id;
-    match feedback::submit(&state.db.pool, tenant, &opened.ticket.id, rating, &comment).await {
+    match give_feedback(&state, tenant, &opened.ticket.id, rating, &comment).await {
         Ok(_) => {
-            state
-                .invalidate(crate::invalidation::Invalidation::Ticket(
-                    tenant.clone(),
-                    opened.ticket.id.clone(),
-                ))
-                .await;
             // Post/redirect/get: a reload does not send the form again.
             Redirect::to(&format!("/t/{token}#feedback")).into_response()
         }
@@ -581,8 +578,36 @@ async fn tracking_events(
         .into_response()
 }
 
-/// A ticket changed: live pages of it refresh. (Published through [`crate::invalidation`].)
-pub type TicketChange = (TenantId, String);
+/// Tickets as they change, for live pages: a subscriber to the ticket events of every replica.
+#[derive(Clone)]
+pub struct TicketChanges(broadcast::Sender<(TenantId, String)>);
+
+impl TicketChanges {
+    pub fn new() -> Self {
+        Self(broadcast::channel(1024).0)
+    }
+
+    /// `(tenant, ticket)` of every ticket that changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<(TenantId, String)> {
+        self.0.subscribe()
+    }
+}
+
+impl Default for TicketChanges {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Subscriber for TicketChanges {
+    fn notify<'a>(&'a self, event: &'a Recorded) -> BoxFuture<'a, ()> {
+        if let (true, Some(tenant)) = (event.event.touches_ticket(), &event.tenant) {
+            // Nobody watching is fine.
+            drop(self.0.send((tenant.clone(), event.subject.clone())));
+        }
+        Box::pin(async {})
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -178,7 +178,7 @@ async fn themed(
     let view_model = serde_json::to_string(model)
         .map_err(|e| e.to_string())?
         .replace(model.nonce, NONCE_PLACEHOLDER);
-    let key = crate::auth::sha256_hex(
+    let key = crate::types::sha256_hex(
         format!(
             "{}\0{}\0{}\0{}\0{}\0{view_model}",
             runnable.install_id,

@@ -10,7 +10,7 @@ use crate::AppState;
 use crate::profiles::{Mode, Profile};
 use crate::tenants::Tenant;
 use crate::tickets::Status;
-use crate::tickets::routes::Ticket;
+use crate::tickets::Ticket;
 
 /// Path of the script that keeps tracking pages live.
 pub const LIVE_SCRIPT: &str = "/portal/assets/live.js";

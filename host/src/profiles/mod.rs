@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::db::{self, Pool};
 use crate::error::{Error, Result};
+use crate::events::{BoxFuture, Event, Reaction, Recorded};
 use crate::types::{Colour, Language, TenantId};
 
 /// What the portal offers besides tracking.
@@ -287,8 +288,28 @@ pub async fn for_project(
     }
 }
 
-/// Creates a tenant's default profile (at tenant creation).
-pub async fn create_default(
+/// Gives a new tenant its default profile, in the transaction that creates it.
+pub struct DefaultForNewTenant;
+
+impl Reaction for DefaultForNewTenant {
+    fn react<'a>(
+        &'a self,
+        conn: &'a mut sqlx::AnyConnection,
+        event: &'a Recorded,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            match (&event.event, &event.tenant) {
+                (Event::TenantCreated { language, .. }, Some(tenant)) => {
+                    create_default(conn, tenant, &Language::parse(language)?).await
+                }
+                _ => Ok(()),
+            }
+        })
+    }
+}
+
+/// Creates a tenant's default profile.
+async fn create_default(
     conn: &mut sqlx::AnyConnection,
     tenant: &TenantId,
     language: &Language,

@@ -13,8 +13,9 @@ use crate::AppState;
 use crate::audit::{self, Change};
 use crate::db::{self, now_ms};
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::http::extract::{Json, Path, Query};
-use crate::policies::Scope;
+use crate::http::guard::Scope;
 use crate::types::{Language, Page, PageParams, TenantId};
 
 #[derive(Deserialize, ToSchema)]
@@ -125,16 +126,8 @@ fn check_expiry(days: i64) -> Result<i64> {
 
 /// A theme must be one of the tenant's own installs, of a theme plugin.
 async fn check_theme(state: &AppState, tenant: &TenantId, install: &str) -> Result<String> {
-    let kind: Option<(String,)> = sqlx::query_as(
-        "SELECT p.kind FROM plugin_installs i JOIN plugin_packages p ON p.plugin_id = i.plugin_id AND p.version = i.version
-         WHERE i.tenant_id = $1 AND i.id = $2",
-    )
-    .bind(tenant)
-    .bind(install)
-    .fetch_optional(&state.db.pool)
-    .await?;
-    match kind {
-        Some((kind,)) if kind == "theme" => Ok(install.to_string()),
+    match crate::plugins::installs::kind_of(&state.db.pool, tenant, install).await? {
+        Some(kind) if kind == "theme" => Ok(install.to_string()),
         Some(_) => Err(Error::invalid(
             "not_a_theme",
             "the install is not a theme plugin",
@@ -235,7 +228,7 @@ async fn create_profile(
         updated_at: jiff::Timestamp::now(),
     };
     check(&state, tenant, &mut profile).await?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.events.begin().await?;
     if profile.is_default {
         clear_default(&mut tx, tenant).await?;
     }
@@ -247,7 +240,10 @@ async fn create_profile(
         before: None,
         after: Some(summary(&profile)),
     };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    let actor = scope.caller.actor();
+    audit::record(&mut tx, &actor, change).await?;
+    tx.emit(Some(tenant), &profile.id, &actor, Event::ProfileChanged)
+        .await?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -323,7 +319,7 @@ async fn update_profile(
     }
     check(&state, tenant, &mut profile).await?;
     let colours = serde_json::to_string(&profile.colours).map_err(|e| Error::Internal(e.into()))?;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.events.begin().await?;
     if profile.is_default && !before.is_default {
         clear_default(&mut tx, tenant).await?;
     }
@@ -366,7 +362,10 @@ async fn update_profile(
         before: Some(summary(&before)),
         after: Some(summary(&profile)),
     };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    let actor = scope.caller.actor();
+    audit::record(&mut tx, &actor, change).await?;
+    tx.emit(Some(tenant), &id, &actor, Event::ProfileChanged)
+        .await?;
     tx.commit().await?;
     Ok(Json(find(&state.db.pool, tenant, &id).await?))
 }
@@ -404,7 +403,7 @@ async fn clone_profile(
         is_default: false,
         ..original
     };
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.events.begin().await?;
     insert(&mut tx, tenant, &copy, logo).await?;
     let change = Change {
         tenant: Some(tenant),
@@ -413,7 +412,10 @@ async fn clone_profile(
         before: None,
         after: Some(json!({"from": id, "name": copy.name})),
     };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    let actor = scope.caller.actor();
+    audit::record(&mut tx, &actor, change).await?;
+    tx.emit(Some(tenant), &copy.id, &actor, Event::ProfileChanged)
+        .await?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -438,12 +440,8 @@ async fn delete_profile(
             "the default profile cannot be deleted; make another profile the default first",
         ));
     }
-    let mut tx = state.db.pool.begin().await?;
-    sqlx::query("UPDATE projects SET profile_id = NULL WHERE tenant_id = $1 AND profile_id = $2")
-        .bind(tenant)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = state.events.begin().await?;
+    // Its projects fall back to the default profile: `projects.profile_id` is `ON DELETE SET NULL`.
     sqlx::query("DELETE FROM portal_profiles WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(&id)
@@ -456,7 +454,10 @@ async fn delete_profile(
         before: Some(summary(&before)),
         after: None,
     };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    let actor = scope.caller.actor();
+    audit::record(&mut tx, &actor, change).await?;
+    tx.emit(Some(tenant), &id, &actor, Event::ProfileChanged)
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -479,7 +480,7 @@ async fn put_logo(
     let png = tokio::task::spawn_blocking(move || logo::normalise(&body, width, height))
         .await
         .map_err(|e| Error::Internal(e.into()))??;
-    let sha256 = crate::auth::sha256_hex(&png);
+    let sha256 = crate::types::sha256_hex(&png);
     set_logo(&state, &scope, &id, Some((png, sha256))).await
 }
 
@@ -503,7 +504,7 @@ async fn set_logo(
 ) -> Result<Json<Profile>> {
     let tenant = &scope.tenant.id;
     let (bytes, sha256) = logo.unzip();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.events.begin().await?;
     sqlx::query(
         "UPDATE portal_profiles SET logo = $3, logo_sha256 = $4, updated_at = $5 WHERE tenant_id = $1 AND id = $2",
     )
@@ -521,7 +522,10 @@ async fn set_logo(
         before: None,
         after: Some(json!({"logo_sha256": sha256})),
     };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    let actor = scope.caller.actor();
+    audit::record(&mut tx, &actor, change).await?;
+    tx.emit(Some(tenant), id, &actor, Event::ProfileChanged)
+        .await?;
     tx.commit().await?;
     Ok(Json(find(&state.db.pool, tenant, id).await?))
 }

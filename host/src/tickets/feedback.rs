@@ -4,10 +4,6 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::{self, Pool};
-use crate::error::{Error, Result};
-use crate::types::TenantId;
-
 /// Longest comment kept.
 pub const MAX_COMMENT_CHARS: usize = 2000;
 
@@ -42,31 +38,6 @@ pub fn parse(rating: &str, comment: &str) -> Result<(i64, String), Refusal> {
         return Err(Refusal::Comment);
     }
     Ok((rating, comment.to_string()))
-}
-
-/// Stores the feedback unless some was given already.
-pub async fn submit(
-    pool: &Pool,
-    tenant: &TenantId,
-    ticket: &str,
-    rating: i64,
-    comment: &str,
-) -> Result<Result<(), Refusal>> {
-    let inserted = sqlx::query(
-        "INSERT INTO ticket_feedback (ticket_id, tenant_id, rating, comment, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(ticket)
-    .bind(tenant)
-    .bind(rating)
-    .bind(comment)
-    .bind(db::now_ms())
-    .execute(pool)
-    .await;
-    match inserted {
-        Ok(_) => Ok(Ok(())),
-        Err(e) if db::is_unique_violation(&e) => Ok(Err(Refusal::AlreadyGiven)),
-        Err(e) => Err(Error::from(e)),
-    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use crate::AppState;
 use crate::audit::{self, Change};
 use crate::db::{self, Pool, now_ms};
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::http::extract::{Json, Path};
-use crate::policies::Scope;
+use crate::http::guard::Scope;
 use crate::types::TenantId;
 
 /// A custom field's type.
@@ -161,7 +162,7 @@ async fn create_field(
     }
     let tenant = &scope.tenant.id;
     field.id = db::new_id();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.events.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO custom_fields (id, tenant_id, key, label, field_type, choices, required, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -192,7 +193,10 @@ async fn create_field(
         before: None,
         after: Some(json!(field)),
     };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    let actor = scope.caller.actor();
+    audit::record(&mut tx, &actor, change).await?;
+    tx.emit(Some(tenant), &field.id, &actor, Event::CustomFieldChanged)
+        .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(field)))
 }
@@ -206,7 +210,7 @@ async fn delete_field(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let tenant = &scope.tenant.id;
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.events.begin().await?;
     let deleted = sqlx::query("DELETE FROM custom_fields WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(&id)
@@ -222,7 +226,10 @@ async fn delete_field(
         before: None,
         after: None,
     };
-    audit::record(&mut tx, &scope.caller.actor(), change).await?;
+    let actor = scope.caller.actor();
+    audit::record(&mut tx, &actor, change).await?;
+    tx.emit(Some(tenant), &id, &actor, Event::CustomFieldChanged)
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

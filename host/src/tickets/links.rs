@@ -4,11 +4,10 @@
 use base64::Engine as _;
 use rand::RngCore;
 
-use crate::auth::hash_token;
 use crate::config::Config;
 use crate::db::{self, Pool, now_ms};
 use crate::error::Result;
-use crate::types::TenantId;
+use crate::types::{TenantId, hash_token};
 
 /// A fresh token and its stored hash.
 fn generate() -> (String, String) {

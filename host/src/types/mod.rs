@@ -1,5 +1,13 @@
 //! Values parsed once at the boundary, so the code behind it can trust them.
 
+mod caller;
+mod digest;
+mod secret;
+
+pub use caller::{Caller, Principal};
+pub use digest::{hash_token, sha256_hex};
+pub use secret::Secret;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -103,6 +111,18 @@ impl TenantId {
     pub fn from_db(id: String) -> Self {
         Self(id)
     }
+}
+
+/// A display name (of a tenant, a staff user): trimmed, 1 to 200 characters.
+pub fn display_name(raw: &str) -> Result<String, Error> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Error::invalid(
+            "invalid_display_name",
+            "a display name is 1 to 200 characters",
+        ));
+    }
+    Ok(name.to_string())
 }
 
 /// Slugs that would collide with host names the platform itself uses.
