@@ -141,11 +141,11 @@ async fn serve(
     theme_cache_mb: u64,
 ) -> anyhow::Result<Api> {
     let config = Config {
-        database_url: database_url.to_string(),
+        database_url: Some(portico::types::Secret::new(database_url.to_string())),
         base_domain: "portico.test".into(),
         public_url: "http://portico.test".into(),
         data_dir: scratch.to_path_buf(),
-        plugin_cache_dir: scratch.join("plugin-cache").display().to_string(),
+        plugin_cache_dir: Some(scratch.join("plugin-cache")),
         theme_cache_mb,
         ..Config::default()
     };

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod cross_tenant;
 mod domains;
+mod events;
 mod in_browser;
 mod pages;
 mod platform;

@@ -343,7 +343,7 @@ async fn smtp_server() -> (u16, tokio::task::JoinHandle<String>) {
 async fn channels_send_email_through_the_host_only_when_granted() {
     let (port, received) = smtp_server().await;
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.smtp_server = format!("127.0.0.1:{port}");
+        c.smtp_server = Some(format!("127.0.0.1:{port}"));
         c.smtp_from = "portal@acme.example".into();
     })
     .await

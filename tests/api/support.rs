@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use portico::AppState;
 use portico::config::Config;
+use portico::types::Secret;
 use reqwest::Method;
 use serde_json::Value;
 use sqlx::Connection;
@@ -104,16 +105,15 @@ impl TestApp {
         let database = TestDatabase::create(backend).await?;
         let dns = DnsServer::start().await;
         let mut config = Config {
-            database_url: database.url.clone(),
+            database_url: Some(Secret::new(database.url.clone())),
             base_domain: "portico.test".into(),
             public_url: "http://portico.test".into(),
-            dns_resolver: dns.addr.to_string(),
+            dns_resolver: Some(dns.addr),
             data_dir: database.dir.clone(),
             // Compiled plugins are keyed by content and engine, so tests can share them.
-            plugin_cache_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/test-plugin-cache")
-                .display()
-                .to_string(),
+            plugin_cache_dir: Some(
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache"),
+            ),
             ..Config::default()
         };
         configure(&mut config);
