@@ -140,11 +140,12 @@ pub async fn list(pool: &Pool, tenant: &TenantId, filter: &Filter<'_>) -> Result
 pub type Position = (i64, i64);
 
 /// Creates a consumer's cursor at the current end of the table, unless it exists: a new
-/// consumer handles what happens from now on, not the retained past.
+/// consumer handles what happens from now on, not the retained past. (`WHERE true` keeps
+/// SQLite from reading `ON CONFLICT` as a join constraint.)
 pub async fn register_cursor(pool: &Pool, consumer: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO event_cursors (consumer, tx, seq, updated_at)
-         SELECT $1, COALESCE(MAX(tx), 0), COALESCE(MAX(seq), 0), $2 FROM events
+         SELECT $1, COALESCE(MAX(tx), 0), COALESCE(MAX(seq), 0), $2 FROM events WHERE true
          ON CONFLICT (consumer) DO NOTHING",
     )
     .bind(consumer)
