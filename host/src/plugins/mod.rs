@@ -6,16 +6,18 @@ pub mod installs;
 pub mod registry;
 pub mod runs;
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use crate::config::Config;
-use crate::db::Pool;
-
-use portico_plugin_runtime::secrets;
+// Where the rest of the host and the API tests have always found the sandbox's items.
 pub use portico_plugin_runtime::{
     Limits, LimitsOverride, PluginError, PluginKind, bindings, input, manifest, outbound, runtime,
 };
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use portico_plugin_runtime::secrets;
+
+use crate::config::Config;
+use crate::db::Pool;
 
 fn kind_limits(configured: &HashMap<PluginKind, LimitsOverride>, kind: PluginKind) -> Limits {
     let defaults = Limits::for_kind(kind);
