@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::plugins::{LimitsOverride, PluginKind};
+use portico_plugin_runtime::{LimitsOverride, PluginKind};
 use crate::types::Secret;
 
 /// Everything the host needs to start. Every field has a default, so no configuration at all

@@ -14,10 +14,10 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use portico::plugins::bindings::action::exports::portico::plugin::steps::{Event, Outcome};
-use portico::plugins::outbound::{Grants, Outbound, OutboundPolicy};
-use portico::plugins::runtime::{Allocation, Call, Runtime};
-use portico::plugins::{Limits, PluginKind};
+use portico_plugin_runtime::bindings::action::exports::portico::plugin::steps::{Event, Outcome};
+use portico_plugin_runtime::outbound::{Grants, Outbound, OutboundPolicy};
+use portico_plugin_runtime::runtime::{Allocation, Call, Runtime};
+use portico_plugin_runtime::{Limits, PluginKind};
 
 const CALLS: usize = 20_000;
 const WARM_UP: usize = 2_000;
@@ -25,11 +25,20 @@ const WARM_UP: usize = 2_000;
 /// What the guest does, natively.
 #[inline(never)]
 fn echo(event: &Event) -> Outcome {
-    Outcome { summary: event.kind.clone(), external_ref: None }
+    Outcome {
+        summary: event.kind.clone(),
+        external_ref: None,
+    }
 }
 
 fn event() -> Event {
-    Event { kind: "ticket.created".into(), occurred_at: 0, ticket: "{}".into(), contact: None, appointment: None }
+    Event {
+        kind: "ticket.created".into(),
+        occurred_at: 0,
+        ticket: "{}".into(),
+        contact: None,
+        appointment: None,
+    }
 }
 
 struct Figures {
@@ -65,18 +74,41 @@ fn measure(name: &'static str, mut call: impl FnMut()) -> Figures {
 }
 
 fn read(path: PathBuf) -> Vec<u8> {
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (build the guests first, see BENCHMARKS.md)", path.display()))
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (build the guests first, see BENCHMARKS.md)",
+            path.display()
+        )
+    })
 }
 
-fn portico(runtime_allocation: Allocation, wasm: &[u8], tokio: &tokio::runtime::Runtime) -> impl FnMut() {
-    let runtime = Runtime::new(None, Outbound::new(OutboundPolicy::default()), runtime_allocation).expect("runtime");
+fn portico(
+    runtime_allocation: Allocation,
+    wasm: &[u8],
+    tokio: &tokio::runtime::Runtime,
+) -> impl FnMut() {
+    let runtime = Runtime::new(
+        None,
+        Outbound::new(OutboundPolicy::default()),
+        runtime_allocation,
+    )
+    .expect("runtime");
     let plugin = runtime.load(PluginKind::Action, wasm).expect("echo loads");
     let limits = Limits::for_kind(PluginKind::Action);
     let event = event();
     let handle = tokio.handle().clone();
     move || {
-        let call = Call { limits: &limits, grants: Grants::none(), config: "{}", secrets: &[], idempotency_key: "bench" };
-        let outcome = handle.block_on(runtime.run_action(&plugin, &call, &event)).result.expect("echo answers");
+        let call = Call {
+            limits: &limits,
+            grants: Grants::none(),
+            config: "{}",
+            secrets: &[],
+            idempotency_key: "bench",
+        };
+        let outcome = handle
+            .block_on(runtime.run_action(&plugin, &call, &event))
+            .result
+            .expect("echo answers");
         assert_eq!(outcome.summary, "ticket.created");
     }
 }
@@ -84,27 +116,43 @@ fn portico(runtime_allocation: Allocation, wasm: &[u8], tokio: &tokio::runtime::
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let portico_wasm = read(root.join("target/guests/wasm32-wasip2/release/echo.wasm"));
-    let extism_wasm = read(root.join("target/bench-guests/wasm32-unknown-unknown/release/extism_echo.wasm"));
-    let tokio = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("tokio");
+    let extism_wasm =
+        read(root.join("target/bench-guests/wasm32-unknown-unknown/release/extism_echo.wasm"));
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("tokio");
 
     let mut results = Vec::new();
     let native_event = event();
     results.push(measure("native Rust call", || {
         black_box(echo(black_box(&native_event)));
     }));
-    results.push(measure("Portico, pooling allocator (production)", portico(Allocation::Pooling, &portico_wasm, &tokio)));
-    results.push(measure("Portico, on-demand allocator", portico(Allocation::OnDemand, &portico_wasm, &tokio)));
+    results.push(measure(
+        "Portico, pooling allocator (production)",
+        portico(Allocation::Pooling, &portico_wasm, &tokio),
+    ));
+    results.push(measure(
+        "Portico, on-demand allocator",
+        portico(Allocation::OnDemand, &portico_wasm, &tokio),
+    ));
 
     let manifest = extism::Manifest::new([extism::Wasm::data(extism_wasm)]);
-    let compiled = extism::CompiledPlugin::new(extism::PluginBuilder::new(manifest).with_wasi(false)).expect("extism compiles");
+    let compiled =
+        extism::CompiledPlugin::new(extism::PluginBuilder::new(manifest).with_wasi(false))
+            .expect("extism compiles");
     results.push(measure("Extism 1.30, fresh instance per call", || {
         let mut plugin = extism::Plugin::new_from_compiled(&compiled).expect("extism instantiates");
-        let out: String = plugin.call("run", "ticket.created").expect("extism answers");
+        let out: String = plugin
+            .call("run", "ticket.created")
+            .expect("extism answers");
         assert_eq!(out, "ticket.created");
     }));
     let mut reused = extism::Plugin::new_from_compiled(&compiled).expect("extism instantiates");
     results.push(measure("Extism 1.30, one instance reused", || {
-        let out: String = reused.call("run", "ticket.created").expect("extism answers");
+        let out: String = reused
+            .call("run", "ticket.created")
+            .expect("extism answers");
         assert_eq!(out, "ticket.created");
     }));
 

@@ -2,7 +2,8 @@
 //! `build.rs`. They are catalogued at start-up and installed for every new tenant, with the
 //! capabilities their manifests ask for approved: they are part of the platform.
 
-use super::manifest::{self, Manifest};
+use portico_plugin_runtime::manifest::{self, Manifest};
+
 use crate::AppState;
 use crate::db::{self, now_ms};
 use crate::error::Result;

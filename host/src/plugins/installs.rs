@@ -7,18 +7,19 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use portico_plugin_runtime::input;
+use portico_plugin_runtime::manifest::Manifest;
+use portico_plugin_runtime::outbound::Grants;
+use portico_plugin_runtime::runtime::{Call, LoadedPlugin};
+use portico_plugin_runtime::{Limits, LimitsOverride, PluginKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::FromRow;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::input;
-use super::manifest::Manifest;
-use super::outbound::Grants;
+use super::registry;
 use super::runs::{self, LogLineView, RunSubject};
-use super::runtime::{Call, LoadedPlugin};
-use super::{Limits, LimitsOverride, PluginKind, registry};
 use crate::AppState;
 use crate::audit::{self, Change};
 use crate::db::{self, Pool, now_ms};

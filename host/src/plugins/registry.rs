@@ -4,15 +4,15 @@
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
+use portico_plugin_runtime::PluginKind;
+use portico_plugin_runtime::manifest::{MAX_PACKAGE_BYTES, Manifest, unpack};
+use portico_plugin_runtime::outbound::Grants;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::FromRow;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::PluginKind;
-use super::manifest::{MAX_PACKAGE_BYTES, Manifest, unpack};
-use super::outbound::Grants;
 use crate::AppState;
 use crate::audit::{self, Change};
 use crate::db::{self, Pool, now_ms};

@@ -1,13 +1,13 @@
 //! Run records: every invocation with its tenant, plugin, version, outcome, cost and logs.
 
 use axum::extract::State;
+use portico_plugin_runtime::PluginError;
+use portico_plugin_runtime::runtime::{LogLine, RunReport};
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::PluginError;
-use super::runtime::{LogLine, RunReport};
 use crate::AppState;
 use crate::db::{self, Pool};
 use crate::error::Result;

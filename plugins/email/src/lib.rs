@@ -6,11 +6,15 @@ use portico_sdk::{Channel, Delivery, DeliveryError, Json, Message, Secrets, regi
 struct EmailChannel;
 
 impl Channel for EmailChannel {
-    fn deliver(message: Message, config: Json, _secrets: Secrets, idempotency_key: String) -> Result<Delivery, DeliveryError> {
-        let to = message
-            .recipient
-            .email
-            .ok_or_else(|| DeliveryError::InvalidRecipient("the recipient has no email address".into()))?;
+    fn deliver(
+        message: Message,
+        config: Json,
+        _secrets: Secrets,
+        idempotency_key: String,
+    ) -> Result<Delivery, DeliveryError> {
+        let to = message.recipient.email.ok_or_else(|| {
+            DeliveryError::InvalidRecipient("the recipient has no email address".into())
+        })?;
         let email = Email {
             to: vec![to],
             subject: message.subject,
@@ -19,8 +23,13 @@ impl Channel for EmailChannel {
             reply_to: config["reply_to"].as_str().map(str::to_string),
         };
         match smtp::send(&email) {
-            Ok(()) => Ok(Delivery { provider_id: Some(idempotency_key), detail: None }),
-            Err(SmtpError::InvalidAddress(address)) => Err(DeliveryError::InvalidRecipient(address)),
+            Ok(()) => Ok(Delivery {
+                provider_id: Some(idempotency_key),
+                detail: None,
+            }),
+            Err(SmtpError::InvalidAddress(address)) => {
+                Err(DeliveryError::InvalidRecipient(address))
+            }
             Err(SmtpError::Rejected(why)) => Err(DeliveryError::Rejected(why)),
             Err(SmtpError::Failed(why)) => Err(DeliveryError::Temporary(why)),
         }

@@ -5,8 +5,16 @@ use portico_sdk::{Action, Event, Json, Outcome, Secrets, register_action};
 struct Echo;
 
 impl Action for Echo {
-    fn run(event: Event, _config: Json, _secrets: Secrets, _key: String) -> Result<Outcome, String> {
-        Ok(Outcome { summary: event.kind, external_ref: None })
+    fn run(
+        event: Event,
+        _config: Json,
+        _secrets: Secrets,
+        _key: String,
+    ) -> Result<Outcome, String> {
+        Ok(Outcome {
+            summary: event.kind,
+            external_ref: None,
+        })
     }
 }
 

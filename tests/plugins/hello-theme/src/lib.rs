@@ -7,14 +7,26 @@ struct Hello;
 impl Theme for Hello {
     fn templates() -> &'static [(&'static str, &'static str)] {
         &[
-            ("layout.html", "<!doctype html><html lang=\"{{ language }}\"><body>{% block body %}{% endblock %}</body></html>"),
-            ("tracking.html", "{% extends \"layout.html\" %}{% block body %}<h1>{{ ticket.title }}</h1>{% endblock %}"),
-            ("not_found.html", "{% extends \"layout.html\" %}{% block body %}<h1>Not found</h1>{% endblock %}"),
+            (
+                "layout.html",
+                "<!doctype html><html lang=\"{{ language }}\"><body>{% block body %}{% endblock %}</body></html>",
+            ),
+            (
+                "tracking.html",
+                "{% extends \"layout.html\" %}{% block body %}<h1>{{ ticket.title }}</h1>{% endblock %}",
+            ),
+            (
+                "not_found.html",
+                "{% extends \"layout.html\" %}{% block body %}<h1>Not found</h1>{% endblock %}",
+            ),
         ]
     }
 
     fn stylesheet(config: &Json) -> String {
-        format!("h1 {{ color: {}; }}", config["accent"].as_str().unwrap_or("#0b5cad"))
+        format!(
+            "h1 {{ color: {}; }}",
+            config["accent"].as_str().unwrap_or("#0b5cad")
+        )
     }
 }
 

@@ -21,7 +21,12 @@ fn recurse(depth: u64) -> u64 {
 
 impl Action for Hostile {
     fn run(event: Event, config: Json, secrets: Secrets, _key: String) -> Result<Outcome, String> {
-        let done = |summary: String| Ok(Outcome { summary, external_ref: None });
+        let done = |summary: String| {
+            Ok(Outcome {
+                summary,
+                external_ref: None,
+            })
+        };
         match config["behaviour"].as_str().unwrap_or("ok") {
             "ok" => done(format!("handled {}", event.kind)),
             "loop" => loop {
@@ -43,20 +48,39 @@ impl Action for Hostile {
             "http" => {
                 let url = config["url"].as_str().unwrap_or_default();
                 match http::get(url) {
-                    Ok(response) => done(format!("{} {}", response.status, String::from_utf8_lossy(&response.body))),
+                    Ok(response) => done(format!(
+                        "{} {}",
+                        response.status,
+                        String::from_utf8_lossy(&response.body)
+                    )),
                     Err(e) => Err(format!("{e:?}")),
                 }
             }
             "log-secret" => {
-                log::info(&format!("the key is {}", secrets.get("api_key").unwrap_or("unset")));
+                log::info(&format!(
+                    "the key is {}",
+                    secrets.get("api_key").unwrap_or("unset")
+                ));
                 done("logged".into())
             }
-            "counter" => done(CALLS.fetch_add(1, Ordering::Relaxed).saturating_add(1).to_string()),
+            "counter" => done(
+                CALLS
+                    .fetch_add(1, Ordering::Relaxed)
+                    .saturating_add(1)
+                    .to_string(),
+            ),
             "sandbox" => {
-                let file = std::fs::read_to_string("/etc/passwd").map(|s| s.len().to_string()).map_err(|e| e.kind().to_string());
-                let dir = std::fs::read_dir("/").map(|d| d.count().to_string()).map_err(|e| e.kind().to_string());
+                let file = std::fs::read_to_string("/etc/passwd")
+                    .map(|s| s.len().to_string())
+                    .map_err(|e| e.kind().to_string());
+                let dir = std::fs::read_dir("/")
+                    .map(|d| d.count().to_string())
+                    .map_err(|e| e.kind().to_string());
                 let env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
                 let summary = portico_sdk::serde_json::json!({
                     "file": format!("{file:?}"),
                     "dir": format!("{dir:?}"),

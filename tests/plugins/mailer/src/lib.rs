@@ -6,11 +6,28 @@ use portico_sdk::{Channel, Delivery, DeliveryError, Json, Message, Secrets, regi
 struct Mailer;
 
 impl Channel for Mailer {
-    fn deliver(message: Message, _config: Json, _secrets: Secrets, key: String) -> Result<Delivery, DeliveryError> {
-        let to = message.recipient.email.ok_or(DeliveryError::InvalidRecipient("no email address".into()))?;
-        let email = Email { to: vec![to], subject: message.subject, text: message.text, html: message.html, reply_to: None };
+    fn deliver(
+        message: Message,
+        _config: Json,
+        _secrets: Secrets,
+        key: String,
+    ) -> Result<Delivery, DeliveryError> {
+        let to = message
+            .recipient
+            .email
+            .ok_or(DeliveryError::InvalidRecipient("no email address".into()))?;
+        let email = Email {
+            to: vec![to],
+            subject: message.subject,
+            text: message.text,
+            html: message.html,
+            reply_to: None,
+        };
         match smtp::send(&email) {
-            Ok(()) => Ok(Delivery { provider_id: Some(key), detail: None }),
+            Ok(()) => Ok(Delivery {
+                provider_id: Some(key),
+                detail: None,
+            }),
             Err(SmtpError::InvalidAddress(a)) => Err(DeliveryError::InvalidRecipient(a)),
             Err(SmtpError::Rejected(why)) => Err(DeliveryError::Rejected(why)),
             Err(SmtpError::Failed(why)) => Err(DeliveryError::Temporary(why)),

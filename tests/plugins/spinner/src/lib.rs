@@ -1,6 +1,8 @@
 //! The standard slot calculator, unless `config.spin` asks it to compute forever.
 
-use portico_sdk::{Json, Slot, SlotCalculator, SlotRequest, register_slot_calculator, standard_slots};
+use portico_sdk::{
+    Json, Slot, SlotCalculator, SlotRequest, register_slot_calculator, standard_slots,
+};
 
 struct Spinner;
 

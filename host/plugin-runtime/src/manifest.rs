@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::outbound::Grants;
-use super::{PluginKind, WIT_VERSION};
+use crate::outbound::Grants;
+use crate::{PluginKind, WIT_VERSION};
 
 /// Name of the custom section holding the manifest.
 pub const MANIFEST_SECTION: &str = "portico-plugin.toml";
@@ -142,7 +142,7 @@ fn is_semver(version: &str) -> bool {
 /// Makes a package: the component with the manifest appended as a custom section.
 pub fn pack(manifest_text: &str, component: &[u8]) -> Result<Vec<u8>, ManifestError> {
     Manifest::parse(manifest_text)?;
-    if !super::runtime::is_component(component) {
+    if !crate::runtime::is_component(component) {
         return fail("the wasm file is not a component; build with --target wasm32-wasip2");
     }
     if read_section(component, MANIFEST_SECTION).is_some() {
@@ -167,7 +167,7 @@ pub fn unpack(package: &[u8]) -> Result<(Manifest, String), ManifestError> {
             MAX_PACKAGE_BYTES >> 20
         ));
     }
-    if !super::runtime::is_component(package) {
+    if !crate::runtime::is_component(package) {
         return fail("not a plugin package: the file is not a WebAssembly component");
     }
     let text = read_section(package, MANIFEST_SECTION).ok_or_else(|| {

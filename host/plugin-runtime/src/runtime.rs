@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
@@ -20,10 +21,10 @@ use wasmtime::{
 };
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::portico::plugin::{http, log, smtp};
-use super::bindings::{self, action, slots, theme};
-use super::outbound::{Grants, Outbound, OutboundError};
-use super::{Limits, PluginError, PluginKind, WIT_VERSION};
+use crate::bindings::v0_1_0::portico::plugin::{http, log, smtp};
+use crate::bindings::v0_1_0::{self as bindings, action, slots, theme};
+use crate::outbound::{Grants, Outbound, OutboundError};
+use crate::{Limits, PluginError, PluginKind, WIT_VERSION};
 
 /// Instances the pool keeps ready; more concurrent invocations wait for a slot.
 const POOLED_INSTANCES: u32 = 256;
@@ -154,7 +155,7 @@ impl Runtime {
 
     /// Validates and compiles a component of `kind` (or takes it from the caches).
     pub fn load(&self, kind: PluginKind, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
-        let sha256 = crate::types::sha256_hex(wasm);
+        let sha256 = sha256_hex(wasm);
         if let Some(plugin) = self.loaded.lock().expect("plugin map").get(&sha256) {
             if plugin.kind != kind {
                 return Err(PluginError::Invalid(format!(
@@ -201,6 +202,10 @@ impl Runtime {
         self.loaded.lock().expect("plugin map").get(sha256).cloned()
     }
 
+    #[expect(
+        unsafe_code,
+        reason = "wasmtime cannot check a precompiled artifact; see SAFETY"
+    )]
     fn compile_cached(&self, sha256: &str, wasm: &[u8]) -> Result<Component, PluginError> {
         let path = self
             .cache_dir
@@ -480,6 +485,14 @@ fn key_values(pairs: &[(String, String)]) -> Vec<bindings::portico::plugin::type
         .collect()
 }
 
+/// A component's content hash (hex), which names it in the caches and the catalogue.
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// True for a component binary (as opposed to a core module or anything else).
 pub fn is_component(wasm: &[u8]) -> bool {
     wasm.len() >= 8 && wasm[0..4] == *b"\0asm" && wasm[6..8] == [0x01, 0x00]
@@ -698,7 +711,7 @@ impl http::Host for HostState {
         &mut self,
         request: http::Request,
     ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
-        let host = super::outbound::url_host(&request.url).unwrap_or_default();
+        let host = crate::outbound::url_host(&request.url).unwrap_or_default();
         if !self.grants.allows_http(&host) {
             return Err(self.stop(PluginError::CapabilityDenied(format!(
                 "HTTP to {host:?} was not granted"

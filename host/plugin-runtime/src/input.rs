@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::bindings::action::exports::portico::plugin::steps;
-use super::bindings::exports::portico::plugin::channel;
-use super::bindings::slots::exports::portico::plugin::slots;
-use super::bindings::theme::exports::portico::plugin::pages;
-use super::runtime::{Call, LoadedPlugin, RunReport, Runtime};
-use super::{PluginError, PluginKind};
+use crate::bindings::v0_1_0::action::exports::portico::plugin::steps;
+use crate::bindings::v0_1_0::exports::portico::plugin::channel;
+use crate::bindings::v0_1_0::portico::plugin::types;
+use crate::bindings::v0_1_0::slots::exports::portico::plugin::slots;
+use crate::bindings::v0_1_0::theme::exports::portico::plugin::pages;
+use crate::runtime::{Call, LoadedPlugin, RunReport, Runtime};
+use crate::{PluginError, PluginKind};
 
 /// Why an input was refused before the plugin ran.
 #[derive(Debug, thiserror::Error)]
@@ -212,7 +213,7 @@ fn slot_request(input: SlotsInput) -> Result<slots::SlotRequest, InputError> {
             .bookings
             .into_iter()
             .map(|b| slots::Booking {
-                window: super::bindings::portico::plugin::types::TimeWindow {
+                window: types::TimeWindow {
                     start: b.start,
                     end: b.end,
                 },
@@ -289,7 +290,7 @@ fn channel_message(input: ChannelInput) -> channel::Message {
         links: input
             .links
             .into_iter()
-            .map(|(key, value)| super::bindings::portico::plugin::types::KeyValue { key, value })
+            .map(|(key, value)| types::KeyValue { key, value })
             .collect(),
     }
 }

@@ -14,7 +14,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::bindings::portico::plugin::{http, smtp};
+use crate::bindings::v0_1_0::portico::plugin::{http, smtp};
 
 /// Largest response body handed to a plugin.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;

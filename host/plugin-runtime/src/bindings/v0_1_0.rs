@@ -2,7 +2,7 @@
 //! smtp) are generated once, with the channel world, and shared by the others.
 
 wasmtime::component::bindgen!({
-    path: "../sdk/wit/plugin@0.1.0",
+    path: "../../sdk/wit/plugin@0.1.0",
     world: "notification-channel",
     imports: { default: async | trappable },
     exports: { default: async },
@@ -10,7 +10,7 @@ wasmtime::component::bindgen!({
 
 pub mod slots {
     wasmtime::component::bindgen!({
-        path: "../sdk/wit/plugin@0.1.0",
+        path: "../../sdk/wit/plugin@0.1.0",
         world: "slot-calculator",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -23,7 +23,7 @@ pub mod slots {
 
 pub mod theme {
     wasmtime::component::bindgen!({
-        path: "../sdk/wit/plugin@0.1.0",
+        path: "../../sdk/wit/plugin@0.1.0",
         world: "theme",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -35,7 +35,7 @@ pub mod theme {
 
 pub mod action {
     wasmtime::component::bindgen!({
-        path: "../sdk/wit/plugin@0.1.0",
+        path: "../../sdk/wit/plugin@0.1.0",
         world: "action",
         imports: { default: async | trappable },
         exports: { default: async },
