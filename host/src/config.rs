@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use portico_plugin_runtime::{LimitsOverride, PluginKind};
 use crate::types::Secret;
+use portico_plugin_runtime::{LimitsOverride, PluginKind};
 
 /// Everything the host needs to start. Every field has a default, so no configuration at all
 /// gives a working single-machine install on SQLite.

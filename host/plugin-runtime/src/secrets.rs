@@ -24,8 +24,8 @@ pub struct SecretBox {
 impl SecretBox {
     /// Uses the configured key (32 bytes, base64), or a key kept in `key_file`, created on first
     /// use.
-    pub fn load(configured: &str, key_file: &Path) -> anyhow::Result<Self> {
-        let encoded = if !configured.is_empty() {
+    pub fn load(configured: Option<&str>, key_file: &Path) -> anyhow::Result<Self> {
+        let encoded = if let Some(configured) = configured {
             configured.to_string()
         } else if key_file.exists() {
             std::fs::read_to_string(key_file)
@@ -140,13 +140,13 @@ mod tests {
     #[test]
     fn signatures_verify_only_for_their_message() {
         let dir = std::env::temp_dir().join(format!("portico-key-{}", uuid::Uuid::new_v4()));
-        let secrets = SecretBox::load("", &dir.join("secret.key")).unwrap();
+        let secrets = SecretBox::load(None, &dir.join("secret.key")).unwrap();
         let signature = secrets.sign("feedback/t1/ticket-1");
         assert!(secrets.verify("feedback/t1/ticket-1", &signature));
         assert!(!secrets.verify("feedback/t1/ticket-2", &signature));
         assert!(!secrets.verify("feedback/t1/ticket-1", &signature[..62]));
         assert!(!secrets.verify("feedback/t1/ticket-1", "zz"));
-        let other = SecretBox::load("", &dir.join("other.key")).unwrap();
+        let other = SecretBox::load(None, &dir.join("other.key")).unwrap();
         assert!(!other.verify("feedback/t1/ticket-1", &signature));
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -155,7 +155,7 @@ mod tests {
     fn sealed_secrets_open_only_in_their_context() {
         let dir = std::env::temp_dir().join(format!("portico-key-{}", uuid::Uuid::new_v4()));
         let key_file = dir.join("secret.key");
-        let secrets = SecretBox::load("", &key_file).unwrap();
+        let secrets = SecretBox::load(None, &key_file).unwrap();
         let sealed = secrets.seal("tenant-a/install-1", b"api-key-123").unwrap();
         assert!(!sealed.windows(11).any(|w| w == b"api-key-123"));
         assert_eq!(
@@ -163,12 +163,12 @@ mod tests {
             b"api-key-123"
         );
         assert!(secrets.open("tenant-b/install-1", &sealed).is_err());
-        let reloaded = SecretBox::load("", &key_file).unwrap();
+        let reloaded = SecretBox::load(None, &key_file).unwrap();
         assert_eq!(
             reloaded.open("tenant-a/install-1", &sealed).unwrap(),
             b"api-key-123"
         );
-        assert!(SecretBox::load("dG9vIHNob3J0", &key_file).is_err());
+        assert!(SecretBox::load(Some("dG9vIHNob3J0"), &key_file).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -53,10 +53,7 @@ impl Plugins {
             runtime::Allocation::Pooling,
         )?;
         let secrets = secrets::SecretBox::load(
-            config
-                .secret_key
-                .as_ref()
-                .map_or("", |k| k.expose().as_str()),
+            config.secret_key.as_ref().map(|k| k.expose().as_str()),
             &config.data_dir.join("secret.key"),
         )?;
         Ok(Self {
