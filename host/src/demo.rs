@@ -1,123 +1,153 @@
 //! `portico demo`: a ready-to-look-at tenant, "Easy Printer Solution GmbH", with staff and
-//! tickets in different steps, set up through the host's own API (so it goes through the same
+//! tickets in different steps, set up through the host's services (so it goes through the same
 //! checks, audit and events as real use). Running it again reuses what exists.
 
-use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use anyhow::Context;
 
 use crate::AppState;
-use crate::auth;
+use crate::auth::{self, service::NewUser};
+use crate::error::{Error, Result};
+use crate::profiles::model::{Colours, Mode, NewProfile, Palette};
+use crate::tenants::{NewTenant, Tenant};
+use crate::tickets::model::{
+    Appointment, Contact, NewTicket, PositionReport, ProjectChanges, ProjectInput, TicketChanges,
+};
+use crate::tickets::store::Filter;
+use crate::tickets::{Status, Ticket};
+use crate::types::{Caller, Colour, Email, Language, Principal, Slug, TimeZoneName};
+use crate::{plugins, profiles, tenants, tickets};
 
 const SLUG: &str = "easy-printer";
+const ADMIN_EMAIL: &str = "admin@easy-printer.example";
+const TECHNICIAN_EMAIL: &str = "tom@easy-printer.example";
 
 /// The demo tickets: title, contact, and the step each is at.
-const TICKETS: &[(&str, &str, &str, &str)] = &[
+const TICKETS: &[(&str, &str, &str, Status)] = &[
     (
         "Toner warning on the office printer",
         "Anna",
         "Becker",
-        "received",
+        Status::Received,
     ),
-    ("Paper jam in tray 2", "Jonas", "Weber", "scheduling"),
+    ("Paper jam in tray 2", "Jonas", "Weber", Status::Scheduling),
     (
         "Annual maintenance of the copier",
         "Lena",
         "Fischer",
-        "dispatched",
+        Status::Dispatched,
     ),
-    ("Printer prints blank pages", "Eva", "Schmidt", "on_route"),
-    ("Install new network printer", "Paul", "Wagner", "completed"),
+    (
+        "Printer prints blank pages",
+        "Eva",
+        "Schmidt",
+        Status::OnRoute,
+    ),
+    (
+        "Install new network printer",
+        "Paul",
+        "Wagner",
+        Status::Completed,
+    ),
 ];
 
-struct Api {
-    client: reqwest::Client,
-    base: String,
-    token: String,
+/// The demo acts as the platform, as an operator's token would; the audit log names it
+/// `platform token "demo" (demo)`.
+fn demo_caller() -> Caller {
+    Caller {
+        token_id: "demo".into(),
+        principal: Principal::Platform {
+            token_name: "demo".into(),
+        },
+    }
 }
 
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<(u16, Value)> {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.context("calling the demo host")?;
-        let status = response.status().as_u16();
-        Ok((status, response.json().await.unwrap_or(Value::Null)))
+/// The demo tenant with its administrator, created when missing.
+async fn tenant(state: &AppState, caller: &Caller) -> Result<Tenant> {
+    match tenants::store::find(&state.db.pool, SLUG).await {
+        Err(Error::NotFound(_)) => {}
+        found => return found,
     }
+    let new = NewTenant {
+        slug: Slug::parse(SLUG)?,
+        display_name: "Easy Printer Solution GmbH".into(),
+        time_zone: TimeZoneName::parse("Europe/Berlin")?,
+        language: Language::parse("de")?,
+    };
+    let admin = NewUser {
+        email: Email::parse(ADMIN_EMAIL)?,
+        display_name: "Petra Admin".into(),
+        password_hash: None,
+        roles: vec!["tenant-admin".into()],
+    };
+    let (tenant, _) =
+        tenants::service::create(&state.events, &caller.actor(), new, Some(admin)).await?;
+    Ok(tenant)
+}
 
-    async fn expect(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let (status, json) = self.call(method.clone(), path, body).await?;
-        if !(200..300).contains(&status) {
-            bail!("{method} {path} answered {status}: {json}");
-        }
-        Ok(json)
+/// The demo technician's id, created when missing.
+async fn technician(state: &AppState, caller: &Caller, tenant: &Tenant) -> Result<String> {
+    let email = Email::parse(TECHNICIAN_EMAIL)?;
+    match auth::find_user_by_email(&state.db.pool, &tenant.id, &email).await {
+        Err(Error::NotFound(_)) => {}
+        found => return found.map(|user| user.id),
     }
+    let new = NewUser {
+        email,
+        display_name: "Tom Techniker".into(),
+        password_hash: None,
+        roles: vec!["technician".into()],
+    };
+    let user = auth::service::create_user(&state.events, caller, &tenant.id, new).await?;
+    Ok(user.id)
+}
+
+fn palette(main: &str, main_text: &str, secondary_button: &str, body: &str) -> Result<Palette> {
+    Ok(Palette {
+        main: Colour::parse(main)?,
+        main_text: Colour::parse(main_text)?,
+        secondary_button: Colour::parse(secondary_button)?,
+        body: Colour::parse(body)?,
+    })
 }
 
 /// The demo portal: the Harbour theme, booking and feedback on, a logo. Found by name when it
 /// exists; returns its id.
-async fn portal_profile(api: &Api, t: &str) -> anyhow::Result<Value> {
-    use reqwest::Method;
-
+async fn portal_profile(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &Tenant,
+) -> anyhow::Result<String> {
     const NAME: &str = "Easy Printer portal";
-    let profiles = api
-        .expect(Method::GET, &format!("{t}/portal-profiles?limit=200"), None)
-        .await?;
-    if let Some(found) = profiles["items"]
-        .as_array()
-        .and_then(|p| p.iter().find(|p| p["name"] == NAME))
-    {
-        return Ok(found["id"].clone());
+    let profiles = profiles::store::list(&state.db.pool, &tenant.id, "", 200).await?;
+    if let Some(found) = profiles.into_iter().find(|p| p.name == NAME) {
+        return Ok(found.id);
     }
-    let installs = api
-        .expect(Method::GET, &format!("{t}/plugins?limit=200"), None)
-        .await?;
-    let theme = installs["items"]
-        .as_array()
-        .and_then(|i| i.iter().find(|i| i["plugin_id"] == "harbour"))
-        .map(|i| i["id"].clone())
+    let theme = plugins::installs::install_of(&state.db.pool, &tenant.id, "harbour")
+        .await?
         .context("the built-in Harbour theme is installed")?;
-    let profile = api.expect(Method::POST, &format!("{t}/portal-profiles"), Some(json!({
-        "name": NAME, "mode": "booking", "feedback": true, "theme_install_id": theme,
-        "logo_link": "https://easy-printer.example",
-        "booking_text": "Wählen Sie ein Zeitfenster, in dem jemand vor Ort ist. Unsere Techniker kommen werktags zwischen 8 und 18 Uhr.",
-        "booking_disclaimer": "Termine können bis 24 Stunden vorher kostenlos geändert werden.",
-        "colours": {
-            "light": {"main": "#b3261e", "main_text": "#ffffff", "secondary_button": "#f6e7e5", "body": "#fffbfa"},
-            "dark": {"main": "#f2b8b5", "main_text": "#3b0a08", "secondary_button": "#3a2a29", "body": "#1a1110"}
-        }
-    }))).await?;
-    let id = profile["id"].as_str().context("profile id")?.to_string();
-    let logo = api
-        .client
-        .put(format!("{}{t}/portal-profiles/{id}/logo", api.base))
-        .bearer_auth(&api.token)
-        .header(reqwest::header::CONTENT_TYPE, "image/png")
-        .body(logo_png())
-        .send()
+    let input = NewProfile {
+        name: NAME.into(),
+        mode: Some(Mode::Booking),
+        feedback: true,
+        logo_link: Some("https://easy-printer.example".into()),
+        salutation: String::new(),
+        booking_text: "Wählen Sie ein Zeitfenster, in dem jemand vor Ort ist. Unsere Techniker kommen werktags zwischen 8 und 18 Uhr.".into(),
+        booking_disclaimer: "Termine können bis 24 Stunden vorher kostenlos geändert werden.".into(),
+        colours: Some(Colours {
+            light: palette("#b3261e", "#ffffff", "#f6e7e5", "#fffbfa")?,
+            dark: palette("#f2b8b5", "#3b0a08", "#3a2a29", "#1a1110")?,
+        }),
+        theme_install_id: Some(theme),
+        language: None,
+        link_expiry_days: None,
+        is_default: false,
+    };
+    let profile =
+        profiles::service::create(state, caller, &tenant.id, &tenant.language, input).await?;
+    profiles::service::set_logo(state, caller, &tenant.id, &profile.id, logo_png())
         .await
-        .context("uploading the demo logo")?;
-    if !logo.status().is_success() {
-        bail!(
-            "the demo logo was refused: {}",
-            logo.text().await.unwrap_or_default()
-        );
-    }
-    Ok(Value::String(id))
+        .context("the demo logo was refused")?;
+    Ok(profile.id)
 }
 
 /// A small generated logo: a printer-ish mark in the brand red on white.
@@ -142,164 +172,161 @@ fn logo_png() -> Vec<u8> {
     png
 }
 
-/// Sets the demo up on a running host at `base` and prints its links and admin token.
-pub async fn set_up(state: &AppState, base: &str) -> anyhow::Result<()> {
-    let mut conn = state.db.pool.acquire().await?;
-    let setup_token = auth::issue_token(&mut conn, None, "demo set-up", Some(1)).await?;
-    drop(conn);
-    let api = Api {
-        client: reqwest::Client::new(),
-        base: base.trim_end_matches('/').to_string(),
-        token: setup_token.token,
+/// The tenant's first project, created when it has none, showing the demo portal.
+async fn project(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &Tenant,
+    profile: String,
+) -> Result<String> {
+    let existing = tickets::store::list_projects(&state.db.pool, &tenant.id, "", 1).await?;
+    let id = match existing.into_iter().next() {
+        Some(project) => project.id,
+        None => {
+            let input = ProjectInput {
+                name: "Printer service".into(),
+                profile_id: None,
+            };
+            tickets::service::create_project(state, caller, &tenant.id, input)
+                .await?
+                .id
+        }
     };
-    let outcome = populate(&api).await;
-    sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1")
-        .bind(&setup_token.record.id)
-        .bind(crate::db::now_ms())
-        .execute(&state.db.pool)
-        .await?;
-    outcome
+    let changes = ProjectChanges {
+        name: None,
+        profile_id: Some(Some(profile)),
+    };
+    tickets::service::update_project(state, caller, &tenant.id, &id, changes).await?;
+    Ok(id)
 }
 
-async fn populate(api: &Api) -> anyhow::Result<()> {
-    use reqwest::Method;
+/// Tomorrow, 9 to 11 in Berlin.
+fn tomorrow_morning() -> anyhow::Result<Appointment> {
+    let start = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::get("Europe/Berlin")?)
+        .tomorrow()?
+        .with()
+        .hour(9)
+        .minute(0)
+        .second(0)
+        .subsec_nanosecond(0)
+        .build()?
+        .timestamp();
+    Ok(Appointment {
+        start,
+        end: start + jiff::SignedDuration::from_hours(2),
+    })
+}
 
-    let (status, tenant) = api
-        .call(Method::GET, &format!("/api/v1/tenants/{SLUG}"), None)
-        .await?;
-    let tenant = if status == 200 {
-        tenant
-    } else {
-        api.expect(Method::POST, "/api/v1/tenants", Some(json!({
-            "slug": SLUG, "display_name": "Easy Printer Solution GmbH", "time_zone": "Europe/Berlin", "language": "de",
-            "admin": {"email": "admin@easy-printer.example", "display_name": "Petra Admin"}
-        }))).await?
+/// Creates a demo ticket and walks it through every step up to `target`.
+async fn demo_ticket(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &Tenant,
+    project: &str,
+    technician: &str,
+    (title, first, last, target): (&str, &str, &str, Status),
+) -> anyhow::Result<Ticket> {
+    let input = NewTicket {
+        project_id: project.into(),
+        title: title.into(),
+        description: String::new(),
+        ticket_type: "repair".into(),
+        priority: None,
+        contact: Contact {
+            first_name: first.into(),
+            last_name: last.into(),
+            email: format!("{}@customer.example", first.to_lowercase()),
+            mobile: None,
+        },
+        address: "Friedrichstraße 100, 10117 Berlin".into(),
+        custom_fields: Default::default(),
+        technician_id: Some(technician.into()),
     };
-    let tenant_id = tenant["id"].as_str().context("tenant id")?.to_string();
-    let t = format!("/api/v1/tenants/{tenant_id}");
+    let ticket = tickets::service::create(state, caller, &tenant.id, &tenant.slug, input).await?;
+    if target >= Status::Scheduling {
+        let changes = TicketChanges {
+            title: None,
+            description: None,
+            ticket_type: None,
+            priority: None,
+            contact: None,
+            address: None,
+            custom_fields: None,
+            technician_id: None,
+            appointment: Some(Some(tomorrow_morning()?)),
+        };
+        tickets::service::update(state, caller, &tenant.id, &ticket.id, changes).await?;
+    }
+    for status in Status::ALL.iter().skip(1).take_while(|s| **s <= target) {
+        tickets::service::change_status(state, caller, &tenant.id, &ticket.id, *status).await?;
+        if *status == Status::OnRoute {
+            let report = PositionReport {
+                latitude: 52.5200,
+                longitude: 13.4050,
+                eta: Some(jiff::Timestamp::now() + jiff::SignedDuration::from_mins(25)),
+            };
+            tickets::service::report_position(state, caller, &tenant.id, &ticket.id, report)
+                .await?;
+        }
+    }
+    Ok(ticket)
+}
 
-    let users = api
-        .expect(Method::GET, &format!("{t}/users?limit=200"), None)
-        .await?;
-    let find_user = |email: &str| {
-        users["items"]
-            .as_array()
-            .and_then(|u| u.iter().find(|u| u["email"] == email))
-            .map(|u| u["id"].clone())
-    };
-    let admin = find_user("admin@easy-printer.example").context("the demo admin")?;
-    let technician = match find_user("tom@easy-printer.example") {
-        Some(id) => id,
-        None => api.expect(Method::POST, &format!("{t}/users"), Some(json!({
-            "email": "tom@easy-printer.example", "display_name": "Tom Techniker", "roles": ["technician"]}))).await?["id"].clone(),
-    };
+/// Sets the demo up in the host whose API is served at `base` and prints its links and an admin
+/// token.
+pub async fn set_up(state: &AppState, base: &str) -> anyhow::Result<()> {
+    let caller = demo_caller();
+    let tenant = tenant(state, &caller).await?;
+    let email = Email::parse(ADMIN_EMAIL)?;
+    let admin = auth::find_user_by_email(&state.db.pool, &tenant.id, &email)
+        .await
+        .context("the demo admin")?;
+    let technician = technician(state, &caller, &tenant).await?;
+    let profile = portal_profile(state, &caller, &tenant).await?;
+    let project = project(state, &caller, &tenant, profile).await?;
 
-    let profile = portal_profile(api, &t).await?;
-    let projects = api
-        .expect(Method::GET, &format!("{t}/projects"), None)
-        .await?;
-    let project = match projects["items"].as_array().and_then(|p| p.first()) {
-        Some(p) => p["id"].clone(),
-        None => api
-            .expect(
-                Method::POST,
-                &format!("{t}/projects"),
-                Some(json!({"name": "Printer service"})),
-            )
-            .await?["id"]
-            .clone(),
+    let everything = Filter {
+        status: None,
+        project_id: None,
+        technician_id: None,
+        q: None,
+        after: "",
+        limit: 200,
     };
-    api.expect(
-        Method::PATCH,
-        &format!("{t}/projects/{}", project.as_str().unwrap_or_default()),
-        Some(json!({"profile_id": profile})),
-    )
-    .await?;
-
-    let tickets = api
-        .expect(Method::GET, &format!("{t}/tickets?limit=200"), None)
-        .await?;
-    let mut existing: Vec<Value> = tickets["items"].as_array().cloned().unwrap_or_default();
+    let mut existing = tickets::service::list(&state.db.pool, &tenant.id, &everything).await?;
     if existing.is_empty() {
-        for (title, first, last, step) in TICKETS {
-            let ticket = api.expect(Method::POST, &format!("{t}/tickets"), Some(json!({
-                "project_id": project, "title": title, "ticket_type": "repair", "technician_id": technician,
-                "contact": {"first_name": first, "last_name": last, "email": format!("{}@customer.example", first.to_lowercase())},
-                "address": "Friedrichstraße 100, 10117 Berlin"}))).await?;
-            let path = format!("{t}/tickets/{}", ticket["id"].as_str().unwrap_or_default());
-            let target = crate::tickets::Status::parse(step).context("demo step")?;
-            if target >= crate::tickets::Status::Scheduling {
-                // Tomorrow, 9 to 11 in Berlin.
-                let start = jiff::Zoned::now()
-                    .with_time_zone(jiff::tz::TimeZone::get("Europe/Berlin")?)
-                    .tomorrow()?
-                    .with()
-                    .hour(9)
-                    .minute(0)
-                    .second(0)
-                    .subsec_nanosecond(0)
-                    .build()?
-                    .timestamp();
-                let end = start + jiff::SignedDuration::from_hours(2);
-                api.expect(
-                    Method::PATCH,
-                    &path,
-                    Some(json!({"appointment": {"start": start, "end": end}})),
-                )
-                .await?;
-            }
-            for status in crate::tickets::Status::ALL
-                .iter()
-                .skip(1)
-                .take_while(|s| **s <= target)
-            {
-                api.expect(
-                    Method::POST,
-                    &format!("{path}/status"),
-                    Some(json!({"status": status})),
-                )
-                .await?;
-                if *status == crate::tickets::Status::OnRoute {
-                    let eta = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(25);
-                    api.expect(
-                        Method::POST,
-                        &format!("{path}/position"),
-                        Some(json!({"latitude": 52.5200, "longitude": 13.4050, "eta": eta})),
-                    )
-                    .await?;
-                }
-            }
+        for ticket in TICKETS {
+            let ticket =
+                demo_ticket(state, &caller, &tenant, &project, &technician, *ticket).await?;
             existing.push(ticket);
         }
     }
 
     // Links are stored hashed, so each run issues fresh ones (and revokes the last run's).
     for ticket in &existing {
-        let path = format!(
-            "{t}/tickets/{}/tracking-link",
-            ticket["id"].as_str().unwrap_or_default()
-        );
-        let reissued = api.expect(Method::POST, &path, None).await?;
+        let reissued =
+            tickets::service::reissue_link(state, &caller, &tenant.id, &tenant.slug, &ticket.id)
+                .await?;
         println!(
             "tracking link: {}  ({})",
-            reissued["tracking_url"].as_str().unwrap_or_default(),
-            reissued["title"].as_str().unwrap_or_default()
+            reissued.tracking_url.unwrap_or_default(),
+            reissued.title
         );
     }
-    let admin_token = api
-        .expect(
-            Method::POST,
-            &format!("{t}/tokens"),
-            Some(json!({"user_id": admin, "name": "demo", "expires_in_days": 30})),
-        )
-        .await?;
-    println!(
-        "admin token: {}",
-        admin_token["token"].as_str().unwrap_or_default()
-    );
+    let admin_token = auth::service::issue_for(
+        &state.events,
+        &caller,
+        &tenant.id,
+        &admin.id,
+        "demo",
+        Some(30),
+    )
+    .await?;
+    println!("admin token: {}", admin_token.token);
     println!(
         "API reference: {}/api/v1/docs (use the admin token as a bearer token)",
-        api.base
+        base.trim_end_matches('/')
     );
     Ok(())
 }

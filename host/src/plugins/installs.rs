@@ -188,6 +188,17 @@ pub async fn kind_of(pool: &Pool, tenant: &TenantId, install: &str) -> Result<Op
     Ok(kind.map(|(kind,)| kind))
 }
 
+/// The id of the tenant's install of `plugin` (a tenant installs a plugin at most once).
+pub async fn install_of(pool: &Pool, tenant: &TenantId, plugin: &str) -> Result<Option<String>> {
+    let id: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM plugin_installs WHERE tenant_id = $1 AND plugin_id = $2")
+            .bind(tenant)
+            .bind(plugin)
+            .fetch_optional(pool)
+            .await?;
+    Ok(id.map(|(id,)| id))
+}
+
 async fn save(conn: &mut sqlx::AnyConnection, tenant: &TenantId, row: &InstallRow) -> Result<()> {
     sqlx::query(
         "UPDATE plugin_installs SET version = $3, previous_version = $4, enabled = $5, config = $6, grants = $7,
