@@ -483,14 +483,12 @@ async fn logo(
         Ok(tenant) => tenant,
         Err(page) => return page,
     };
-    let logo: Result<Option<(Option<Vec<u8>>,)>, _> =
-        sqlx::query_as("SELECT logo FROM portal_profiles WHERE tenant_id = $1 AND id = $2")
-            .bind(&tenant.id)
-            .bind(&profile)
-            .fetch_optional(&state.db.pool)
-            .await;
+    let logo = match state.db.pool.acquire().await {
+        Ok(mut conn) => profiles::store::logo(&mut conn, &tenant.id, &profile).await,
+        Err(e) => Err(e.into()),
+    };
     match logo {
-        Ok(Some((Some(png),))) => (
+        Ok(Some(logo)) => (
             [
                 (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
                 // The URL carries the image's hash: a new logo is a new URL.
@@ -503,11 +501,11 @@ async fn logo(
                     HeaderValue::from_static("default-src 'none'"),
                 ),
             ],
-            png,
+            logo.png,
         )
             .into_response(),
-        Ok(_) => state.pages.not_found(),
-        Err(e) => crate::error::Error::from(e).into_response(),
+        Ok(None) => state.pages.not_found(),
+        Err(e) => e.into_response(),
     }
 }
 
