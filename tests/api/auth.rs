@@ -8,9 +8,17 @@ use crate::support::TestApp;
 async fn sign_in_issues_a_token_and_refuses_bad_credentials(app: TestApp) {
     let (tenant, admin) = app.tenant_with_admin("acme").await;
     let created = app
-            .post(&format!("/api/v1/tenants/{tenant}/users"), &admin,
-                json!({"email": "Dora@Acme.example", "display_name": "Dora", "password": "a long enough secret", "roles": ["dispatcher"]}))
-            .await;
+        .post(
+            &format!("/api/v1/tenants/{tenant}/users"),
+            &admin,
+            json!({
+                "email": "Dora@Acme.example",
+                "display_name": "Dora",
+                "password": "a long enough secret",
+                "roles": ["dispatcher"]
+            }),
+        )
+        .await;
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(created.json["email"], "dora@acme.example");
     let weak = app
@@ -31,9 +39,18 @@ async fn sign_in_issues_a_token_and_refuses_bad_credentials(app: TestApp) {
     assert_eq!((taken.status, taken.code()), (409, "email_taken"));
 
     let signed_in = app
-            .send(reqwest::Method::POST, "/api/v1/auth/token", None,
-                Some(&json!({"tenant": "acme", "email": "dora@acme.example", "password": "a long enough secret"})), &[])
-            .await;
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/auth/token",
+            None,
+            Some(&json!({
+                "tenant": "acme",
+                "email": "dora@acme.example",
+                "password": "a long enough secret"
+            })),
+            &[],
+        )
+        .await;
     assert_eq!(signed_in.status, 201, "{}", signed_in.text);
     assert_eq!(signed_in.json["tenant_id"], tenant.as_str());
     let token = signed_in.json["token"].as_str().unwrap().to_string();

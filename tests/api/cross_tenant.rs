@@ -41,8 +41,17 @@ impl Objects {
                 json!({"user_id": user, "role": "viewer"}),
             )
             .await;
-        let policy = app.post(&format!("/api/v1/tenants/{tenant}/policies"), &admin,
-            json!({"role": "auditor", "object": "/api/v1/tenants/{tenant}/audit", "action": "GET"})).await;
+        let policy = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/policies"),
+                &admin,
+                json!({
+                    "role": "auditor",
+                    "object": "/api/v1/tenants/{tenant}/audit",
+                    "action": "GET"
+                }),
+            )
+            .await;
         let token = app
             .post(
                 &format!("/api/v1/tenants/{tenant}/me/tokens"),
@@ -82,8 +91,15 @@ impl Objects {
             )
             .await;
         let ticket = app
-            .post(&format!("/api/v1/tenants/{tenant}/tickets"), &admin, json!({"project_id": project.json["id"], "title": "Jam",
-                "contact": {"first_name": "Eva", "last_name": "Ek", "email": format!("eva@{slug}.example")}}))
+            .post(
+                &format!("/api/v1/tenants/{tenant}/tickets"),
+                &admin,
+                json!({
+                    "project_id": project.json["id"],
+                    "title": "Jam",
+                    "contact": {"first_name": "Eva", "last_name": "Ek", "email": format!("eva@{slug}.example")}
+                }),
+            )
             .await;
         let field = app
             .post(

@@ -27,8 +27,18 @@ async fn portal(app: &TestApp) -> Portal {
     let (tenant, admin) = app.tenant_with_admin("acme").await;
     let t = format!("/api/v1/tenants/{tenant}");
     let profile = app
-        .post(&format!("{t}/portal-profiles"), &admin, json!({"name": "Web", "language": "en", "mode": "booking", "feedback": true,
-            "booking_text": "Choose a window when someone is in.", "salutation": "Hello {first_name},"}))
+        .post(
+            &format!("{t}/portal-profiles"),
+            &admin,
+            json!({
+                "name": "Web",
+                "language": "en",
+                "mode": "booking",
+                "feedback": true,
+                "booking_text": "Choose a window when someone is in.",
+                "salutation": "Hello {first_name},"
+            }),
+        )
         .await;
     assert_eq!(profile.status, 201, "{}", profile.text);
     let profile = profile.json["id"].as_str().unwrap().to_string();

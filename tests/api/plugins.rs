@@ -279,9 +279,16 @@ async fn hostile_plugins_are_recorded_with_typed_errors(app: TestApp) {
     let (tenant, admin) = app.tenant_with_admin("acme").await;
     assert_eq!(app.publish("hostile", None).await.status, 201);
     let installed = app
-            .post(&format!("/api/v1/tenants/{tenant}/plugins"), &admin,
-                json!({"plugin_id": "hostile", "config": {"behaviour": "ok"}, "secrets": {"api_key": "s3cr3t-value-42"}}))
-            .await;
+        .post(
+            &format!("/api/v1/tenants/{tenant}/plugins"),
+            &admin,
+            json!({
+                "plugin_id": "hostile",
+                "config": {"behaviour": "ok"},
+                "secrets": {"api_key": "s3cr3t-value-42"}
+            }),
+        )
+        .await;
     assert_eq!(installed.status, 201, "{}", installed.text);
     assert_eq!(installed.json["secrets_set"], json!(["api_key"]));
     assert!(!installed.text.contains("s3cr3t-value-42"));

@@ -104,8 +104,17 @@ async fn changes_take_effect_on_the_next_request(app: TestApp) {
         .status,
         403
     );
-    let policy = app.post(&format!("/api/v1/tenants/{tenant}/policies"), &admin,
-            json!({"role": "staff-manager", "object": "/api/v1/tenants/{tenant}/users", "action": "post"})).await;
+    let policy = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/policies"),
+            &admin,
+            json!({
+                "role": "staff-manager",
+                "object": "/api/v1/tenants/{tenant}/users",
+                "action": "post"
+            }),
+        )
+        .await;
     assert_eq!(policy.status, 201, "{}", policy.text);
     assert_eq!(policy.json["action"], "POST");
     app.post(

@@ -415,8 +415,13 @@ async fn the_profile_brands_the_page_and_offers_booking(app: TestApp) {
         )
         .await;
     assert_eq!(planned.status, 200, "{}", planned.text);
-    let backwards = app.patch(&format!("/api/v1/tenants/{tenant}/tickets/{ticket}"), &admin,
-            json!({"appointment": {"start": "2026-11-24T10:00:00Z", "end": "2026-11-24T08:00:00Z"}})).await;
+    let backwards = app
+        .patch(
+            &format!("/api/v1/tenants/{tenant}/tickets/{ticket}"),
+            &admin,
+            json!({"appointment": {"start": "2026-11-24T10:00:00Z", "end": "2026-11-24T08:00:00Z"}}),
+        )
+        .await;
     assert_eq!(backwards.code(), "invalid_appointment");
     let page = app.page(&path, HOST).await;
     assert!(

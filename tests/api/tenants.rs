@@ -49,8 +49,17 @@ async fn create_list_update_and_paginate(app: TestApp) {
     assert_eq!(by_id.json["slug"], "bravo");
 
     let updated = app
-            .patch(&format!("/api/v1/tenants/{id}"), &token, json!({"display_name": "Bravo GmbH", "time_zone": "Europe/Madrid", "language": "es", "slug": "bravo-gmbh"}))
-            .await;
+        .patch(
+            &format!("/api/v1/tenants/{id}"),
+            &token,
+            json!({
+                "display_name": "Bravo GmbH",
+                "time_zone": "Europe/Madrid",
+                "language": "es",
+                "slug": "bravo-gmbh"
+            }),
+        )
+        .await;
     assert_eq!(updated.status, 200, "{}", updated.text);
     assert_eq!(updated.json["display_name"], "Bravo GmbH");
     assert_eq!(updated.json["slug"], "bravo-gmbh");

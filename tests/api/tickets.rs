@@ -28,8 +28,13 @@ async fn tickets_are_numbered_validated_and_advanced(app: TestApp) {
         .await;
     assert_eq!(project.status, 201, "{}", project.text);
     let project = project.json["id"].as_str().unwrap().to_string();
-    let field = app.post(&format!("{base}/custom-fields"), &admin,
-            json!({"key": "serial", "label": "Serial number", "field_type": "text", "required": true})).await;
+    let field = app
+        .post(
+            &format!("{base}/custom-fields"),
+            &admin,
+            json!({"key": "serial", "label": "Serial number", "field_type": "text", "required": true}),
+        )
+        .await;
     assert_eq!(field.status, 201, "{}", field.text);
 
     let no_email = app
@@ -94,8 +99,17 @@ async fn tickets_are_numbered_validated_and_advanced(app: TestApp) {
             json!({"name": "P"}),
         )
         .await;
-    let other_ticket = app.post(&format!("/api/v1/tenants/{other}/tickets"), &other_admin,
-            json!({"project_id": other_project.json["id"], "title": "T", "contact": {"first_name": "A", "last_name": "B", "email": "a@b.example"}})).await;
+    let other_ticket = app
+        .post(
+            &format!("/api/v1/tenants/{other}/tickets"),
+            &other_admin,
+            json!({
+                "project_id": other_project.json["id"],
+                "title": "T",
+                "contact": {"first_name": "A", "last_name": "B", "email": "a@b.example"}
+            }),
+        )
+        .await;
     assert_eq!(other_ticket.json["number"], 1, "{}", other_ticket.text);
 
     // Progress.
