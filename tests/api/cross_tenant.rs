@@ -41,8 +41,17 @@ impl Objects {
                 json!({"user_id": user, "role": "viewer"}),
             )
             .await;
-        let policy = app.post(&format!("/api/v1/tenants/{tenant}/policies"), &admin,
-            json!({"role": "auditor", "object": "/api/v1/tenants/{tenant}/audit", "action": "GET"})).await;
+        let policy = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/policies"),
+                &admin,
+                json!({
+                    "role": "auditor",
+                    "object": "/api/v1/tenants/{tenant}/audit",
+                    "action": "GET"
+                }),
+            )
+            .await;
         let token = app
             .post(
                 &format!("/api/v1/tenants/{tenant}/me/tokens"),
@@ -82,8 +91,15 @@ impl Objects {
             )
             .await;
         let ticket = app
-            .post(&format!("/api/v1/tenants/{tenant}/tickets"), &admin, json!({"project_id": project.json["id"], "title": "Jam",
-                "contact": {"first_name": "Eva", "last_name": "Ek", "email": format!("eva@{slug}.example")}}))
+            .post(
+                &format!("/api/v1/tenants/{tenant}/tickets"),
+                &admin,
+                json!({
+                    "project_id": project.json["id"],
+                    "title": "Jam",
+                    "contact": {"first_name": "Eva", "last_name": "Ek", "email": format!("eva@{slug}.example")}
+                }),
+            )
             .await;
         let field = app
             .post(
@@ -200,57 +216,125 @@ fn body_for(template: &str, victim: &Objects) -> Value {
     }
 }
 
-on_both_backends! {
-    async fn tenant_a_cannot_reach_tenant_b_through_any_route(app: TestApp) {
-        let (a, admin_a) = Objects::create(&app, "alpha").await;
-        let (b, _) = Objects::create(&app, "bravo").await;
-        let before = b.snapshot(&app).await;
+async fn tenant_a_cannot_reach_tenant_b_through_any_route(app: TestApp) {
+    let (a, admin_a) = Objects::create(&app, "alpha").await;
+    let (b, _) = Objects::create(&app, "bravo").await;
+    let before = b.snapshot(&app).await;
 
-        let spec = app.send(reqwest::Method::GET, "/api/v1/openapi.json", None, None, &[]).await;
-        let mut checked = 0;
-        for (template, item) in spec.json["paths"].as_object().unwrap() {
-            if !template.contains("{tenant}") {
-                continue;
-            }
-            for method in item.as_object().unwrap().keys() {
-                let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-                let sends_body = method == reqwest::Method::POST || method == reqwest::Method::PATCH;
-                let body = if sends_body { body_for(template, &b) } else { Value::Null };
-
-                // B's tenant in the path, by id and by slug: refused before anything is read.
-                for tenant in [b.tenant.as_str(), "bravo"] {
-                    let path = b.fill(template, tenant);
-                    let reply = app.send(method.clone(), &path, Some(&admin_a), sends_body.then_some(&body), &[]).await;
-                    assert_eq!(reply.status, 403, "{method} {path} as alpha: {}", reply.text);
-                }
-
-                // A's own tenant in the path with B's object ids: not found.
-                let names_object = template.matches('{').count() > 1;
-                let carries_b_ids = [&b.user, &b.project].iter().any(|id| body.to_string().contains(id.as_str()));
-                if names_object || carries_b_ids {
-                    let path = b.fill(template, &a.tenant);
-                    let reply = app.send(method.clone(), &path, Some(&admin_a), sends_body.then_some(&body), &[]).await;
-                    assert_eq!(reply.status, 404, "{method} {path} with bravo's ids: {}", reply.text);
-                }
-                checked += 1;
-            }
+    let spec = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/openapi.json",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    let mut checked = 0;
+    for (template, item) in spec.json["paths"].as_object().unwrap() {
+        if !template.contains("{tenant}") {
+            continue;
         }
-        assert!(checked >= 25, "only {checked} tenant routes were checked");
-        assert_eq!(b.snapshot(&app).await, before, "tenant bravo changed");
+        for method in item.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let sends_body = method == reqwest::Method::POST || method == reqwest::Method::PATCH;
+            let body = if sends_body {
+                body_for(template, &b)
+            } else {
+                Value::Null
+            };
 
-        // References inside bodies stay within the tenant too.
-        let borrowed = app.post(&format!("/api/v1/tenants/{}/projects", a.tenant), &admin_a,
-            json!({"name": "Borrowing", "profile_id": b.profile})).await;
-        assert_eq!(borrowed.code(), "unknown_profile");
-        let borrowed = app.patch(&format!("/api/v1/tenants/{}/projects/{}", a.tenant, a.project), &admin_a,
-            json!({"profile_id": b.profile})).await;
-        assert_eq!(borrowed.code(), "unknown_profile");
-        let b_theme = b.snapshot(&app).await;
-        let b_install = app.get(&format!("/api/v1/tenants/{}/plugins", b.tenant), &app.platform_token).await;
-        let b_harbour = b_install.json["items"].as_array().unwrap().iter().find(|i| i["plugin_id"] == "harbour").unwrap()["id"].clone();
-        let themed = app.patch(&format!("/api/v1/tenants/{}/portal-profiles/{}", a.tenant, a.profile), &admin_a,
-            json!({"theme_install_id": b_harbour})).await;
-        assert_eq!(themed.code(), "unknown_theme", "another tenant's theme install");
-        assert_eq!(b.snapshot(&app).await, b_theme);
+            // B's tenant in the path, by id and by slug: refused before anything is read.
+            for tenant in [b.tenant.as_str(), "bravo"] {
+                let path = b.fill(template, tenant);
+                let reply = app
+                    .send(
+                        method.clone(),
+                        &path,
+                        Some(&admin_a),
+                        sends_body.then_some(&body),
+                        &[],
+                    )
+                    .await;
+                assert_eq!(
+                    reply.status, 403,
+                    "{method} {path} as alpha: {}",
+                    reply.text
+                );
+            }
+
+            // A's own tenant in the path with B's object ids: not found.
+            let names_object = template.matches('{').count() > 1;
+            let carries_b_ids = [&b.user, &b.project]
+                .iter()
+                .any(|id| body.to_string().contains(id.as_str()));
+            if names_object || carries_b_ids {
+                let path = b.fill(template, &a.tenant);
+                let reply = app
+                    .send(
+                        method.clone(),
+                        &path,
+                        Some(&admin_a),
+                        sends_body.then_some(&body),
+                        &[],
+                    )
+                    .await;
+                assert_eq!(
+                    reply.status, 404,
+                    "{method} {path} with bravo's ids: {}",
+                    reply.text
+                );
+            }
+            checked += 1;
+        }
     }
+    assert!(checked >= 25, "only {checked} tenant routes were checked");
+    assert_eq!(b.snapshot(&app).await, before, "tenant bravo changed");
+
+    // References inside bodies stay within the tenant too.
+    let borrowed = app
+        .post(
+            &format!("/api/v1/tenants/{}/projects", a.tenant),
+            &admin_a,
+            json!({"name": "Borrowing", "profile_id": b.profile}),
+        )
+        .await;
+    assert_eq!(borrowed.code(), "unknown_profile");
+    let borrowed = app
+        .patch(
+            &format!("/api/v1/tenants/{}/projects/{}", a.tenant, a.project),
+            &admin_a,
+            json!({"profile_id": b.profile}),
+        )
+        .await;
+    assert_eq!(borrowed.code(), "unknown_profile");
+    let b_theme = b.snapshot(&app).await;
+    let b_install = app
+        .get(
+            &format!("/api/v1/tenants/{}/plugins", b.tenant),
+            &app.platform_token,
+        )
+        .await;
+    let b_harbour = b_install.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["plugin_id"] == "harbour")
+        .unwrap()["id"]
+        .clone();
+    let themed = app
+        .patch(
+            &format!("/api/v1/tenants/{}/portal-profiles/{}", a.tenant, a.profile),
+            &admin_a,
+            json!({"theme_install_id": b_harbour}),
+        )
+        .await;
+    assert_eq!(
+        themed.code(),
+        "unknown_theme",
+        "another tenant's theme install"
+    );
+    assert_eq!(b.snapshot(&app).await, b_theme);
 }
+
+on_both_backends!(tenant_a_cannot_reach_tenant_b_through_any_route);

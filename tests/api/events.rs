@@ -272,20 +272,12 @@ async fn position_reports_racing_a_status_change_never_undo_it(app: TestApp) {
     assert_eq!(moves, [("received", "on_route"), ("on_route", "completed")]);
 }
 
-on_both_backends! {
-    async fn rolled_back_events_reach_nobody_(app: TestApp) {
-        rolled_back_events_reach_nobody(app).await
-    }
-    async fn killed_consumer_resumes_once(app: TestApp) {
-        a_killed_consumer_resumes_and_handles_each_event_once(app).await
-    }
-    async fn position_race(app: TestApp) {
-        position_reports_racing_a_status_change_never_undo_it(app).await
-    }
-    async fn cli_tenant_served_at_once(app: TestApp) {
-        a_tenant_created_from_the_command_line_is_served_at_once(app).await
-    }
-}
+on_both_backends!(
+    rolled_back_events_reach_nobody,
+    a_killed_consumer_resumes_and_handles_each_event_once,
+    position_reports_racing_a_status_change_never_undo_it,
+    a_tenant_created_from_the_command_line_is_served_at_once,
+);
 
 /// `portico tenant create` runs in another process; the running host must not keep answering
 /// "not found" from its cache.

@@ -27,8 +27,18 @@ async fn portal(app: &TestApp) -> Portal {
     let (tenant, admin) = app.tenant_with_admin("acme").await;
     let t = format!("/api/v1/tenants/{tenant}");
     let profile = app
-        .post(&format!("{t}/portal-profiles"), &admin, json!({"name": "Web", "language": "en", "mode": "booking", "feedback": true,
-            "booking_text": "Choose a window when someone is in.", "salutation": "Hello {first_name},"}))
+        .post(
+            &format!("{t}/portal-profiles"),
+            &admin,
+            json!({
+                "name": "Web",
+                "language": "en",
+                "mode": "booking",
+                "feedback": true,
+                "booking_text": "Choose a window when someone is in.",
+                "salutation": "Hello {first_name},"
+            }),
+        )
         .await;
     assert_eq!(profile.status, 201, "{}", profile.text);
     let profile = profile.json["id"].as_str().unwrap().to_string();
@@ -139,93 +149,193 @@ fn assert_no_errors(page: &Page, what: &str) {
     assert!(errors.is_empty(), "{what}: the browser reported {errors:?}");
 }
 
-on_both_backends! {
-    async fn a_phone_sees_the_timeline_and_the_status_change_live(app: TestApp) {
-        let Some(browser) = Browser::launch().await else { return };
-        let portal = portal(&app).await;
-        let page = browser.new_page().await;
-        page.set_viewport(390, 844, true).await;
-        page.goto(&portal.url).await;
-        assert_eq!(page.eval("document.querySelectorAll('#timeline li').length").await, 7);
-        assert_eq!(current_step(&page).await, "received");
-        assert_eq!(page.eval("document.querySelector('h1').innerText").await, "Ticket #1: Printer prints blank pages");
-        assert_eq!(page.eval("!!document.querySelector('#book')").await, true, "booking is offered");
-        assert_eq!(page.eval("document.documentElement.scrollWidth <= window.innerWidth").await, true, "no sideways scrolling on a phone");
-        page.screenshot(&format!("phone-received-{}", portal.backend)).await;
-        // The page is connected for live updates (its first event refreshes it) before anything changes.
-        page.wait_for("!!document.documentElement.dataset.porticoUpdated", Duration::from_secs(15)).await;
+async fn a_phone_sees_the_timeline_and_the_status_change_live(app: TestApp) {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let portal = portal(&app).await;
+    let page = browser.new_page().await;
+    page.set_viewport(390, 844, true).await;
+    page.goto(&portal.url).await;
+    assert_eq!(
+        page.eval("document.querySelectorAll('#timeline li').length")
+            .await,
+        7
+    );
+    assert_eq!(current_step(&page).await, "received");
+    assert_eq!(
+        page.eval("document.querySelector('h1').innerText").await,
+        "Ticket #1: Printer prints blank pages"
+    );
+    assert_eq!(
+        page.eval("!!document.querySelector('#book')").await,
+        true,
+        "booking is offered"
+    );
+    assert_eq!(
+        page.eval("document.documentElement.scrollWidth <= window.innerWidth")
+            .await,
+        true,
+        "no sideways scrolling on a phone"
+    );
+    page.screenshot(&format!("phone-received-{}", portal.backend))
+        .await;
+    // The page is connected for live updates (its first event refreshes it) before anything changes.
+    page.wait_for(
+        "!!document.documentElement.dataset.porticoUpdated",
+        Duration::from_secs(15),
+    )
+    .await;
 
-        portal.move_to(&app, "dispatched").await;
-        portal.move_to(&app, "on_route").await;
-        app.post(&format!("/api/v1/tenants/{}/tickets/{}/position", portal.tenant, portal.ticket), &portal.admin,
-            json!({"latitude": 52.52, "longitude": 13.405, "eta": "2026-11-23T10:30:00Z"})).await;
-        let took = page
+    portal.move_to(&app, "dispatched").await;
+    portal.move_to(&app, "on_route").await;
+    app.post(
+        &format!(
+            "/api/v1/tenants/{}/tickets/{}/position",
+            portal.tenant, portal.ticket
+        ),
+        &portal.admin,
+        json!({"latitude": 52.52, "longitude": 13.405, "eta": "2026-11-23T10:30:00Z"}),
+    )
+    .await;
+    let took = page
             .wait_for("document.querySelector('#timeline li[aria-current=step]')?.dataset.status === 'on_route' \
                        && document.querySelector('#technician')?.innerText.includes('Tom Techniker')", Duration::from_secs(15))
             .await;
-        eprintln!("the status change reached the open page in {took:?} ({})", portal.backend);
-        assert_eq!(page.eval("document.querySelector('#timeline li[data-status=dispatched]').classList.contains('reached')").await, true);
-        assert_eq!(page.eval("!!document.querySelector('#book')").await, false, "no booking once the technician is on the way");
-        page.screenshot(&format!("phone-on-route-{}", portal.backend)).await;
-        assert_no_errors(&page, "the tracking page");
-        assert_accessible(&page, "the tracking page on a phone").await;
-    }
+    eprintln!(
+        "the status change reached the open page in {took:?} ({})",
+        portal.backend
+    );
+    assert_eq!(page.eval("document.querySelector('#timeline li[data-status=dispatched]').classList.contains('reached')").await, true);
+    assert_eq!(
+        page.eval("!!document.querySelector('#book')").await,
+        false,
+        "no booking once the technician is on the way"
+    );
+    page.screenshot(&format!("phone-on-route-{}", portal.backend))
+        .await;
+    assert_no_errors(&page, "the tracking page");
+    assert_accessible(&page, "the tracking page on a phone").await;
+}
 
-    async fn feedback_is_sent_from_the_page(app: TestApp) {
-        let Some(browser) = Browser::launch().await else { return };
-        let portal = portal(&app).await;
-        portal.move_to(&app, "completed").await;
-        let page = browser.new_page().await;
-        page.set_viewport(390, 844, true).await;
-        page.goto(&portal.url).await;
-        page.click("input[name=rating][value='4']").await;
-        page.fill("#comment", "Quick & friendly <3").await;
-        page.screenshot(&format!("feedback-form-{}", portal.backend)).await;
-        assert_accessible(&page, "the feedback form").await;
-        page.click("#feedback-form button[type=submit]").await;
-        page.wait_for("!!document.querySelector('#feedback') && !document.querySelector('#feedback-form') \
-                       && document.querySelector('#feedback').innerText.includes('Thank you')", Duration::from_secs(15)).await;
-        assert_eq!(page.eval("location.hash").await, "#feedback");
-        page.screenshot(&format!("feedback-thanks-{}", portal.backend)).await;
-        let stored = app.get(&format!("/api/v1/tenants/{}/tickets/{}", portal.tenant, portal.ticket), &portal.admin).await;
-        assert_eq!(stored.json["feedback"]["rating"], 4);
-        assert_eq!(stored.json["feedback"]["comment"], "Quick & friendly <3");
-        assert_no_errors(&page, "the feedback page");
-    }
+async fn feedback_is_sent_from_the_page(app: TestApp) {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let portal = portal(&app).await;
+    portal.move_to(&app, "completed").await;
+    let page = browser.new_page().await;
+    page.set_viewport(390, 844, true).await;
+    page.goto(&portal.url).await;
+    page.click("input[name=rating][value='4']").await;
+    page.fill("#comment", "Quick & friendly <3").await;
+    page.screenshot(&format!("feedback-form-{}", portal.backend))
+        .await;
+    assert_accessible(&page, "the feedback form").await;
+    page.click("#feedback-form button[type=submit]").await;
+    page.wait_for(
+        "!!document.querySelector('#feedback') && !document.querySelector('#feedback-form') \
+                       && document.querySelector('#feedback').innerText.includes('Thank you')",
+        Duration::from_secs(15),
+    )
+    .await;
+    assert_eq!(page.eval("location.hash").await, "#feedback");
+    page.screenshot(&format!("feedback-thanks-{}", portal.backend))
+        .await;
+    let stored = app
+        .get(
+            &format!(
+                "/api/v1/tenants/{}/tickets/{}",
+                portal.tenant, portal.ticket
+            ),
+            &portal.admin,
+        )
+        .await;
+    assert_eq!(stored.json["feedback"]["rating"], 4);
+    assert_eq!(stored.json["feedback"]["comment"], "Quick & friendly <3");
+    assert_no_errors(&page, "the feedback page");
+}
 
-    async fn every_theme_follows_the_colour_scheme(app: TestApp) {
-        let Some(browser) = Browser::launch().await else { return };
-        let portal = portal(&app).await;
-        portal.move_to(&app, "on_route").await;
-        let installs = app.get(&format!("/api/v1/tenants/{}/plugins", portal.tenant), &portal.admin).await;
-        let install = |plugin: &str| {
-            installs.json["items"].as_array().unwrap().iter().find(|i| i["plugin_id"] == plugin).unwrap()["id"].clone()
-        };
-        let colours = json!({
+async fn every_theme_follows_the_colour_scheme(app: TestApp) {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let portal = portal(&app).await;
+    portal.move_to(&app, "on_route").await;
+    let installs = app
+        .get(
+            &format!("/api/v1/tenants/{}/plugins", portal.tenant),
+            &portal.admin,
+        )
+        .await;
+    let install = |plugin: &str| {
+        installs.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["plugin_id"] == plugin)
+            .unwrap()["id"]
+            .clone()
+    };
+    let colours = json!({
             "light": {"main": "#b3261e", "main_text": "#ffffff", "secondary_button": "#f6e7e5", "body": "#fffbfa"},
             "dark": {"main": "#f2b8b5", "main_text": "#3b0a08", "secondary_button": "#3a2a29", "body": "#1a1110"}});
-        let profile_path = format!("/api/v1/tenants/{}/portal-profiles/{}", portal.tenant, portal.profile);
-        let mut looks = Vec::new();
-        for (theme, name) in [(Value::Null, "built-in"), (install("harbour"), "harbour"), (install("signal"), "signal")] {
-            let set = app.patch(&profile_path, &portal.admin, json!({"theme_install_id": theme, "colours": colours})).await;
-            assert_eq!(set.status, 200, "{}", set.text);
-            let page = browser.new_page().await;
-            page.set_viewport(1280, 900, false).await;
-            for (dark, body) in [(false, "rgb(255, 251, 250)"), (true, "rgb(26, 17, 16)")] {
-                page.emulate_color_scheme(dark).await;
-                page.goto(&portal.url).await;
-                let background = page.eval("getComputedStyle(document.body).backgroundColor").await;
-                assert_eq!(background, body, "{name}, dark {dark}: the profile's body colour");
-                assert_eq!(current_step(&page).await, "on_route", "{name}");
-                assert_eq!(page.eval("!!document.querySelector('#technician')").await, true, "{name}");
-                let scheme = if dark { "dark" } else { "light" };
-                page.screenshot(&format!("theme-{name}-{scheme}-{}", portal.backend)).await;
-                assert_accessible(&page, &format!("{name} in {scheme} mode")).await;
-            }
-            looks.push(page.eval("[getComputedStyle(document.querySelector('h1')).fontFamily, getComputedStyle(document.querySelector('#timeline')).display, getComputedStyle(document.querySelector('h1')).fontSize]").await);
-            assert_no_errors(&page, name);
+    let profile_path = format!(
+        "/api/v1/tenants/{}/portal-profiles/{}",
+        portal.tenant, portal.profile
+    );
+    let mut looks = Vec::new();
+    for (theme, name) in [
+        (Value::Null, "built-in"),
+        (install("harbour"), "harbour"),
+        (install("signal"), "signal"),
+    ] {
+        let set = app
+            .patch(
+                &profile_path,
+                &portal.admin,
+                json!({"theme_install_id": theme, "colours": colours}),
+            )
+            .await;
+        assert_eq!(set.status, 200, "{}", set.text);
+        let page = browser.new_page().await;
+        page.set_viewport(1280, 900, false).await;
+        for (dark, body) in [(false, "rgb(255, 251, 250)"), (true, "rgb(26, 17, 16)")] {
+            page.emulate_color_scheme(dark).await;
+            page.goto(&portal.url).await;
+            let background = page
+                .eval("getComputedStyle(document.body).backgroundColor")
+                .await;
+            assert_eq!(
+                background, body,
+                "{name}, dark {dark}: the profile's body colour"
+            );
+            assert_eq!(current_step(&page).await, "on_route", "{name}");
+            assert_eq!(
+                page.eval("!!document.querySelector('#technician')").await,
+                true,
+                "{name}"
+            );
+            let scheme = if dark { "dark" } else { "light" };
+            page.screenshot(&format!("theme-{name}-{scheme}-{}", portal.backend))
+                .await;
+            assert_accessible(&page, &format!("{name} in {scheme} mode")).await;
         }
-        assert_ne!(looks[1], looks[2], "Harbour and Signal look different: {looks:?}");
-        assert_ne!(looks[0], looks[1], "and differ from the built-in page: {looks:?}");
+        looks.push(page.eval("[getComputedStyle(document.querySelector('h1')).fontFamily, getComputedStyle(document.querySelector('#timeline')).display, getComputedStyle(document.querySelector('h1')).fontSize]").await);
+        assert_no_errors(&page, name);
     }
+    assert_ne!(
+        looks[1], looks[2],
+        "Harbour and Signal look different: {looks:?}"
+    );
+    assert_ne!(
+        looks[0], looks[1],
+        "and differ from the built-in page: {looks:?}"
+    );
 }
+
+on_both_backends!(
+    a_phone_sees_the_timeline_and_the_status_change_live,
+    feedback_is_sent_from_the_page,
+    every_theme_follows_the_colour_scheme
+);

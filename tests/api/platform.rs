@@ -3,99 +3,216 @@
 use serde_json::json;
 
 use crate::on_both_backends;
+use crate::support::TestApp;
 
-on_both_backends! {
-    async fn health_and_request_ids(app: TestApp) {
-        let alive = app.send(reqwest::Method::GET, "/healthz", None, None, &[]).await;
-        assert_eq!(alive.status, 200);
-        assert!(alive.headers.contains_key("x-request-id"));
-        let ready = app.send(reqwest::Method::GET, "/readyz", None, None, &[]).await;
-        assert_eq!(ready.status, 200);
-        assert_eq!(ready.json["status"], "ready");
-        let echoed = app.send(reqwest::Method::GET, "/healthz", None, None, &[("x-request-id", "abc-123")]).await;
-        assert_eq!(echoed.headers["x-request-id"], "abc-123");
-    }
+async fn health_and_request_ids(app: TestApp) {
+    let alive = app
+        .send(reqwest::Method::GET, "/healthz", None, None, &[])
+        .await;
+    assert_eq!(alive.status, 200);
+    assert!(alive.headers.contains_key("x-request-id"));
+    let ready = app
+        .send(reqwest::Method::GET, "/readyz", None, None, &[])
+        .await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json["status"], "ready");
+    let echoed = app
+        .send(
+            reqwest::Method::GET,
+            "/healthz",
+            None,
+            None,
+            &[("x-request-id", "abc-123")],
+        )
+        .await;
+    assert_eq!(echoed.headers["x-request-id"], "abc-123");
+}
 
-    async fn bad_input_gets_json_errors_with_the_right_status(app: TestApp) {
-        let token = app.platform_token.clone();
-        let no_auth = app.send(reqwest::Method::GET, "/api/v1/tenants", None, None, &[]).await;
-        assert_eq!((no_auth.status, no_auth.code()), (401, "unauthorized"));
-        let bad_token = app.get("/api/v1/tenants", "ptk_not-a-real-token").await;
-        assert_eq!((bad_token.status, bad_token.code()), (401, "unauthorized"));
+async fn bad_input_gets_json_errors_with_the_right_status(app: TestApp) {
+    let token = app.platform_token.clone();
+    let no_auth = app
+        .send(reqwest::Method::GET, "/api/v1/tenants", None, None, &[])
+        .await;
+    assert_eq!((no_auth.status, no_auth.code()), (401, "unauthorized"));
+    let bad_token = app.get("/api/v1/tenants", "ptk_not-a-real-token").await;
+    assert_eq!((bad_token.status, bad_token.code()), (401, "unauthorized"));
 
-        let malformed = app
-            .send(reqwest::Method::POST, "/api/v1/tenants", Some(&token), None, &[("content-type", "application/json")])
-            .await;
-        assert_eq!((malformed.status, malformed.code()), (400, "malformed_body"));
-        let no_type = app.send(reqwest::Method::POST, "/api/v1/tenants", Some(&token), None, &[]).await;
-        assert_eq!((no_type.status, no_type.code()), (400, "unsupported_content_type"));
-        let unknown_field = app.post("/api/v1/tenants", &token, json!({"slug": "a", "display_name": "A", "colour": 1})).await;
-        assert_eq!((unknown_field.status, unknown_field.code()), (422, "invalid_body"));
-        let bad_slug = app.post("/api/v1/tenants", &token, json!({"slug": "Not Valid", "display_name": "A"})).await;
-        assert_eq!(bad_slug.status, 422);
-        assert!(bad_slug.json["message"].as_str().unwrap().contains("slug"), "{}", bad_slug.text);
-        let bad_tz = app.post("/api/v1/tenants", &token, json!({"slug": "a", "display_name": "A", "time_zone": "Mars/Base"})).await;
-        assert_eq!(bad_tz.status, 422);
-        let big = "x".repeat(2 * 1024 * 1024);
-        let too_large = app.post("/api/v1/tenants", &token, json!({"slug": "a", "display_name": big})).await;
-        assert_eq!((too_large.status, too_large.code()), (413, "payload_too_large"));
-        let bad_limit = app.get("/api/v1/tenants?limit=0", &token).await;
-        assert_eq!((bad_limit.status, bad_limit.code()), (400, "invalid_query"));
-        let bad_limit = app.get("/api/v1/tenants?limit=abc", &token).await;
-        assert_eq!((bad_limit.status, bad_limit.code()), (400, "invalid_query"));
-        let no_route = app.get("/api/v1/nothing-here", &token).await;
-        assert_eq!((no_route.status, no_route.code()), (404, "not_found"));
-        let wrong_method = app.send(reqwest::Method::PUT, "/api/v1/tenants", Some(&token), None, &[]).await;
-        assert_eq!((wrong_method.status, wrong_method.code()), (405, "method_not_allowed"));
-        for reply in [&no_auth, &malformed, &unknown_field, &too_large, &no_route] {
-            assert!(reply.json["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", reply.text);
-        }
-    }
-
-    async fn openapi_documents_every_api_route(app: TestApp) {
-        let spec = app.send(reqwest::Method::GET, "/api/v1/openapi.json", None, None, &[]).await;
-        assert_eq!(spec.status, 200);
-        assert_eq!(spec.json["openapi"], "3.1.0");
-        let paths = spec.json["paths"].as_object().unwrap();
-        for expected in [
+    let malformed = app
+        .send(
+            reqwest::Method::POST,
             "/api/v1/tenants",
-            "/api/v1/tenants/{tenant}",
-            "/api/v1/tenants/{tenant}/suspend",
-            "/api/v1/tenants/{tenant}/resume",
-            "/api/v1/tenants/{tenant}/users",
-            "/api/v1/tenants/{tenant}/users/{user}",
-            "/api/v1/tenants/{tenant}/tokens",
-            "/api/v1/tenants/{tenant}/tokens/{token}",
-            "/api/v1/tenants/{tenant}/me",
-            "/api/v1/tenants/{tenant}/me/tokens",
-            "/api/v1/tenants/{tenant}/me/tokens/{token}",
-            "/api/v1/tenants/{tenant}/domains",
-            "/api/v1/tenants/{tenant}/domains/{domain}",
-            "/api/v1/tenants/{tenant}/domains/{domain}/verify",
-            "/api/v1/tenants/{tenant}/roles",
-            "/api/v1/tenants/{tenant}/role-assignments",
-            "/api/v1/tenants/{tenant}/role-assignments/{assignment}",
-            "/api/v1/tenants/{tenant}/policies",
-            "/api/v1/tenants/{tenant}/policies/{policy}",
-            "/api/v1/tenants/{tenant}/audit",
-            "/api/v1/audit",
-            "/api/v1/auth/token",
-        ] {
-            assert!(paths.contains_key(expected), "{expected} is not documented");
-        }
-        // Every documented operation answers (no documented route is missing from the router).
-        for (path, item) in paths {
-            for method in item.as_object().unwrap().keys() {
-                let concrete = path.replace("{tenant}", "nobody").replace(['{', '}'], "");
-                let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-                let reply = app.send(method.clone(), &concrete, Some(&app.platform_token), None, &[]).await;
-                let routed = reply.status != 405 && reply.json["message"] != "route not found";
-                assert!(routed, "{method} {path} is documented but not routed: {}", reply.text);
-            }
-        }
-        let docs = app.send(reqwest::Method::GET, "/api/v1/docs", None, None, &[]).await;
-        assert_eq!(docs.status, 200);
-        assert!(docs.text.contains("role-assignments"), "{}", docs.text);
-        assert!(docs.headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+            Some(&token),
+            None,
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(
+        (malformed.status, malformed.code()),
+        (400, "malformed_body")
+    );
+    let no_type = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/tenants",
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (no_type.status, no_type.code()),
+        (400, "unsupported_content_type")
+    );
+    let unknown_field = app
+        .post(
+            "/api/v1/tenants",
+            &token,
+            json!({"slug": "a", "display_name": "A", "colour": 1}),
+        )
+        .await;
+    assert_eq!(
+        (unknown_field.status, unknown_field.code()),
+        (422, "invalid_body")
+    );
+    let bad_slug = app
+        .post(
+            "/api/v1/tenants",
+            &token,
+            json!({"slug": "Not Valid", "display_name": "A"}),
+        )
+        .await;
+    assert_eq!(bad_slug.status, 422);
+    assert!(
+        bad_slug.json["message"].as_str().unwrap().contains("slug"),
+        "{}",
+        bad_slug.text
+    );
+    let bad_tz = app
+        .post(
+            "/api/v1/tenants",
+            &token,
+            json!({"slug": "a", "display_name": "A", "time_zone": "Mars/Base"}),
+        )
+        .await;
+    assert_eq!(bad_tz.status, 422);
+    let big = "x".repeat(2 * 1024 * 1024);
+    let too_large = app
+        .post(
+            "/api/v1/tenants",
+            &token,
+            json!({"slug": "a", "display_name": big}),
+        )
+        .await;
+    assert_eq!(
+        (too_large.status, too_large.code()),
+        (413, "payload_too_large")
+    );
+    let bad_limit = app.get("/api/v1/tenants?limit=0", &token).await;
+    assert_eq!((bad_limit.status, bad_limit.code()), (400, "invalid_query"));
+    let bad_limit = app.get("/api/v1/tenants?limit=abc", &token).await;
+    assert_eq!((bad_limit.status, bad_limit.code()), (400, "invalid_query"));
+    let no_route = app.get("/api/v1/nothing-here", &token).await;
+    assert_eq!((no_route.status, no_route.code()), (404, "not_found"));
+    let wrong_method = app
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/tenants",
+            Some(&token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (wrong_method.status, wrong_method.code()),
+        (405, "method_not_allowed")
+    );
+    for reply in [&no_auth, &malformed, &unknown_field, &too_large, &no_route] {
+        assert!(
+            reply.json["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{}",
+            reply.text
+        );
     }
 }
+
+async fn openapi_documents_every_api_route(app: TestApp) {
+    let spec = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/openapi.json",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(spec.status, 200);
+    assert_eq!(spec.json["openapi"], "3.1.0");
+    let paths = spec.json["paths"].as_object().unwrap();
+    for expected in [
+        "/api/v1/tenants",
+        "/api/v1/tenants/{tenant}",
+        "/api/v1/tenants/{tenant}/suspend",
+        "/api/v1/tenants/{tenant}/resume",
+        "/api/v1/tenants/{tenant}/users",
+        "/api/v1/tenants/{tenant}/users/{user}",
+        "/api/v1/tenants/{tenant}/tokens",
+        "/api/v1/tenants/{tenant}/tokens/{token}",
+        "/api/v1/tenants/{tenant}/me",
+        "/api/v1/tenants/{tenant}/me/tokens",
+        "/api/v1/tenants/{tenant}/me/tokens/{token}",
+        "/api/v1/tenants/{tenant}/domains",
+        "/api/v1/tenants/{tenant}/domains/{domain}",
+        "/api/v1/tenants/{tenant}/domains/{domain}/verify",
+        "/api/v1/tenants/{tenant}/roles",
+        "/api/v1/tenants/{tenant}/role-assignments",
+        "/api/v1/tenants/{tenant}/role-assignments/{assignment}",
+        "/api/v1/tenants/{tenant}/policies",
+        "/api/v1/tenants/{tenant}/policies/{policy}",
+        "/api/v1/tenants/{tenant}/audit",
+        "/api/v1/audit",
+        "/api/v1/auth/token",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} is not documented");
+    }
+    // Every documented operation answers (no documented route is missing from the router).
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path.replace("{tenant}", "nobody").replace(['{', '}'], "");
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let reply = app
+                .send(
+                    method.clone(),
+                    &concrete,
+                    Some(&app.platform_token),
+                    None,
+                    &[],
+                )
+                .await;
+            let routed = reply.status != 405 && reply.json["message"] != "route not found";
+            assert!(
+                routed,
+                "{method} {path} is documented but not routed: {}",
+                reply.text
+            );
+        }
+    }
+    let docs = app
+        .send(reqwest::Method::GET, "/api/v1/docs", None, None, &[])
+        .await;
+    assert_eq!(docs.status, 200);
+    assert!(docs.text.contains("role-assignments"), "{}", docs.text);
+    assert!(
+        docs.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+}
+
+on_both_backends!(
+    health_and_request_ids,
+    bad_input_gets_json_errors_with_the_right_status,
+    openapi_documents_every_api_route
+);

@@ -14,194 +14,435 @@ fn tracking(title: &str) -> Value {
     json!({"input": {"page": "tracking", "view_model": {"ticket": {"title": title}}, "language": "de"}})
 }
 
-on_both_backends! {
-    async fn publish_install_invoke_upgrade_and_roll_back(app: TestApp) {
-        let (tenant, admin) = app.tenant_with_admin("acme").await;
-        let published = app.publish("hello-theme", None).await;
-        assert_eq!(published.status, 201, "{}", published.text);
-        assert_eq!(published.json["kind"], "theme");
-        assert_eq!(published.json["sha256"].as_str().unwrap().len(), 64);
-        let again = app.publish("hello-theme", None).await;
-        assert_eq!((again.status, again.code()), (409, "version_exists"));
+async fn publish_install_invoke_upgrade_and_roll_back(app: TestApp) {
+    let (tenant, admin) = app.tenant_with_admin("acme").await;
+    let published = app.publish("hello-theme", None).await;
+    assert_eq!(published.status, 201, "{}", published.text);
+    assert_eq!(published.json["kind"], "theme");
+    assert_eq!(published.json["sha256"].as_str().unwrap().len(), 64);
+    let again = app.publish("hello-theme", None).await;
+    assert_eq!((again.status, again.code()), (409, "version_exists"));
 
-        // Only platform admins publish, and only valid packages.
-        let raw = guest_wasm("hello-theme");
-        assert_eq!(app.upload(&raw, &admin).await.status, 403);
-        for (bytes, why) in [
-            (raw.clone(), "a component without a manifest"),
-            (b"\0asm\x01\x00\x00\x00".to_vec(), "a core module"),
-            (b"GIF89a not a plugin".to_vec(), "a random file"),
-            (portico::plugins::manifest::pack(
-                &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/plugins/hello-theme/portico-plugin.toml")).unwrap()
-                    .replace("hello-theme\"", "mislabelled\""),
-                &guest_wasm("spinner")).unwrap(), "a component of another world"),
-        ] {
-            let refused = app.upload(&bytes, &app.platform_token).await;
-            assert_eq!((refused.status, refused.code()), (422, "invalid_package"), "{why}: {}", refused.text);
-        }
-        let catalogue = app.get("/api/v1/plugins", &admin).await;
-        let ids: Vec<&str> = catalogue.json["items"].as_array().unwrap().iter().map(|p| p["plugin_id"].as_str().unwrap()).collect();
-        assert_eq!(ids, ["email", "standard-slots", "harbour", "signal", "hello-theme"], "the built-ins, then what was published");
-
-        let installs = format!("/api/v1/tenants/{tenant}/plugins");
-        let bad_config = app.post(&installs, &admin, json!({"plugin_id": "hello-theme", "config": {"accent": "red"}})).await;
-        assert_eq!((bad_config.status, bad_config.code()), (422, "invalid_config"), "{}", bad_config.text);
-        let bad_secret = app.post(&installs, &admin, json!({"plugin_id": "hello-theme", "secrets": {"token": "x"}})).await;
-        assert_eq!((bad_secret.status, bad_secret.code()), (422, "unknown_secret"));
-        let bad_grant = app.post(&installs, &admin, json!({"plugin_id": "hello-theme", "grants": {"smtp": true}})).await;
-        assert_eq!((bad_grant.status, bad_grant.code()), (422, "capability_not_requested"));
-        let missing = app.post(&installs, &admin, json!({"plugin_id": "no-such-plugin"})).await;
-        assert_eq!(missing.status, 404);
-
-        let installed = app.post(&installs, &admin, json!({"plugin_id": "hello-theme", "config": {"accent": "#112233"}})).await;
-        assert_eq!(installed.status, 201, "{}", installed.text);
-        assert_eq!(installed.json["version"], "0.1.0");
-        let install = format!("{installs}/{}", installed.json["id"].as_str().unwrap());
-        let twice = app.post(&installs, &admin, json!({"plugin_id": "hello-theme"})).await;
-        assert_eq!((twice.status, twice.code()), (409, "already_installed"));
-
-        let run = app.post(&format!("{install}/invoke"), &admin, tracking("Drucker <klemmt>")).await;
-        assert_eq!(run.json["outcome"], "ok", "{}", run.text);
-        assert!(run.json["output"]["html"].as_str().unwrap().contains("<h1>Drucker &lt;klemmt&gt;</h1>"));
-        assert_eq!(run.json["output"]["stylesheet"], "h1 { color: #112233; }");
-        assert!(run.json["fuel_used"].as_u64().unwrap() > 0);
-        let bad_input = app.post(&format!("{install}/invoke"), &admin, json!({"input": {"page": "nowhere"}})).await;
-        assert_eq!((bad_input.status, bad_input.code()), (422, "invalid_input"));
-
-        let disabled = app.patch(&install, &admin, json!({"enabled": false})).await;
-        assert_eq!(disabled.json["enabled"], false);
-        let refused = app.post(&format!("{install}/invoke"), &admin, tracking("x")).await;
-        assert_eq!((refused.status, refused.code()), (409, "plugin_disabled"));
-        app.patch(&install, &admin, json!({"enabled": true})).await;
-
-        assert_eq!(app.post(&format!("{install}/rollback"), &admin, json!({})).await.code(), "nothing_to_roll_back");
-        assert_eq!(app.publish("hello-theme", Some("0.2.0")).await.status, 201);
-        let upgraded = app.patch(&install, &admin, json!({"version": "0.2.0"})).await;
-        assert_eq!((upgraded.json["version"].as_str(), upgraded.json["previous_version"].as_str()), (Some("0.2.0"), Some("0.1.0")), "{}", upgraded.text);
-        let unknown_version = app.patch(&install, &admin, json!({"version": "9.9.9"})).await;
-        assert_eq!(unknown_version.status, 404);
-        let rolled_back = app.post(&format!("{install}/rollback"), &admin, json!({})).await;
-        assert_eq!((rolled_back.json["version"].as_str(), rolled_back.json["previous_version"].as_str()), (Some("0.1.0"), Some("0.2.0")));
-
-        let runs = app.get(&format!("/api/v1/tenants/{tenant}/plugin-runs?plugin_id=hello-theme"), &admin).await;
-        let runs = runs.json["items"].as_array().unwrap();
-        assert_eq!(runs.len(), 1);
-        assert_eq!(runs[0]["outcome"], "ok");
-        assert_eq!(runs[0]["kind"], "theme");
-
-        assert_eq!(app.delete(&install, &admin).await.status, 204);
-        assert_eq!(app.get(&install, &admin).await.status, 404);
-        let audit = app.get(&format!("/api/v1/tenants/{tenant}/audit?limit=200"), &admin).await;
-        let actions: Vec<&str> = audit.json["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-        for expected in ["plugin_install.create", "plugin_install.update", "plugin_install.rollback", "plugin_install.delete"] {
-            assert!(actions.contains(&expected), "{expected} missing from {actions:?}");
-        }
+    // Only platform admins publish, and only valid packages.
+    let raw = guest_wasm("hello-theme");
+    assert_eq!(app.upload(&raw, &admin).await.status, 403);
+    for (bytes, why) in [
+        (raw.clone(), "a component without a manifest"),
+        (b"\0asm\x01\x00\x00\x00".to_vec(), "a core module"),
+        (b"GIF89a not a plugin".to_vec(), "a random file"),
+        (
+            portico::plugins::manifest::pack(
+                &std::fs::read_to_string(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../tests/plugins/hello-theme/portico-plugin.toml"
+                ))
+                .unwrap()
+                .replace("hello-theme\"", "mislabelled\""),
+                &guest_wasm("spinner"),
+            )
+            .unwrap(),
+            "a component of another world",
+        ),
+    ] {
+        let refused = app.upload(&bytes, &app.platform_token).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (422, "invalid_package"),
+            "{why}: {}",
+            refused.text
+        );
     }
+    let catalogue = app.get("/api/v1/plugins", &admin).await;
+    let ids: Vec<&str> = catalogue.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["plugin_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "email",
+            "standard-slots",
+            "harbour",
+            "signal",
+            "hello-theme"
+        ],
+        "the built-ins, then what was published"
+    );
 
-    async fn new_tenants_get_the_built_in_plugins(app: TestApp) {
-        let (tenant, admin) = app.tenant_with_admin("acme").await;
-        let installs = app.get(&format!("/api/v1/tenants/{tenant}/plugins"), &admin).await;
-        let installed: Vec<(&str, &str, bool)> = installs.json["items"].as_array().unwrap().iter()
-            .map(|i| (i["plugin_id"].as_str().unwrap(), i["kind"].as_str().unwrap(), i["grants"]["smtp"].as_bool().unwrap()))
-            .collect();
-        assert_eq!(installed, [("email", "channel", true), ("standard-slots", "slot-calculator", false),
-            ("harbour", "theme", false), ("signal", "theme", false)]);
-        let slots = installs.json["items"][1]["id"].as_str().unwrap();
-        let run = app.post(&format!("/api/v1/tenants/{tenant}/plugins/{slots}/invoke"), &admin, json!({"input": {
+    let installs = format!("/api/v1/tenants/{tenant}/plugins");
+    let bad_config = app
+        .post(
+            &installs,
+            &admin,
+            json!({"plugin_id": "hello-theme", "config": {"accent": "red"}}),
+        )
+        .await;
+    assert_eq!(
+        (bad_config.status, bad_config.code()),
+        (422, "invalid_config"),
+        "{}",
+        bad_config.text
+    );
+    let bad_secret = app
+        .post(
+            &installs,
+            &admin,
+            json!({"plugin_id": "hello-theme", "secrets": {"token": "x"}}),
+        )
+        .await;
+    assert_eq!(
+        (bad_secret.status, bad_secret.code()),
+        (422, "unknown_secret")
+    );
+    let bad_grant = app
+        .post(
+            &installs,
+            &admin,
+            json!({"plugin_id": "hello-theme", "grants": {"smtp": true}}),
+        )
+        .await;
+    assert_eq!(
+        (bad_grant.status, bad_grant.code()),
+        (422, "capability_not_requested")
+    );
+    let missing = app
+        .post(&installs, &admin, json!({"plugin_id": "no-such-plugin"}))
+        .await;
+    assert_eq!(missing.status, 404);
+
+    let installed = app
+        .post(
+            &installs,
+            &admin,
+            json!({"plugin_id": "hello-theme", "config": {"accent": "#112233"}}),
+        )
+        .await;
+    assert_eq!(installed.status, 201, "{}", installed.text);
+    assert_eq!(installed.json["version"], "0.1.0");
+    let install = format!("{installs}/{}", installed.json["id"].as_str().unwrap());
+    let twice = app
+        .post(&installs, &admin, json!({"plugin_id": "hello-theme"}))
+        .await;
+    assert_eq!((twice.status, twice.code()), (409, "already_installed"));
+
+    let run = app
+        .post(
+            &format!("{install}/invoke"),
+            &admin,
+            tracking("Drucker <klemmt>"),
+        )
+        .await;
+    assert_eq!(run.json["outcome"], "ok", "{}", run.text);
+    assert!(
+        run.json["output"]["html"]
+            .as_str()
+            .unwrap()
+            .contains("<h1>Drucker &lt;klemmt&gt;</h1>")
+    );
+    assert_eq!(run.json["output"]["stylesheet"], "h1 { color: #112233; }");
+    assert!(run.json["fuel_used"].as_u64().unwrap() > 0);
+    let bad_input = app
+        .post(
+            &format!("{install}/invoke"),
+            &admin,
+            json!({"input": {"page": "nowhere"}}),
+        )
+        .await;
+    assert_eq!((bad_input.status, bad_input.code()), (422, "invalid_input"));
+
+    let disabled = app.patch(&install, &admin, json!({"enabled": false})).await;
+    assert_eq!(disabled.json["enabled"], false);
+    let refused = app
+        .post(&format!("{install}/invoke"), &admin, tracking("x"))
+        .await;
+    assert_eq!((refused.status, refused.code()), (409, "plugin_disabled"));
+    app.patch(&install, &admin, json!({"enabled": true})).await;
+
+    assert_eq!(
+        app.post(&format!("{install}/rollback"), &admin, json!({}))
+            .await
+            .code(),
+        "nothing_to_roll_back"
+    );
+    assert_eq!(app.publish("hello-theme", Some("0.2.0")).await.status, 201);
+    let upgraded = app
+        .patch(&install, &admin, json!({"version": "0.2.0"}))
+        .await;
+    assert_eq!(
+        (
+            upgraded.json["version"].as_str(),
+            upgraded.json["previous_version"].as_str()
+        ),
+        (Some("0.2.0"), Some("0.1.0")),
+        "{}",
+        upgraded.text
+    );
+    let unknown_version = app
+        .patch(&install, &admin, json!({"version": "9.9.9"}))
+        .await;
+    assert_eq!(unknown_version.status, 404);
+    let rolled_back = app
+        .post(&format!("{install}/rollback"), &admin, json!({}))
+        .await;
+    assert_eq!(
+        (
+            rolled_back.json["version"].as_str(),
+            rolled_back.json["previous_version"].as_str()
+        ),
+        (Some("0.1.0"), Some("0.2.0"))
+    );
+
+    let runs = app
+        .get(
+            &format!("/api/v1/tenants/{tenant}/plugin-runs?plugin_id=hello-theme"),
+            &admin,
+        )
+        .await;
+    let runs = runs.json["items"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["outcome"], "ok");
+    assert_eq!(runs[0]["kind"], "theme");
+
+    assert_eq!(app.delete(&install, &admin).await.status, 204);
+    assert_eq!(app.get(&install, &admin).await.status, 404);
+    let audit = app
+        .get(&format!("/api/v1/tenants/{tenant}/audit?limit=200"), &admin)
+        .await;
+    let actions: Vec<&str> = audit.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "plugin_install.create",
+        "plugin_install.update",
+        "plugin_install.rollback",
+        "plugin_install.delete",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+}
+
+async fn new_tenants_get_the_built_in_plugins(app: TestApp) {
+    let (tenant, admin) = app.tenant_with_admin("acme").await;
+    let installs = app
+        .get(&format!("/api/v1/tenants/{tenant}/plugins"), &admin)
+        .await;
+    let installed: Vec<(&str, &str, bool)> = installs.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["plugin_id"].as_str().unwrap(),
+                i["kind"].as_str().unwrap(),
+                i["grants"]["smtp"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        installed,
+        [
+            ("email", "channel", true),
+            ("standard-slots", "slot-calculator", false),
+            ("harbour", "theme", false),
+            ("signal", "theme", false)
+        ]
+    );
+    let slots = installs.json["items"][1]["id"].as_str().unwrap();
+    let run = app.post(&format!("/api/v1/tenants/{tenant}/plugins/{slots}/invoke"), &admin, json!({"input": {
             "rules": {"kind": "intervals", "intervals": [{"weekday": 1, "start_minute": 480, "end_minute": 600, "capacity": 2}]},
             "now": 1_795_300_000_000_i64, "time_zone": "Europe/Berlin", "horizon_days": 14,
             "bookings": [{"start": 1_795_420_800_000_i64, "end": 1_795_428_000_000_i64}]
         }})).await;
-        assert_eq!(run.json["outcome"], "ok", "{}", run.text);
-        let windows = run.json["output"].as_array().unwrap();
-        assert_eq!(windows.len(), 2, "two Mondays in two weeks: {}", run.text);
-        assert_eq!(windows[0]["capacity_left"], 1, "one booking uses the first Monday");
-        assert_eq!(windows[1]["capacity_left"], 2);
-        // Publishing again at start-up changes nothing.
-        let replica = app.replica().await;
-        let catalogue = replica.get("/api/v1/plugins", &app.platform_token).await;
-        assert_eq!(catalogue.json["items"].as_array().unwrap().len(), 4);
-    }
-
-    async fn hostile_plugins_are_recorded_with_typed_errors(app: TestApp) {
-        let (tenant, admin) = app.tenant_with_admin("acme").await;
-        assert_eq!(app.publish("hostile", None).await.status, 201);
-        let installed = app
-            .post(&format!("/api/v1/tenants/{tenant}/plugins"), &admin,
-                json!({"plugin_id": "hostile", "config": {"behaviour": "ok"}, "secrets": {"api_key": "s3cr3t-value-42"}}))
-            .await;
-        assert_eq!(installed.status, 201, "{}", installed.text);
-        assert_eq!(installed.json["secrets_set"], json!(["api_key"]));
-        assert!(!installed.text.contains("s3cr3t-value-42"));
-        let install = format!("/api/v1/tenants/{tenant}/plugins/{}", installed.json["id"].as_str().unwrap());
-
-        // Limits per install are for platform administrators.
-        let tight = json!({"limits": {"deadline_ms": 1500, "memory_bytes": 33554432}});
-        assert_eq!(app.patch(&install, &admin, tight.clone()).await.status, 403);
-        assert_eq!(app.patch(&install, &app.platform_token, tight).await.status, 200);
-
-        let event = json!({"input": {"kind": "ticket.created"}});
-        for (behaviour, outcome) in [
-            ("loop", "plugin_timeout"),
-            ("memory", "plugin_memory_limit"),
-            ("recursion", "plugin_trap"),
-            ("panic", "plugin_trap"),
-            ("huge-output", "plugin_output_too_large"),
-            ("log-flood", "plugin_output_too_large"),
-            ("http", "plugin_capability_denied"),
-            ("log-secret", "ok"),
-            ("ok", "ok"),
-        ] {
-            assert_eq!(app.patch(&install, &admin, json!({"config": {"behaviour": behaviour}})).await.status, 200);
-            let run = app.post(&format!("{install}/invoke"), &admin, event.clone()).await;
-            assert_eq!(run.status, 200, "{}", run.text);
-            assert_eq!(run.json["outcome"], outcome, "{behaviour}: {}", run.text);
-        }
-
-        let runs = app.get(&format!("/api/v1/tenants/{tenant}/plugin-runs?limit=200"), &admin).await;
-        let runs = runs.json["items"].as_array().unwrap();
-        let outcomes: Vec<&str> = runs.iter().map(|r| r["outcome"].as_str().unwrap()).collect();
-        assert_eq!(outcomes, ["plugin_timeout", "plugin_memory_limit", "plugin_trap", "plugin_trap", "plugin_output_too_large",
-            "plugin_output_too_large", "plugin_capability_denied", "ok", "ok"]);
-        let logged = &runs[7]["logs"][0]["message"];
-        assert_eq!(logged, "the key is [redacted]", "secrets are redacted from logs");
-        assert!(runs[5]["logs"].as_array().unwrap().len() > 10, "a flood keeps the lines within the limit");
-
-        // At rest the secret is ciphertext only.
-        let stored: (Vec<u8>,) = sqlx::query_as("SELECT secrets FROM plugin_installs WHERE tenant_id = $1 AND plugin_id = 'hostile'")
-            .bind(&tenant).fetch_one(&app.state.db.pool).await.unwrap();
-        assert!(!stored.0.windows(15).any(|w| w == b"s3cr3t-value-42"));
-        assert!(!app.get(&install, &admin).await.text.contains("s3cr3t"));
-    }
-
-    async fn the_host_serves_while_a_plugin_spins(app: TestApp) {
-        let (tenant, admin) = app.tenant_with_admin("acme").await;
-        app.publish("hostile", None).await;
-        let installed = app
-            .post(&format!("/api/v1/tenants/{tenant}/plugins"), &admin, json!({"plugin_id": "hostile", "config": {"behaviour": "loop"}}))
-            .await;
-        let install = format!("/api/v1/tenants/{tenant}/plugins/{}", installed.json["id"].as_str().unwrap());
-        app.patch(&install, &app.platform_token, json!({"limits": {"deadline_ms": 3000}})).await;
-        let started = Instant::now();
-        let invoke = format!("{install}/invoke");
-        let spinning = app.post(&invoke, &admin, json!({"input": {"kind": "x"}}));
-        let serving = async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let mut answered = 0;
-            for _ in 0..10 {
-                assert_eq!(app.send(reqwest::Method::GET, "/healthz", None, None, &[]).await.status, 200);
-                assert_eq!(app.get(&format!("/api/v1/tenants/{tenant}/users"), &admin).await.status, 200);
-                answered += 1;
-            }
-            (answered, started.elapsed())
-        };
-        let (run, (answered, served_by)) = tokio::join!(spinning, serving);
-        assert_eq!(run.json["outcome"], "plugin_timeout");
-        assert_eq!(answered, 10);
-        assert!(served_by < started.elapsed(), "other requests finished while the plugin still ran");
-        assert!(served_by < Duration::from_millis(2900), "served within the plugin's deadline ({served_by:?})");
-    }
+    assert_eq!(run.json["outcome"], "ok", "{}", run.text);
+    let windows = run.json["output"].as_array().unwrap();
+    assert_eq!(windows.len(), 2, "two Mondays in two weeks: {}", run.text);
+    assert_eq!(
+        windows[0]["capacity_left"], 1,
+        "one booking uses the first Monday"
+    );
+    assert_eq!(windows[1]["capacity_left"], 2);
+    // Publishing again at start-up changes nothing.
+    let replica = app.replica().await;
+    let catalogue = replica.get("/api/v1/plugins", &app.platform_token).await;
+    assert_eq!(catalogue.json["items"].as_array().unwrap().len(), 4);
 }
+
+async fn hostile_plugins_are_recorded_with_typed_errors(app: TestApp) {
+    let (tenant, admin) = app.tenant_with_admin("acme").await;
+    assert_eq!(app.publish("hostile", None).await.status, 201);
+    let installed = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/plugins"),
+            &admin,
+            json!({
+                "plugin_id": "hostile",
+                "config": {"behaviour": "ok"},
+                "secrets": {"api_key": "s3cr3t-value-42"}
+            }),
+        )
+        .await;
+    assert_eq!(installed.status, 201, "{}", installed.text);
+    assert_eq!(installed.json["secrets_set"], json!(["api_key"]));
+    assert!(!installed.text.contains("s3cr3t-value-42"));
+    let install = format!(
+        "/api/v1/tenants/{tenant}/plugins/{}",
+        installed.json["id"].as_str().unwrap()
+    );
+
+    // Limits per install are for platform administrators.
+    let tight = json!({"limits": {"deadline_ms": 1500, "memory_bytes": 33554432}});
+    assert_eq!(app.patch(&install, &admin, tight.clone()).await.status, 403);
+    assert_eq!(
+        app.patch(&install, &app.platform_token, tight).await.status,
+        200
+    );
+
+    let event = json!({"input": {"kind": "ticket.created"}});
+    for (behaviour, outcome) in [
+        ("loop", "plugin_timeout"),
+        ("memory", "plugin_memory_limit"),
+        ("recursion", "plugin_trap"),
+        ("panic", "plugin_trap"),
+        ("huge-output", "plugin_output_too_large"),
+        ("log-flood", "plugin_output_too_large"),
+        ("http", "plugin_capability_denied"),
+        ("log-secret", "ok"),
+        ("ok", "ok"),
+    ] {
+        assert_eq!(
+            app.patch(
+                &install,
+                &admin,
+                json!({"config": {"behaviour": behaviour}})
+            )
+            .await
+            .status,
+            200
+        );
+        let run = app
+            .post(&format!("{install}/invoke"), &admin, event.clone())
+            .await;
+        assert_eq!(run.status, 200, "{}", run.text);
+        assert_eq!(run.json["outcome"], outcome, "{behaviour}: {}", run.text);
+    }
+
+    let runs = app
+        .get(
+            &format!("/api/v1/tenants/{tenant}/plugin-runs?limit=200"),
+            &admin,
+        )
+        .await;
+    let runs = runs.json["items"].as_array().unwrap();
+    let outcomes: Vec<&str> = runs
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "plugin_timeout",
+            "plugin_memory_limit",
+            "plugin_trap",
+            "plugin_trap",
+            "plugin_output_too_large",
+            "plugin_output_too_large",
+            "plugin_capability_denied",
+            "ok",
+            "ok"
+        ]
+    );
+    let logged = &runs[7]["logs"][0]["message"];
+    assert_eq!(
+        logged, "the key is [redacted]",
+        "secrets are redacted from logs"
+    );
+    assert!(
+        runs[5]["logs"].as_array().unwrap().len() > 10,
+        "a flood keeps the lines within the limit"
+    );
+
+    // At rest the secret is ciphertext only.
+    let stored: (Vec<u8>,) = sqlx::query_as(
+        "SELECT secrets FROM plugin_installs WHERE tenant_id = $1 AND plugin_id = 'hostile'",
+    )
+    .bind(&tenant)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert!(!stored.0.windows(15).any(|w| w == b"s3cr3t-value-42"));
+    assert!(!app.get(&install, &admin).await.text.contains("s3cr3t"));
+}
+
+async fn the_host_serves_while_a_plugin_spins(app: TestApp) {
+    let (tenant, admin) = app.tenant_with_admin("acme").await;
+    app.publish("hostile", None).await;
+    let installed = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/plugins"),
+            &admin,
+            json!({"plugin_id": "hostile", "config": {"behaviour": "loop"}}),
+        )
+        .await;
+    let install = format!(
+        "/api/v1/tenants/{tenant}/plugins/{}",
+        installed.json["id"].as_str().unwrap()
+    );
+    app.patch(
+        &install,
+        &app.platform_token,
+        json!({"limits": {"deadline_ms": 3000}}),
+    )
+    .await;
+    let started = Instant::now();
+    let invoke = format!("{install}/invoke");
+    let spinning = app.post(&invoke, &admin, json!({"input": {"kind": "x"}}));
+    let serving = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut answered = 0;
+        for _ in 0..10 {
+            assert_eq!(
+                app.send(reqwest::Method::GET, "/healthz", None, None, &[])
+                    .await
+                    .status,
+                200
+            );
+            assert_eq!(
+                app.get(&format!("/api/v1/tenants/{tenant}/users"), &admin)
+                    .await
+                    .status,
+                200
+            );
+            answered += 1;
+        }
+        (answered, started.elapsed())
+    };
+    let (run, (answered, served_by)) = tokio::join!(spinning, serving);
+    assert_eq!(run.json["outcome"], "plugin_timeout");
+    assert_eq!(answered, 10);
+    assert!(
+        served_by < started.elapsed(),
+        "other requests finished while the plugin still ran"
+    );
+    assert!(
+        served_by < Duration::from_millis(2900),
+        "served within the plugin's deadline ({served_by:?})"
+    );
+}
+
+on_both_backends!(
+    publish_install_invoke_upgrade_and_roll_back,
+    new_tenants_get_the_built_in_plugins,
+    hostile_plugins_are_recorded_with_typed_errors,
+    the_host_serves_while_a_plugin_spins
+);
 
 /// A one-shot HTTP server on loopback: answers each request with `reply`, returns what it got.
 async fn receiver(reply: &'static str) -> (String, tokio::task::JoinHandle<String>) {

@@ -4,113 +4,279 @@
 use serde_json::json;
 
 use crate::on_both_backends;
+use crate::support::TestApp;
 
-on_both_backends! {
-    async fn built_in_roles_grant_what_they_say(app: TestApp) {
-        let (tenant, _) = app.tenant_with_admin("acme").await;
-        let (_, dispatcher) = app.staff(&tenant, "d@acme.example", &["dispatcher"]).await;
-        let (_, viewer) = app.staff(&tenant, "v@acme.example", &["viewer"]).await;
-        let (_, nobody) = app.staff(&tenant, "n@acme.example", &[]).await;
-        let users = format!("/api/v1/tenants/{tenant}/users");
-        let new_user = json!({"email": "new@acme.example", "display_name": "New"});
+async fn built_in_roles_grant_what_they_say(app: TestApp) {
+    let (tenant, _) = app.tenant_with_admin("acme").await;
+    let (_, dispatcher) = app.staff(&tenant, "d@acme.example", &["dispatcher"]).await;
+    let (_, viewer) = app.staff(&tenant, "v@acme.example", &["viewer"]).await;
+    let (_, nobody) = app.staff(&tenant, "n@acme.example", &[]).await;
+    let users = format!("/api/v1/tenants/{tenant}/users");
+    let new_user = json!({"email": "new@acme.example", "display_name": "New"});
 
-        assert_eq!(app.get(&users, &dispatcher).await.status, 200);
-        assert_eq!(app.post(&users, &dispatcher, new_user.clone()).await.status, 403);
-        assert_eq!(app.get(&format!("/api/v1/tenants/{tenant}/audit"), &dispatcher).await.status, 403);
-        assert_eq!(app.get(&format!("/api/v1/tenants/{tenant}/audit"), &viewer).await.status, 200);
-        assert_eq!(app.post(&users, &viewer, new_user.clone()).await.status, 403);
-        assert_eq!(app.post(&format!("/api/v1/tenants/{tenant}/me/tokens"), &viewer, json!({"name": "own"})).await.status, 201);
-        assert_eq!(app.get(&users, &nobody).await.status, 403);
-        assert_eq!(app.get(&format!("/api/v1/tenants/{tenant}"), &nobody).await.status, 403);
+    assert_eq!(app.get(&users, &dispatcher).await.status, 200);
+    assert_eq!(
+        app.post(&users, &dispatcher, new_user.clone()).await.status,
+        403
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/tenants/{tenant}/audit"), &dispatcher)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/tenants/{tenant}/audit"), &viewer)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.post(&users, &viewer, new_user.clone()).await.status,
+        403
+    );
+    assert_eq!(
+        app.post(
+            &format!("/api/v1/tenants/{tenant}/me/tokens"),
+            &viewer,
+            json!({"name": "own"})
+        )
+        .await
+        .status,
+        201
+    );
+    assert_eq!(app.get(&users, &nobody).await.status, 403);
+    assert_eq!(
+        app.get(&format!("/api/v1/tenants/{tenant}"), &nobody)
+            .await
+            .status,
+        403
+    );
 
-        let roles = app.get(&format!("/api/v1/tenants/{tenant}/roles"), &viewer).await;
-        let names: Vec<&str> = roles.json.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["tenant-admin", "dispatcher", "technician", "viewer"]);
+    let roles = app
+        .get(&format!("/api/v1/tenants/{tenant}/roles"), &viewer)
+        .await;
+    let names: Vec<&str> = roles
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["tenant-admin", "dispatcher", "technician", "viewer"]
+    );
+}
+
+async fn changes_take_effect_on_the_next_request(app: TestApp) {
+    let (tenant, admin) = app.tenant_with_admin("acme").await;
+    let (user, token) = app.staff(&tenant, "s@acme.example", &[]).await;
+    let users = format!("/api/v1/tenants/{tenant}/users");
+    assert_eq!(app.get(&users, &token).await.status, 403);
+
+    let assigned = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/role-assignments"),
+            &admin,
+            json!({"user_id": user, "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(assigned.status, 201, "{}", assigned.text);
+    assert_eq!(app.get(&users, &token).await.status, 200);
+    let again = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/role-assignments"),
+            &admin,
+            json!({"user_id": user, "role": "viewer"}),
+        )
+        .await;
+    assert_eq!((again.status, again.code()), (409, "already_assigned"));
+
+    // A custom role with one extra permission.
+    assert_eq!(
+        app.post(
+            &users,
+            &token,
+            json!({"email": "x@acme.example", "display_name": "X"})
+        )
+        .await
+        .status,
+        403
+    );
+    let policy = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/policies"),
+            &admin,
+            json!({
+                "role": "staff-manager",
+                "object": "/api/v1/tenants/{tenant}/users",
+                "action": "post"
+            }),
+        )
+        .await;
+    assert_eq!(policy.status, 201, "{}", policy.text);
+    assert_eq!(policy.json["action"], "POST");
+    app.post(
+        &format!("/api/v1/tenants/{tenant}/role-assignments"),
+        &admin,
+        json!({"user_id": user, "role": "staff-manager"}),
+    )
+    .await;
+    assert_eq!(
+        app.post(
+            &users,
+            &token,
+            json!({"email": "x@acme.example", "display_name": "X"})
+        )
+        .await
+        .status,
+        201
+    );
+
+    let policy_id = policy.json["id"].as_str().unwrap();
+    assert_eq!(
+        app.delete(
+            &format!("/api/v1/tenants/{tenant}/policies/{policy_id}"),
+            &admin
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        app.post(
+            &users,
+            &token,
+            json!({"email": "y@acme.example", "display_name": "Y"})
+        )
+        .await
+        .status,
+        403
+    );
+
+    let assignment = assigned.json["id"].as_str().unwrap();
+    assert_eq!(
+        app.delete(
+            &format!("/api/v1/tenants/{tenant}/role-assignments/{assignment}"),
+            &admin
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(app.get(&users, &token).await.status, 403);
+
+    for bad in [
+        json!({"role": "x", "object": "/api/v1/tenants", "action": "GET"}),
+        json!({"role": "x", "object": "/api/v1/audit", "action": "GET"}),
+        json!({"role": "x", "object": "/api/v1/tenants/{tenant}/users", "action": "FETCH"}),
+        json!({"role": "tenant-admin", "object": "/api/v1/tenants/{tenant}/users", "action": "GET"}),
+        json!({"role": "Bad Role", "object": "/api/v1/tenants/{tenant}/users", "action": "GET"}),
+    ] {
+        let refused = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/policies"),
+                &admin,
+                bad.clone(),
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{bad}: {}", refused.text);
     }
-
-    async fn changes_take_effect_on_the_next_request(app: TestApp) {
-        let (tenant, admin) = app.tenant_with_admin("acme").await;
-        let (user, token) = app.staff(&tenant, "s@acme.example", &[]).await;
-        let users = format!("/api/v1/tenants/{tenant}/users");
-        assert_eq!(app.get(&users, &token).await.status, 403);
-
-        let assigned = app.post(&format!("/api/v1/tenants/{tenant}/role-assignments"), &admin, json!({"user_id": user, "role": "viewer"})).await;
-        assert_eq!(assigned.status, 201, "{}", assigned.text);
-        assert_eq!(app.get(&users, &token).await.status, 200);
-        let again = app.post(&format!("/api/v1/tenants/{tenant}/role-assignments"), &admin, json!({"user_id": user, "role": "viewer"})).await;
-        assert_eq!((again.status, again.code()), (409, "already_assigned"));
-
-        // A custom role with one extra permission.
-        assert_eq!(app.post(&users, &token, json!({"email": "x@acme.example", "display_name": "X"})).await.status, 403);
-        let policy = app.post(&format!("/api/v1/tenants/{tenant}/policies"), &admin,
-            json!({"role": "staff-manager", "object": "/api/v1/tenants/{tenant}/users", "action": "post"})).await;
-        assert_eq!(policy.status, 201, "{}", policy.text);
-        assert_eq!(policy.json["action"], "POST");
-        app.post(&format!("/api/v1/tenants/{tenant}/role-assignments"), &admin, json!({"user_id": user, "role": "staff-manager"})).await;
-        assert_eq!(app.post(&users, &token, json!({"email": "x@acme.example", "display_name": "X"})).await.status, 201);
-
-        let policy_id = policy.json["id"].as_str().unwrap();
-        assert_eq!(app.delete(&format!("/api/v1/tenants/{tenant}/policies/{policy_id}"), &admin).await.status, 204);
-        assert_eq!(app.post(&users, &token, json!({"email": "y@acme.example", "display_name": "Y"})).await.status, 403);
-
-        let assignment = assigned.json["id"].as_str().unwrap();
-        assert_eq!(app.delete(&format!("/api/v1/tenants/{tenant}/role-assignments/{assignment}"), &admin).await.status, 204);
-        assert_eq!(app.get(&users, &token).await.status, 403);
-
-        for bad in [
-            json!({"role": "x", "object": "/api/v1/tenants", "action": "GET"}),
-            json!({"role": "x", "object": "/api/v1/audit", "action": "GET"}),
-            json!({"role": "x", "object": "/api/v1/tenants/{tenant}/users", "action": "FETCH"}),
-            json!({"role": "tenant-admin", "object": "/api/v1/tenants/{tenant}/users", "action": "GET"}),
-            json!({"role": "Bad Role", "object": "/api/v1/tenants/{tenant}/users", "action": "GET"}),
-        ] {
-            let refused = app.post(&format!("/api/v1/tenants/{tenant}/policies"), &admin, bad.clone()).await;
-            assert_eq!(refused.status, 422, "{bad}: {}", refused.text);
-        }
-        let audit = app.get(&format!("/api/v1/tenants/{tenant}/audit?limit=200"), &admin).await;
-        let actions: Vec<&str> = audit.json["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-        for expected in ["role_assignment.create", "policy.create", "policy.delete", "role_assignment.delete"] {
-            assert!(actions.contains(&expected), "{expected} missing from {actions:?}");
-        }
-    }
-
-    async fn a_role_in_one_tenant_grants_nothing_in_another(app: TestApp) {
-        let (tenant_a, admin_a) = app.tenant_with_admin("alpha").await;
-        let (tenant_b, _) = app.tenant_with_admin("bravo").await;
-        assert_eq!(app.get(&format!("/api/v1/tenants/{tenant_a}/users"), &admin_a).await.status, 200);
-        for path in [format!("/api/v1/tenants/{tenant_b}/users"), "/api/v1/tenants/bravo/users".to_string()] {
-            let refused = app.get(&path, &admin_a).await;
-            assert_eq!((refused.status, refused.code()), (403, "forbidden"), "{path}");
-        }
-        // Even a policy row naming the other tenant's routes cannot be written for it.
-        let (user_b, _) = app.staff(&tenant_b, "b@bravo.example", &[]).await;
-        let cross = app.post(&format!("/api/v1/tenants/{tenant_a}/role-assignments"), &admin_a, json!({"user_id": user_b, "role": "tenant-admin"})).await;
-        assert_eq!(cross.status, 404, "{}", cross.text);
-    }
-
-    async fn path_variants_of_a_denied_route_stay_denied(app: TestApp) {
-        let (tenant, _) = app.tenant_with_admin("acme").await;
-        let (_, viewer) = app.staff(&tenant, "v@acme.example", &["viewer"]).await;
-        let body = json!({"email": "z@acme.example", "display_name": "Z"});
-        let canonical = format!("/api/v1/tenants/{tenant}/users");
-        assert_eq!(app.post(&canonical, &viewer, body.clone()).await.status, 403);
-        for variant in [
-            format!("/api/v1/tenants/{tenant}/users/"),
-            format!("//api/v1/tenants/{tenant}/users"),
-            format!("/api/v1//tenants/{tenant}/users"),
-            format!("/api/v1/tenants/{tenant}//users"),
-            format!("/api/v1/tenants/{tenant}/%75sers"),
-            format!("/api/v1/tenants/{tenant}/users%2F"),
-            format!("/api/v1/tenants/{tenant}/USERS"),
-            format!("/api/v1/tenants/{tenant}/./users"),
-            format!("/api/v1/tenants/{tenant}/me/../users"),
-            format!("/api/v1/tenants/{tenant}/me%2F..%2Fusers"),
-        ] {
-            let reply = app.post(&variant, &viewer, body.clone()).await;
-            assert!(!(200..300).contains(&reply.status), "{variant} was allowed: {} {}", reply.status, reply.text);
-        }
-        let users: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM staff_users WHERE email = 'z@acme.example'")
-            .fetch_one(&app.state.db.pool).await.unwrap();
-        assert_eq!(users.0, 0, "no variant created the user");
+    let audit = app
+        .get(&format!("/api/v1/tenants/{tenant}/audit?limit=200"), &admin)
+        .await;
+    let actions: Vec<&str> = audit.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "role_assignment.create",
+        "policy.create",
+        "policy.delete",
+        "role_assignment.delete",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
     }
 }
+
+async fn a_role_in_one_tenant_grants_nothing_in_another(app: TestApp) {
+    let (tenant_a, admin_a) = app.tenant_with_admin("alpha").await;
+    let (tenant_b, _) = app.tenant_with_admin("bravo").await;
+    assert_eq!(
+        app.get(&format!("/api/v1/tenants/{tenant_a}/users"), &admin_a)
+            .await
+            .status,
+        200
+    );
+    for path in [
+        format!("/api/v1/tenants/{tenant_b}/users"),
+        "/api/v1/tenants/bravo/users".to_string(),
+    ] {
+        let refused = app.get(&path, &admin_a).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (403, "forbidden"),
+            "{path}"
+        );
+    }
+    // Even a policy row naming the other tenant's routes cannot be written for it.
+    let (user_b, _) = app.staff(&tenant_b, "b@bravo.example", &[]).await;
+    let cross = app
+        .post(
+            &format!("/api/v1/tenants/{tenant_a}/role-assignments"),
+            &admin_a,
+            json!({"user_id": user_b, "role": "tenant-admin"}),
+        )
+        .await;
+    assert_eq!(cross.status, 404, "{}", cross.text);
+}
+
+async fn path_variants_of_a_denied_route_stay_denied(app: TestApp) {
+    let (tenant, _) = app.tenant_with_admin("acme").await;
+    let (_, viewer) = app.staff(&tenant, "v@acme.example", &["viewer"]).await;
+    let body = json!({"email": "z@acme.example", "display_name": "Z"});
+    let canonical = format!("/api/v1/tenants/{tenant}/users");
+    assert_eq!(
+        app.post(&canonical, &viewer, body.clone()).await.status,
+        403
+    );
+    for variant in [
+        format!("/api/v1/tenants/{tenant}/users/"),
+        format!("//api/v1/tenants/{tenant}/users"),
+        format!("/api/v1//tenants/{tenant}/users"),
+        format!("/api/v1/tenants/{tenant}//users"),
+        format!("/api/v1/tenants/{tenant}/%75sers"),
+        format!("/api/v1/tenants/{tenant}/users%2F"),
+        format!("/api/v1/tenants/{tenant}/USERS"),
+        format!("/api/v1/tenants/{tenant}/./users"),
+        format!("/api/v1/tenants/{tenant}/me/../users"),
+        format!("/api/v1/tenants/{tenant}/me%2F..%2Fusers"),
+    ] {
+        let reply = app.post(&variant, &viewer, body.clone()).await;
+        assert!(
+            !(200..300).contains(&reply.status),
+            "{variant} was allowed: {} {}",
+            reply.status,
+            reply.text
+        );
+    }
+    let users: (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM staff_users WHERE email = 'z@acme.example'")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(users.0, 0, "no variant created the user");
+}
+
+on_both_backends!(
+    built_in_roles_grant_what_they_say,
+    changes_take_effect_on_the_next_request,
+    a_role_in_one_tenant_grants_nothing_in_another,
+    path_variants_of_a_denied_route_stay_denied
+);

@@ -61,85 +61,206 @@ async fn next_event(response: &mut reqwest::Response, buffer: &mut String) -> Va
     }
 }
 
-on_both_backends! {
-    async fn the_tracking_page_shows_the_timeline_in_the_right_language(app: TestApp) {
-        let (tenant, admin, id, path) = ticket_with_link(&app).await;
-        let page = app.page(&path, "acme.portico.test").await;
-        assert_eq!(page.status, 200, "{}", page.text);
-        assert!(page.text.contains("Drucker &lt;Fach 2&gt;"), "escaped title");
-        assert!(page.text.contains("Auftrag eingegangen"), "the tenant's language");
-        assert!(page.text.contains(r#"data-status="received" class="reached current" aria-current="step""#), "{}", page.text);
-        assert_eq!(page.headers["referrer-policy"], "no-referrer");
-        assert_eq!(page.headers["x-content-type-options"], "nosniff");
-        let csp = page.headers["content-security-policy"].to_str().unwrap().to_string();
-        let nonce = csp.split("script-src 'nonce-").nth(1).unwrap().split('\'').next().unwrap();
-        assert!(page.text.contains(&format!("<script nonce=\"{nonce}\"")), "scripts carry the nonce");
-        assert!(!csp.contains("unsafe-inline"));
+async fn the_tracking_page_shows_the_timeline_in_the_right_language(app: TestApp) {
+    let (tenant, admin, id, path) = ticket_with_link(&app).await;
+    let page = app.page(&path, "acme.portico.test").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("Drucker &lt;Fach 2&gt;"),
+        "escaped title"
+    );
+    assert!(
+        page.text.contains("Auftrag eingegangen"),
+        "the tenant's language"
+    );
+    assert!(
+        page.text
+            .contains(r#"data-status="received" class="reached current" aria-current="step""#),
+        "{}",
+        page.text
+    );
+    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    let csp = page.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let nonce = csp
+        .split("script-src 'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    assert!(
+        page.text.contains(&format!("<script nonce=\"{nonce}\"")),
+        "scripts carry the nonce"
+    );
+    assert!(!csp.contains("unsafe-inline"));
 
-        let spanish = app.send(reqwest::Method::GET, &path, None, None, &[("host", "acme.portico.test"), ("accept-language", "fr;q=0.9, es;q=0.8")]).await;
-        assert!(spanish.text.contains("Solicitud recibida"), "the browser's language when we have it");
+    let spanish = app
+        .send(
+            reqwest::Method::GET,
+            &path,
+            None,
+            None,
+            &[
+                ("host", "acme.portico.test"),
+                ("accept-language", "fr;q=0.9, es;q=0.8"),
+            ],
+        )
+        .await;
+    assert!(
+        spanish.text.contains("Solicitud recibida"),
+        "the browser's language when we have it"
+    );
 
-        let tech = app.staff(&tenant, "tech@acme.example", &["technician"]).await;
-        app.patch(&format!("/api/v1/tenants/{tenant}/users/{}", tech.0), &admin, json!({"display_name": "Tom Techniker"})).await;
-        let ticket = format!("/api/v1/tenants/{tenant}/tickets/{id}");
-        app.patch(&ticket, &admin, json!({"technician_id": tech.0})).await;
-        app.post(&format!("{ticket}/status"), &tech.1, json!({"status": "on_route"})).await;
-        app.post(&format!("{ticket}/position"), &tech.1, json!({"latitude": 52.52, "longitude": 13.405, "eta": "2026-11-23T10:30:00Z"})).await;
-        let on_route = app.page(&path, "acme.portico.test").await;
-        assert!(on_route.text.contains("Tom Techniker"), "{}", on_route.text);
-        assert!(on_route.text.contains("23.11.2026 11:30"), "ETA in the tenant's time zone");
-        assert!(on_route.text.contains("52.52000, 13.40500"));
-    }
-
-    async fn status_changes_arrive_live(app: TestApp) {
-        let (tenant, admin, id, path) = ticket_with_link(&app).await;
-        let mut events = reqwest::Client::new()
-            .get(format!("{}{path}/events", app.base_url))
-            .header("host", "acme.portico.test")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(events.headers()["content-type"], "text/event-stream");
-        let mut buffer = String::new();
-        assert_eq!(next_event(&mut events, &mut buffer).await["status"], "received");
-        let moved = app.post(&format!("/api/v1/tenants/{tenant}/tickets/{id}/status"), &admin, json!({"status": "dispatched"})).await;
-        assert_eq!(moved.status, 200);
-        let update = next_event(&mut events, &mut buffer).await;
-        assert_eq!(update["status"], "dispatched");
-        let dispatched = update["steps"].as_array().unwrap().iter().find(|s| s["status"] == "dispatched").unwrap();
-        assert_eq!(dispatched["current"], true);
-        assert!(dispatched["at"].is_string());
-    }
-
-    async fn links_open_one_ticket_of_one_tenant_and_nothing_else(app: TestApp) {
-        let (tenant, admin, id, path) = ticket_with_link(&app).await;
-        app.tenant_with_admin("rival").await;
-        let elsewhere = app.page(&path, "rival.portico.test").await;
-        let unknown = app.page("/t/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "acme.portico.test").await;
-        assert_eq!(elsewhere.status, 404);
-        assert_eq!(unknown.status, 404);
-        assert!(!elsewhere.text.contains("Drucker"));
-        for page in [&elsewhere, &unknown] {
-            assert!(page.text.contains("Dieser Link ist nicht gültig"), "the same friendly page: {}", page.text);
-        }
-
-        app.delete(&format!("/api/v1/tenants/{tenant}/tickets/{id}/tracking-link"), &admin).await;
-        assert_eq!(app.page(&path, "acme.portico.test").await.status, 404, "revoked");
-
-        app.post(&format!("/api/v1/tenants/{tenant}/suspend"), &app.platform_token, json!({})).await;
-        let reissued = app.post(&format!("/api/v1/tenants/{tenant}/tickets/{id}/tracking-link"), &app.platform_token, json!({})).await;
-        let fresh = reissued.json["tracking_url"].as_str().unwrap().split("portico.test").nth(1).unwrap().to_string();
-        assert_eq!(app.page(&fresh, "acme.portico.test").await.status, 503, "a suspended tenant's portal is unavailable");
-    }
-
-    async fn guessing_links_is_rate_limited(app: TestApp) {
-        let (_, _, _, path) = ticket_with_link(&app).await;
-        for n in 0..20 {
-            let guess = app.page(&format!("/t/guess-{n}"), "acme.portico.test").await;
-            assert_eq!(guess.status, 404);
-        }
-        let limited = app.page("/t/guess-21", "acme.portico.test").await;
-        assert_eq!(limited.status, 429);
-        assert_eq!(app.page(&path, "acme.portico.test").await.status, 429, "until the window passes, even real links wait");
-    }
+    let tech = app
+        .staff(&tenant, "tech@acme.example", &["technician"])
+        .await;
+    app.patch(
+        &format!("/api/v1/tenants/{tenant}/users/{}", tech.0),
+        &admin,
+        json!({"display_name": "Tom Techniker"}),
+    )
+    .await;
+    let ticket = format!("/api/v1/tenants/{tenant}/tickets/{id}");
+    app.patch(&ticket, &admin, json!({"technician_id": tech.0}))
+        .await;
+    app.post(
+        &format!("{ticket}/status"),
+        &tech.1,
+        json!({"status": "on_route"}),
+    )
+    .await;
+    app.post(
+        &format!("{ticket}/position"),
+        &tech.1,
+        json!({"latitude": 52.52, "longitude": 13.405, "eta": "2026-11-23T10:30:00Z"}),
+    )
+    .await;
+    let on_route = app.page(&path, "acme.portico.test").await;
+    assert!(on_route.text.contains("Tom Techniker"), "{}", on_route.text);
+    assert!(
+        on_route.text.contains("23.11.2026 11:30"),
+        "ETA in the tenant's time zone"
+    );
+    assert!(on_route.text.contains("52.52000, 13.40500"));
 }
+
+async fn status_changes_arrive_live(app: TestApp) {
+    let (tenant, admin, id, path) = ticket_with_link(&app).await;
+    let mut events = reqwest::Client::new()
+        .get(format!("{}{path}/events", app.base_url))
+        .header("host", "acme.portico.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let mut buffer = String::new();
+    assert_eq!(
+        next_event(&mut events, &mut buffer).await["status"],
+        "received"
+    );
+    let moved = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/tickets/{id}/status"),
+            &admin,
+            json!({"status": "dispatched"}),
+        )
+        .await;
+    assert_eq!(moved.status, 200);
+    let update = next_event(&mut events, &mut buffer).await;
+    assert_eq!(update["status"], "dispatched");
+    let dispatched = update["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "dispatched")
+        .unwrap();
+    assert_eq!(dispatched["current"], true);
+    assert!(dispatched["at"].is_string());
+}
+
+async fn links_open_one_ticket_of_one_tenant_and_nothing_else(app: TestApp) {
+    let (tenant, admin, id, path) = ticket_with_link(&app).await;
+    app.tenant_with_admin("rival").await;
+    let elsewhere = app.page(&path, "rival.portico.test").await;
+    let unknown = app
+        .page(
+            "/t/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "acme.portico.test",
+        )
+        .await;
+    assert_eq!(elsewhere.status, 404);
+    assert_eq!(unknown.status, 404);
+    assert!(!elsewhere.text.contains("Drucker"));
+    for page in [&elsewhere, &unknown] {
+        assert!(
+            page.text.contains("Dieser Link ist nicht gültig"),
+            "the same friendly page: {}",
+            page.text
+        );
+    }
+
+    app.delete(
+        &format!("/api/v1/tenants/{tenant}/tickets/{id}/tracking-link"),
+        &admin,
+    )
+    .await;
+    assert_eq!(
+        app.page(&path, "acme.portico.test").await.status,
+        404,
+        "revoked"
+    );
+
+    app.post(
+        &format!("/api/v1/tenants/{tenant}/suspend"),
+        &app.platform_token,
+        json!({}),
+    )
+    .await;
+    let reissued = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/tickets/{id}/tracking-link"),
+            &app.platform_token,
+            json!({}),
+        )
+        .await;
+    let fresh = reissued.json["tracking_url"]
+        .as_str()
+        .unwrap()
+        .split("portico.test")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        app.page(&fresh, "acme.portico.test").await.status,
+        503,
+        "a suspended tenant's portal is unavailable"
+    );
+}
+
+async fn guessing_links_is_rate_limited(app: TestApp) {
+    let (_, _, _, path) = ticket_with_link(&app).await;
+    for n in 0..20 {
+        let guess = app
+            .page(&format!("/t/guess-{n}"), "acme.portico.test")
+            .await;
+        assert_eq!(guess.status, 404);
+    }
+    let limited = app.page("/t/guess-21", "acme.portico.test").await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(
+        app.page(&path, "acme.portico.test").await.status,
+        429,
+        "until the window passes, even real links wait"
+    );
+}
+
+on_both_backends!(
+    the_tracking_page_shows_the_timeline_in_the_right_language,
+    status_changes_arrive_live,
+    links_open_one_ticket_of_one_tenant_and_nothing_else,
+    guessing_links_is_rate_limited
+);

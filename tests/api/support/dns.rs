@@ -1,0 +1,91 @@
+//! A small authoritative DNS server on loopback, served by hickory-server: it answers TXT queries
+//! from a table the test fills, and NXDOMAIN for every name not in the table.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use hickory_server::ServerFuture;
+use hickory_server::authority::MessageResponseBuilder;
+use hickory_server::proto::op::{Header, ResponseCode};
+use hickory_server::proto::rr::rdata::TXT;
+use hickory_server::proto::rr::{Name, RData, Record, RecordType};
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use tokio::net::UdpSocket;
+
+/// TXT strings by lower-case name without the trailing dot.
+type Records = Arc<Mutex<HashMap<String, Vec<String>>>>;
+
+pub struct DnsServer {
+    pub addr: SocketAddr,
+    records: Records,
+    /// Owns the serving task: dropping the server stops it.
+    _server: ServerFuture<Answers>,
+}
+
+impl DnsServer {
+    /// A server on a fresh loopback UDP port, with no records.
+    pub async fn start() -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let records = Records::default();
+        let mut server = ServerFuture::new(Answers(records.clone()));
+        server.register_socket(socket);
+        Self {
+            addr,
+            records,
+            _server: server,
+        }
+    }
+
+    /// Publishes a TXT record (name without trailing dot); earlier values at the name stay.
+    pub fn set_txt(&self, name: &str, value: &str) {
+        self.records
+            .lock()
+            .unwrap()
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(value.to_string());
+    }
+}
+
+struct Answers(Records);
+
+#[async_trait::async_trait]
+impl RequestHandler for Answers {
+    async fn handle_request<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let mut header = Header::response_from_request(request.header());
+        header.set_authoritative(true);
+        header.set_recursion_available(true);
+        let builder = MessageResponseBuilder::from_message_request(request);
+        let Ok(info) = request.request_info() else {
+            header.set_response_code(ResponseCode::FormErr);
+            let response = builder.build_no_records(header);
+            return response_handle
+                .send_response(response)
+                .await
+                .unwrap_or_else(|_| header.into());
+        };
+        let name = Name::from(info.query.name());
+        let key = name.to_ascii().trim_end_matches('.').to_ascii_lowercase();
+        let values = self.0.lock().unwrap().get(&key).cloned();
+        if values.is_none() {
+            header.set_response_code(ResponseCode::NXDomain);
+        }
+        let answers: Vec<Record> = values
+            .filter(|_| info.query.query_type() == RecordType::TXT)
+            .into_iter()
+            .flatten()
+            .map(|value| Record::from_rdata(name.clone(), 30, RData::TXT(TXT::new(vec![value]))))
+            .collect();
+        let response = builder.build(header, &answers, [], [], []);
+        response_handle
+            .send_response(response)
+            .await
+            .unwrap_or_else(|_| header.into())
+    }
+}

@@ -1,0 +1,70 @@
+//! Test support: each test gets its own application on a fresh database (a temporary SQLite
+//! file, or a PostgreSQL database cloned from a migrated template), listening on a loopback port,
+//! with its own DNS server and a platform token.
+//!
+//! - [`app`]: [`TestApp`], which starts the application and speaks HTTP to it;
+//! - [`database`]: the database of one test, and the PostgreSQL template it is cloned from;
+//! - [`dns`]: the DNS server that answers the application's TXT lookups;
+//! - [`guests`]: guest components built from `tests/plugins`.
+
+mod app;
+mod database;
+mod dns;
+mod guests;
+
+use std::future::Future;
+
+pub use app::{Reply, TestApp};
+pub use database::Backend;
+pub use guests::guest_wasm;
+
+/// Set (as CI does) to turn a missing peer into a failure instead of a skip.
+const REQUIRE_PEERS: &str = "PORTICO_REQUIRE_PEERS";
+
+fn peers_required() -> bool {
+    std::env::var(REQUIRE_PEERS).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Runs each named `async fn(app: TestApp)` of the calling module twice, as two tests:
+/// `name::sqlite` and `name::postgres`, each with a fresh application on that backend.
+///
+/// ```ignore
+/// async fn tickets_are_numbered(app: TestApp) { /* … */ }
+///
+/// on_both_backends!(tickets_are_numbered);
+/// ```
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    $crate::support::run(
+                        $crate::support::Backend::Sqlite,
+                        super::$name,
+                    ).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    $crate::support::run(
+                        $crate::support::Backend::Postgres,
+                        super::$name,
+                    ).await
+                }
+            }
+        )+
+    };
+}
+
+/// Runs `test` on a fresh application on `backend`; does nothing when the backend is missing
+/// here and not required (see [`TestApp::spawn`]).
+pub async fn run<F>(backend: Backend, test: impl FnOnce(TestApp) -> F)
+where
+    F: Future<Output = ()>,
+{
+    if let Some(app) = TestApp::spawn(backend).await {
+        test(app).await
+    }
+}
