@@ -274,7 +274,43 @@ async fn path_variants_of_a_denied_route_stay_denied(app: TestApp) {
     assert_eq!(users.0, 0, "no variant created the user");
 }
 
+/// Roles are named by one rule, whichever route gives them.
+async fn one_rule_for_role_names_on_every_route(app: TestApp) {
+    let (tenant, admin) = app.tenant_with_admin("acme").await;
+    let users = format!("/api/v1/tenants/{tenant}/users");
+    let body = json!({"email": "o@acme.example", "display_name": "Ops", "roles": ["Ops Team"]});
+    let with_role = app.post(&users, &admin, body).await;
+    assert_eq!(
+        (with_role.status, with_role.code()),
+        (422, "invalid_role"),
+        "{}",
+        with_role.text
+    );
+    let body = json!({"email": "o@acme.example", "display_name": "Ops", "roles": ["ops-team"]});
+    let created = app.post(&users, &admin, body).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let assignments = format!("/api/v1/tenants/{tenant}/role-assignments");
+    let user = created.json["id"].as_str().unwrap();
+    let refused = app
+        .post(
+            &assignments,
+            &admin,
+            json!({"user_id": user, "role": "Ops Team"}),
+        )
+        .await;
+    assert_eq!((refused.status, refused.code()), (422, "invalid_role"));
+    let again = app
+        .post(
+            &assignments,
+            &admin,
+            json!({"user_id": user, "role": "ops-team"}),
+        )
+        .await;
+    assert_eq!((again.status, again.code()), (409, "already_assigned"));
+}
+
 on_both_backends!(
+    one_rule_for_role_names_on_every_route,
     built_in_roles_grant_what_they_say,
     changes_take_effect_on_the_next_request,
     a_role_in_one_tenant_grants_nothing_in_another,
