@@ -187,7 +187,7 @@ async fn project(
                 name: "Printer service".into(),
                 profile_id: None,
             };
-            tickets::service::create_project(state, caller, &tenant.id, input)
+            tickets::projects::create(state, caller, &tenant.id, input)
                 .await?
                 .id
         }
@@ -196,7 +196,7 @@ async fn project(
         name: None,
         profile_id: Some(Some(profile)),
     };
-    tickets::service::update_project(state, caller, &tenant.id, &id, changes).await?;
+    tickets::projects::update(state, caller, &tenant.id, &id, changes).await?;
     Ok(id)
 }
 

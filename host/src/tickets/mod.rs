@@ -5,6 +5,7 @@ pub mod feedback;
 pub mod fields;
 pub mod links;
 pub mod model;
+pub mod projects;
 pub mod routes;
 pub mod service;
 pub mod store;

@@ -10,7 +10,7 @@ use super::model::{
     TicketChanges,
 };
 use super::store::{self, Filter};
-use super::{fields, service};
+use super::{fields, projects, service};
 use crate::AppState;
 use crate::error::{Error, ErrorBody, Result};
 use crate::http::extract::{Json, Path, Query};
@@ -40,7 +40,7 @@ async fn create_project(
     scope: Scope,
     Json(input): Json<ProjectInput>,
 ) -> Result<(StatusCode, Json<Project>)> {
-    let project = service::create_project(&state, &scope.caller, &scope.tenant.id, input).await?;
+    let project = projects::create(&state, &scope.caller, &scope.tenant.id, input).await?;
     Ok((StatusCode::CREATED, Json(project)))
 }
 
@@ -54,8 +54,7 @@ async fn update_project(
     Path((_, id)): Path<(String, String)>,
     Json(input): Json<ProjectChanges>,
 ) -> Result<Json<Project>> {
-    let project =
-        service::update_project(&state, &scope.caller, &scope.tenant.id, &id, input).await?;
+    let project = projects::update(&state, &scope.caller, &scope.tenant.id, &id, input).await?;
     Ok(Json(project))
 }
 
@@ -67,7 +66,7 @@ async fn delete_project(
     scope: Scope,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    service::delete_project(&state, &scope.caller, &scope.tenant.id, &id).await?;
+    projects::delete(&state, &scope.caller, &scope.tenant.id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
