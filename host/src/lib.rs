@@ -75,7 +75,7 @@ impl AppState {
         let plugins = Plugins::new(&config)?;
         events.subscribe(hosts.clone());
         events.subscribe(authz.clone());
-        events.subscribe(plugins::installs::DropPreparedInstalls(
+        events.subscribe(plugins::prepared::DropPreparedInstalls(
             plugins.runnables.clone(),
         ));
         events.subscribe(ticket_changes.clone());

@@ -36,8 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(domains::routes::routes())
         .merge(policies::routes::routes())
         .merge(audit::tenant_routes())
-        .merge(plugins::installs::routes())
-        .merge(plugins::runs::routes())
+        .merge(plugins::routes::tenant_routes())
         .merge(tickets::routes::routes())
         .merge(profiles::routes::routes())
         .merge(events::routes::routes())
@@ -47,7 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tenants::routes::platform_routes())
         .merge(sessions::routes::routes())
         .merge(audit::platform_routes())
-        .merge(plugins::registry::routes())
+        .merge(plugins::routes::platform_routes())
         .split_for_parts();
     api.merge(tenant_api);
     let api = Arc::new(docs::finish(api));

@@ -4,6 +4,8 @@
 
 use portico_plugin_runtime::manifest::{self, Manifest};
 
+use super::model::{InstallRow, to_column};
+use super::{catalogue, store};
 use crate::AppState;
 use crate::db::{self, now_ms};
 use crate::error::Result;
@@ -40,7 +42,7 @@ fn manifests() -> impl Iterator<Item = Manifest> {
 pub async fn publish(state: &AppState) -> anyhow::Result<()> {
     for (text, wasm) in BUILT_INS {
         let package = manifest::pack(text, wasm)?;
-        super::registry::publish_built_in(state, &package).await?;
+        catalogue::publish_built_in(state, &package).await?;
     }
     Ok(())
 }
@@ -67,20 +69,20 @@ impl Reaction for InstallForNewTenant {
 async fn install_for(conn: &mut sqlx::AnyConnection, tenant: &TenantId) -> Result<()> {
     let now = now_ms();
     for manifest in manifests() {
-        let grants = serde_json::to_string(&manifest.capabilities)
-            .map_err(|e| crate::error::Error::Internal(e.into()))?;
-        sqlx::query(
-            "INSERT INTO plugin_installs (id, tenant_id, plugin_id, version, enabled, config, grants, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 1, '{}', $5, $6, $6)",
-        )
-        .bind(db::new_id())
-        .bind(tenant)
-        .bind(&manifest.id)
-        .bind(&manifest.version)
-        .bind(grants)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        let row = InstallRow {
+            id: db::new_id(),
+            plugin_id: manifest.id,
+            version: manifest.version,
+            previous_version: None,
+            enabled: 1,
+            config: "{}".into(),
+            grants: to_column(&manifest.capabilities)?,
+            secrets: None,
+            limits: None,
+            created_at: now,
+            updated_at: now,
+        };
+        store::insert(&mut *conn, tenant, &row).await?;
     }
     Ok(())
 }

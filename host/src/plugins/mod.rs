@@ -2,9 +2,13 @@
 //! of the sandbox in `portico-plugin-runtime`.
 
 pub mod builtin;
+pub mod catalogue;
 pub mod installs;
-pub mod registry;
+pub mod model;
+pub mod prepared;
+pub mod routes;
 pub mod runs;
+pub mod store;
 
 // Where the rest of the host and the API tests have always found the sandbox's items.
 pub use portico_plugin_runtime::{
@@ -34,7 +38,7 @@ pub struct Plugins {
     /// Installs prepared to run, so that pages rendered by a theme do not read the install,
     /// its manifest and its secrets on every request. Any install change empties it, on every
     /// replica (a `PluginInstallChanged` event).
-    pub runnables: installs::RunnableCache,
+    pub runnables: prepared::RunnableCache,
     /// Theme output by what went into it (see `portal::render`); absent when switched off.
     pub rendered: Option<moka::future::Cache<String, Arc<(String, String)>>>,
     kind_limits: HashMap<PluginKind, LimitsOverride>,
@@ -94,7 +98,7 @@ impl Plugins {
     /// Compiles every catalogued package at start-up (from the disk cache when possible), so no
     /// request waits for a compilation.
     pub async fn load_catalogue(&self, pool: &Pool) -> anyhow::Result<usize> {
-        let packages = registry::all_packages(pool).await?;
+        let packages = store::all_packages(pool).await?;
         let mut loaded = 0;
         for (kind, bytes) in packages {
             match self.runtime.load(kind, &bytes) {
@@ -120,7 +124,7 @@ impl Plugins {
             sha256,
             "compiling a plugin on demand; it was published through another replica"
         );
-        let bytes = registry::package_bytes(pool, sha256).await?;
+        let bytes = store::package_bytes(pool, sha256).await?;
         self.runtime.load(kind, &bytes).map_err(|e| {
             crate::error::Error::Internal(anyhow::anyhow!("loading a catalogued plugin: {e}"))
         })

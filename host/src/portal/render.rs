@@ -13,7 +13,7 @@ use super::view::{BookingView, Branding, FeedbackView, LIVE_SCRIPT, Links, Tenan
 use crate::AppState;
 use crate::http::pages::Pages;
 use crate::plugins::bindings::theme::exports::portico::plugin::pages::{Page, PageKind};
-use crate::plugins::{PluginError, PluginKind, installs, runs};
+use crate::plugins::{PluginError, PluginKind, prepared, runs};
 use crate::profiles::Profile;
 use crate::tenants::Tenant;
 
@@ -167,7 +167,7 @@ async fn themed(
     kind: PageKind,
     model: &ViewModel<'_>,
 ) -> Result<(String, String), String> {
-    let runnable = installs::runnable_cached(state, &tenant.id, install)
+    let runnable = prepared::runnable_cached(state, &tenant.id, install)
         .await
         .map_err(|e| format!("install unusable: {}", e.code()))?;
     if runnable.kind != PluginKind::Theme {
