@@ -187,6 +187,7 @@ pub async fn install(
 }
 
 /// A change of an install, checked against the manifest of the version it ends on.
+#[derive(Clone, Copy)]
 enum Edit<'a> {
     Change(&'a ChangeInstall),
     /// Back to the version before the last upgrade.
@@ -200,7 +201,7 @@ async fn prepare(
     caller: &Caller,
     tenant: &TenantId,
     current: &InstallRow,
-    edit: &Edit<'_>,
+    edit: Edit<'_>,
 ) -> Result<(InstallChanges, PluginKind)> {
     let mut changes = InstallChanges::default();
     let secrets = match edit {
@@ -243,7 +244,9 @@ async fn prepare(
         &stored(&after.grants)?,
         &secrets,
     )?;
-    if matches!(edit, Edit::Change(input) if input.secrets.is_some()) {
+    if let Edit::Change(input) = edit
+        && input.secrets.is_some()
+    {
         changes.secrets = Some(seal(state, tenant, &current.id, &secrets)?);
     }
     Ok((changes, manifest.kind))
@@ -264,7 +267,7 @@ async fn apply(
     };
     loop {
         let current = store::find(&state.db.pool, tenant, id).await?;
-        let (changes, kind) = prepare(state, caller, tenant, &current, &edit).await?;
+        let (changes, kind) = prepare(state, caller, tenant, &current, edit).await?;
         let mut tx = state.events.begin().await?;
         let for_update = tx.for_update();
         let before = store::lock(&mut tx, tenant, id, for_update).await?;

@@ -1,5 +1,9 @@
 //! Plugins: the platform's catalogue, tenants' installs, run records and the built-ins, on top
 //! of the sandbox in `portico-plugin-runtime`.
+//!
+//! `model` holds the types, `store` every statement on the area's tables; the operations are
+//! `catalogue` (publishing), `installs` (install, change, roll back, uninstall), `prepared`
+//! (installs ready to run, cached) and `runs` (invoking, run records); `routes` is the admin API.
 
 pub mod builtin;
 pub mod catalogue;

@@ -16,7 +16,7 @@ use crate::db;
 use crate::error::{Error, Result};
 use crate::types::TenantId;
 
-// ---- The catalogue ----
+// The catalogue.
 
 /// A catalogued package, without its bytes.
 #[derive(FromRow)]
@@ -77,7 +77,7 @@ impl PackageRow {
     }
 }
 
-// ---- Installs ----
+// Installs.
 
 /// An install as stored; `secrets` is sealed.
 #[derive(Clone, PartialEq, FromRow)]
@@ -237,7 +237,7 @@ impl InstallChanges {
     }
 }
 
-// ---- Invocations and run records ----
+// Invocations and run records.
 
 /// What ran.
 pub struct RunSubject<'a> {

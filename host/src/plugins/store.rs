@@ -12,7 +12,7 @@ use crate::db::{self, Pool, Sql};
 use crate::error::{Error, Result};
 use crate::types::TenantId;
 
-// ---- plugin_packages: the platform's catalogue ----
+// plugin_packages: the platform's catalogue.
 
 const PACKAGE_COLUMNS: &str = "id, manifest, sha256, size, created_at";
 
@@ -114,7 +114,7 @@ pub(super) async fn insert_package(
     }
 }
 
-// ---- plugin_installs: a tenant's installs ----
+// plugin_installs: a tenant's installs.
 
 const INSTALL_COLUMNS: &str = "id, plugin_id, version, previous_version, enabled, config, grants, secrets, limits, created_at, updated_at";
 
@@ -277,7 +277,7 @@ pub async fn delete(conn: &mut AnyConnection, tenant: &TenantId, id: &str) -> Re
     Ok(())
 }
 
-// ---- plugin_runs: a tenant's run records ----
+// plugin_runs: a tenant's run records.
 
 /// Stores a run record.
 pub(super) async fn insert_run(pool: &Pool, tenant: &TenantId, run: &RunRow) -> Result<()> {
