@@ -141,10 +141,11 @@ async fn a_killed_consumer_resumes_and_handles_each_event_once(app: TestApp) {
             hang: Some(started),
         },
     );
-    let task = doomed.spawn(&app.state.events).await.unwrap();
+    doomed.register(&app.state.events).await.unwrap();
     for subject in ["a", "b", "c"] {
         emit_committed(&app, &tenant_id, subject).await;
     }
+    let task = doomed.spawn(&app.state.events).await.unwrap();
     // The consumer is inside its transaction, its first event written: kill it there.
     tokio::time::timeout(Duration::from_secs(10), handling.recv())
         .await

@@ -18,7 +18,9 @@ const BATCH: i64 = 100;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// Handles one event inside the consumer's transaction. An error rolls the batch back; it is
-/// retried after a pause.
+/// retried after a pause. Handlers write to the database and return: on SQLite the transaction
+/// holds the only write lock, so slow work (a delivery over the network) belongs in an outbox
+/// that a separate worker drains.
 pub trait Handler: Send + Sync + 'static {
     fn handle<'a>(&'a self, tx: &'a mut Tx, event: &'a Recorded) -> BoxFuture<'a, Result<()>>;
 }
