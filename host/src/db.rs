@@ -213,14 +213,11 @@ impl Sql {
     where
         T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
     {
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(self.text.clone()));
-        for arg in &self.args {
-            query = match arg {
-                Arg::Text(v) => query.bind(v.clone()),
-                Arg::Int(v) => query.bind(*v),
-            };
-        }
-        query
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(self.text.clone()));
+        self.args.iter().fold(query, |query, arg| match arg {
+            Arg::Text(v) => query.bind(v.clone()),
+            Arg::Int(v) => query.bind(*v),
+        })
     }
 
     /// Runs the statement.
@@ -228,13 +225,11 @@ impl Sql {
         &self,
         conn: &mut sqlx::AnyConnection,
     ) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.text.clone()));
-        for arg in &self.args {
-            query = match arg {
-                Arg::Text(v) => query.bind(v.clone()),
-                Arg::Int(v) => query.bind(*v),
-            };
-        }
+        let query = sqlx::query(sqlx::AssertSqlSafe(self.text.clone()));
+        let query = self.args.iter().fold(query, |query, arg| match arg {
+            Arg::Text(v) => query.bind(v.clone()),
+            Arg::Int(v) => query.bind(*v),
+        });
         query.execute(conn).await
     }
 }

@@ -273,7 +273,56 @@ async fn position_reports_racing_a_status_change_never_undo_it(app: TestApp) {
     assert_eq!(moves, [("received", "on_route"), ("on_route", "completed")]);
 }
 
+/// Pruning removes old events, but never one a durable consumer has yet to read.
+async fn pruning_spares_what_a_consumer_has_not_read(app: TestApp) {
+    let (tenant, admin) = app.tenant_with_admin("acme").await;
+    let tenant_id = TenantId::parse(&tenant).unwrap();
+    sqlx::query("CREATE TABLE consumer_log (subject TEXT NOT NULL)")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let consumer = Consumer::new("test-log", LogToTable { hang: None });
+    consumer.register(&app.state.events).await.unwrap();
+    emit_committed(&app, &tenant_id, "unread").await;
+    let events = format!("/api/v1/tenants/{tenant}/events");
+    let count = async || {
+        app.get(&events, &admin).await.json["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = count().await;
+    assert!(before > 1, "the tenant's creation and the unread event");
+
+    let everything = portico::db::now_ms() + 60_000;
+    let pool = &app.state.db.pool;
+    // Pruning spans every tenant and the platform's own events, so count this tenant's.
+    portico::events::store::prune(pool, everything)
+        .await
+        .unwrap();
+    assert_eq!(count().await, 1, "all but the unread event");
+
+    let mut handled = 0;
+    for _ in 0..100 {
+        handled += consumer.run_once(&app.state.events).await.unwrap();
+        if handled > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(handled, 1);
+    portico::events::store::prune(pool, everything)
+        .await
+        .unwrap();
+    assert_eq!(
+        count().await,
+        0,
+        "read by every consumer, the old event goes"
+    );
+}
+
 on_both_backends!(
+    pruning_spares_what_a_consumer_has_not_read,
     rolled_back_events_reach_nobody,
     a_killed_consumer_resumes_and_handles_each_event_once,
     position_reports_racing_a_status_change_never_undo_it,

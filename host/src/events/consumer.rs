@@ -40,10 +40,6 @@ impl Consumer {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Creates the cursor at the current end of the table unless it exists.
     pub async fn register(&self, bus: &Bus) -> Result<()> {
         store::register_cursor(&bus.db().pool, &self.name).await
