@@ -388,7 +388,11 @@ async fn connect(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
+    if demo && config.smtp_server.is_none() && config.email_outbox_dir.is_none() {
+        // Zero set-up: the demo's emails are kept as files, and shown in the delivery log.
+        config.email_outbox_dir = Some(config.data_dir.join("outbox"));
+    }
     let listen = config.listen;
     let state = AppState::build(config).await?;
     let listener = tokio::net::TcpListener::bind(listen)

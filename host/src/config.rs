@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::types::Secret;
+use portico_plugin_runtime::outbound::{MailSettings, MailTransport};
 use portico_plugin_runtime::{LimitsOverride, PluginKind};
 
 /// Everything the host needs to start. Every field has a default, so no configuration at all
@@ -47,6 +48,9 @@ pub struct Config {
     pub smtp_server: Option<String>,
     /// Sender address of plugins' email.
     pub smtp_from: String,
+    /// Without an SMTP server, email is written here as `.eml` files instead of being sent:
+    /// the demo's zero-set-up mode. Ignored when `smtp_server` is set.
+    pub email_outbox_dir: Option<PathBuf>,
     /// Per plugin kind, limits that replace the built-in defaults.
     pub plugin_limits: HashMap<PluginKind, LimitsOverride>,
     /// Memory for pages rendered by theme plugins, kept until the ticket or the install changes
@@ -57,6 +61,41 @@ pub struct Config {
     pub logo_max_height: u32,
     /// Days domain events are kept (read by every durable consumer first) before pruning.
     pub event_retention_days: u32,
+    /// How notifications are delivered: sending limits per tenant, retries and leases.
+    pub deliveries: DeliverySettings,
+    /// Whether this process runs the background work (the automated-actions consumer and the
+    /// delivery worker) beside the server; replicas share it safely, so only an API-only
+    /// replica turns it off.
+    pub background_workers: bool,
+}
+
+/// Delivery of notifications. The sending limits keep any tenant from using the platform as a
+/// mail relay; deliveries over a limit wait, they are not dropped.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// Messages one tenant may send per minute.
+    pub per_minute: u32,
+    /// Messages one tenant may send per day (a rolling 24 hours).
+    pub per_day: u32,
+    /// Attempts before a delivery is dead.
+    pub max_attempts: u32,
+    /// Wait before the second attempt; it doubles with each attempt (with jitter), up to an hour.
+    pub retry_base_ms: u64,
+    /// How long a worker owns a claimed delivery; past it another worker takes it over.
+    pub lease_ms: u64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            per_minute: 120,
+            per_day: 10_000,
+            max_attempts: 8,
+            retry_base_ms: 30_000,
+            lease_ms: 60_000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -77,11 +116,14 @@ impl Default for Config {
             plugins_allow_http: false,
             smtp_server: None,
             smtp_from: "portico@localhost".into(),
+            email_outbox_dir: None,
             plugin_limits: HashMap::new(),
             theme_cache_mb: 64,
             logo_max_width: 800,
             logo_max_height: 400,
             event_retention_days: 90,
+            deliveries: DeliverySettings::default(),
+            background_workers: true,
         }
     }
 }
@@ -143,6 +185,14 @@ impl Config {
         if let Some(v) = var("PORTICO_SMTP_SERVER") {
             self.smtp_server = Some(v);
         }
+        if let Some(v) = var("PORTICO_BACKGROUND_WORKERS") {
+            self.background_workers = v.parse().with_context(|| {
+                format!("PORTICO_BACKGROUND_WORKERS={v:?} is not true or false")
+            })?;
+        }
+        if let Some(v) = var("PORTICO_EMAIL_OUTBOX_DIR") {
+            self.email_outbox_dir = Some(v.into());
+        }
         if let Some(v) = var("PORTICO_PLUGINS_ALLOW_PRIVATE_NETWORK") {
             self.plugins_allow_private_network = matches!(v.as_str(), "1" | "true" | "yes");
         }
@@ -179,15 +229,27 @@ impl Config {
     }
 
     /// The SMTP server and sender for plugins' email, if one is configured.
-    pub fn smtp(&self) -> anyhow::Result<Option<(String, u16, String)>> {
-        let Some(server) = &self.smtp_server else {
-            return Ok(None);
+    pub fn smtp(&self) -> anyhow::Result<Option<MailSettings>> {
+        let transport = match (&self.smtp_server, &self.email_outbox_dir) {
+            (Some(server), _) => {
+                let (host, port) = server
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
+                    .with_context(|| format!("smtp_server {server:?} is not host:port"))?;
+                MailTransport::Smtp { host, port }
+            }
+            (None, Some(folder)) => {
+                std::fs::create_dir_all(folder).with_context(|| {
+                    format!("creating the email outbox folder {}", folder.display())
+                })?;
+                MailTransport::Directory(folder.clone())
+            }
+            (None, None) => return Ok(None),
         };
-        let (host, port) = server
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
-            .with_context(|| format!("smtp_server {server:?} is not host:port"))?;
-        Ok(Some((host, port, self.smtp_from.clone())))
+        Ok(Some(MailSettings {
+            transport,
+            from: self.smtp_from.clone(),
+        }))
     }
 }
 

@@ -15,7 +15,7 @@ use crate::tickets::model::{
 use crate::tickets::store::Filter;
 use crate::tickets::{Status, Ticket};
 use crate::types::{Caller, Colour, Email, Language, Principal, Slug, TimeZoneName};
-use crate::{plugins, profiles, tenants, tickets};
+use crate::{automations, plugins, profiles, tenants, tickets};
 
 const SLUG: &str = "easy-printer";
 const ADMIN_EMAIL: &str = "admin@easy-printer.example";
@@ -200,6 +200,52 @@ async fn project(
     Ok(id)
 }
 
+/// The Fieldcode-style action "Tracking links": on a ticket created in the demo project, email
+/// the affected person a tracking link. Kept as it is when it exists.
+async fn tracking_links_action(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &Tenant,
+    project: &str,
+) -> anyhow::Result<()> {
+    let existing = automations::store::list_actions(&state.db.pool, &tenant.id, "", 200).await?;
+    if existing.iter().any(|a| a.name == TRACKING_LINKS) {
+        return Ok(());
+    }
+    let email = plugins::store::install_of(&state.db.pool, &tenant.id, "email")
+        .await?
+        .context("the demo tenant's email channel")?;
+    let action = serde_json::json!({
+        "name": TRACKING_LINKS,
+        "description": "Emails the affected person a tracking link when a ticket is created.",
+        "object": "ticket",
+        "trigger": {"kind": "created"},
+        "conditions": {"match": "all_of", "rules": [
+            {"field": "project_id", "operator": "equals", "value": project}
+        ]},
+        "steps": [{
+            "kind": "notify",
+            "channel_install_id": email,
+            "to": ["affected_person"],
+            "links": "tracking_and_booking",
+            "message": {
+                "subject": "{{ tenant.name }}: ticket {{ ticket.number }}, {{ ticket.title }}",
+                "html": TRACKING_LINKS_HTML,
+            }
+        }]
+    });
+    let input: automations::NewAction = serde_json::from_value(action)?;
+    automations::service::create(state, caller, &tenant.id, input).await?;
+    Ok(())
+}
+
+const TRACKING_LINKS: &str = "Tracking links";
+const TRACKING_LINKS_HTML: &str = r#"<p>Hello {{ person.first_name }},</p>
+<p>we have received your request "{{ ticket.title }}" (ticket {{ ticket.number }}).</p>
+<p><a href="{{ portal.tracking_link }}">Follow your ticket</a>: you see each step, and your technician's approach on the day of the visit.</p>
+{% if ticket.appointment %}<p>Your appointment: {{ ticket.appointment.date }}, {{ ticket.appointment.start_time }} to {{ ticket.appointment.end_time }}.</p>{% endif %}
+<p>{{ tenant.name }}</p>"#;
+
 /// Tomorrow, 9 to 11 in Berlin.
 fn tomorrow_morning() -> anyhow::Result<Appointment> {
     let start = jiff::Zoned::now()
@@ -285,6 +331,7 @@ pub async fn set_up(state: &AppState, base: &str) -> anyhow::Result<()> {
     let technician = technician(state, &caller, &tenant).await?;
     let profile = portal_profile(state, &caller, &tenant).await?;
     let project = project(state, &caller, &tenant, profile).await?;
+    tracking_links_action(state, &caller, &tenant, &project).await?;
 
     let everything = Filter {
         status: None,
@@ -327,6 +374,16 @@ pub async fn set_up(state: &AppState, base: &str) -> anyhow::Result<()> {
     println!(
         "API reference: {}/api/v1/docs (use the admin token as a bearer token)",
         base.trim_end_matches('/')
+    );
+    let mail = match (&state.config.smtp_server, &state.config.email_outbox_dir) {
+        (Some(server), _) => format!("through the SMTP server {server}"),
+        (None, Some(folder)) => format!("as files in {} (no SMTP server is set)", folder.display()),
+        (None, None) => "nowhere: no SMTP server is set".to_string(),
+    };
+    println!(
+        "automated action \"{TRACKING_LINKS}\": a ticket created in project {project} emails its tracking link {mail}; the delivery log is at {}/api/v1/tenants/{}/deliveries",
+        base.trim_end_matches('/'),
+        tenant.slug
     );
     Ok(())
 }

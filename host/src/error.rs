@@ -15,6 +15,16 @@ pub struct ErrorBody {
     pub code: String,
     /// Human-readable explanation.
     pub message: String,
+    /// Where in a submitted text (a message template) the error is, counted from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<TextPosition>,
+}
+
+/// A line and column in a submitted text, both counted from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+pub struct TextPosition {
+    pub line: u32,
+    pub column: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +43,22 @@ pub enum Error {
     TenantSuspended,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Invalid input at a position in a submitted text.
+    #[error("{message}")]
+    InvalidAt {
+        code: &'static str,
+        message: String,
+        position: TextPosition,
+    },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A limit was reached; the request may be repeated after `retry_after_secs`.
+    #[error("{message}")]
+    TooManyRequests {
+        code: &'static str,
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("request body too large")]
     PayloadTooLarge,
     #[error(transparent)]
@@ -61,11 +85,12 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid { .. } | Self::InvalidAt { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::TenantSuspended => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -75,7 +100,9 @@ impl Error {
         match self {
             Self::BadRequest { code, .. }
             | Self::Invalid { code, .. }
-            | Self::Conflict { code, .. } => code,
+            | Self::InvalidAt { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::TooManyRequests { code, .. } => code,
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::TenantSuspended => "tenant_suspended",
@@ -101,11 +128,25 @@ impl IntoResponse for Error {
             }
             other => other.to_string(),
         };
+        let position = match &self {
+            Self::InvalidAt { position, .. } => Some(*position),
+            _ => None,
+        };
         let body = ErrorBody {
             code: self.code().to_string(),
             message,
+            position,
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Self::TooManyRequests {
+            retry_after_secs, ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, (*retry_after_secs).into());
+        }
+        response
     }
 }
 

@@ -5,9 +5,11 @@
 
 pub mod audit;
 pub mod auth;
+pub mod automations;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod deliveries;
 pub mod demo;
 pub mod domains;
 pub mod error;
@@ -110,6 +112,10 @@ impl AppState {
             config,
         }));
         plugins::builtin::publish(&state).await?;
+        // From here on every event reaches the automated actions, even before `serve` runs.
+        automations::consumer::consumer(state.clone())
+            .register(&state.events)
+            .await?;
         Ok(state)
     }
 
@@ -147,12 +153,23 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let workers = if state.config.background_workers {
+        vec![
+            tokio::spawn(automations::consumer::consumer(state.clone()).run(state.events.clone())),
+            tokio::spawn(deliveries::worker::run(state.clone())),
+        ]
+    } else {
+        Vec::new()
+    };
     let app = http::router(state);
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await?;
-    Ok(())
+    .await;
+    for worker in workers {
+        worker.abort();
+    }
+    Ok(served?)
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod auth;
+mod automations;
 mod browser;
 mod cli;
 mod cross_tenant;

@@ -10,8 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart, header::ContentType};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::bindings::v0_1_0::portico::plugin::{http, smtp};
@@ -55,8 +56,23 @@ pub struct OutboundPolicy {
     pub allow_private: bool,
     /// Allow plain `http://` as well as `https://`.
     pub allow_http: bool,
-    /// SMTP server (`host:port`) for plugins' email, and the sender address.
-    pub smtp: Option<(String, u16, String)>,
+    /// Where plugins' email goes, and the sender address; absent: plugins cannot send email.
+    pub smtp: Option<MailSettings>,
+}
+
+/// Where plugins' email goes, and from whom.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    pub from: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum MailTransport {
+    /// An SMTP server.
+    Smtp { host: String, port: u16 },
+    /// One `.eml` file per message in a folder, for a demo without a mail server.
+    Directory(std::path::PathBuf),
 }
 
 /// Why an outbound call did not happen or did not finish.
@@ -183,9 +199,10 @@ impl Outbound {
         Ok(addrs)
     }
 
-    /// Sends a plugin's email through the configured SMTP server.
-    pub async fn email(&self, email: smtp::Email) -> Result<(), smtp::SmtpError> {
-        let Some((host, port, from)) = &self.policy.smtp else {
+    /// Sends a plugin's email through the configured SMTP server. Its Message-ID is derived from
+    /// `key`, so the same message sent twice (a retry after a crash) carries the same id.
+    pub async fn email(&self, email: smtp::Email, key: &str) -> Result<(), smtp::SmtpError> {
+        let Some(MailSettings { transport, from }) = &self.policy.smtp else {
             return Err(smtp::SmtpError::Failed(
                 "no SMTP server is configured on this host".into(),
             ));
@@ -194,8 +211,15 @@ impl Outbound {
             addr.parse::<Mailbox>()
                 .map_err(|_| smtp::SmtpError::InvalidAddress(addr.to_string()))
         };
+        let sender = mailbox(from)?;
+        let digest = format!("{:x}", Sha256::digest(key.as_bytes()));
         let mut builder = Message::builder()
-            .from(mailbox(from)?)
+            .message_id(Some(format!(
+                "<{}@{}>",
+                &digest[..32],
+                sender.email.domain()
+            )))
+            .from(sender)
             .subject(email.subject);
         for to in &email.to {
             builder = builder.to(mailbox(to)?);
@@ -208,17 +232,30 @@ impl Outbound {
             None => builder.header(ContentType::TEXT_PLAIN).body(email.text),
         }
         .map_err(|e| smtp::SmtpError::InvalidAddress(e.to_string()))?;
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
-            .port(*port)
-            .timeout(Some(Duration::from_secs(10)))
-            .build();
-        transport.send(message).await.map(|_| ()).map_err(|e| {
-            if e.is_permanent() {
-                smtp::SmtpError::Rejected(e.to_string())
-            } else {
-                smtp::SmtpError::Failed(e.to_string())
+        let sent = match transport {
+            MailTransport::Smtp { host, port } => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
+                    .port(*port)
+                    .timeout(Some(Duration::from_secs(10)))
+                    .build()
+                    .send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        if e.is_permanent() {
+                            smtp::SmtpError::Rejected(e.to_string())
+                        } else {
+                            smtp::SmtpError::Failed(e.to_string())
+                        }
+                    })
             }
-        })
+            MailTransport::Directory(folder) => AsyncFileTransport::<Tokio1Executor>::new(folder)
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| smtp::SmtpError::Failed(e.to_string())),
+        };
+        sent
     }
 }
 

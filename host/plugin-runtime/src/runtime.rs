@@ -262,13 +262,19 @@ impl Runtime {
             return wrong_kind(plugin, PluginKind::Theme);
         };
         let invocation = self
-            .invoke(call.limits, Grants::none(), Vec::new(), async |store| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
-                    .portico_plugin_pages()
-                    .call_render(&mut *store, page, call.config)
-                    .await
-            })
+            .invoke(
+                call.limits,
+                Grants::none(),
+                Vec::new(),
+                call.idempotency_key,
+                async |store| {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    instance
+                        .portico_plugin_pages()
+                        .call_render(&mut *store, page, call.config)
+                        .await
+                },
+            )
             .await;
         flatten(invocation, call.limits, |r| {
             r.html.len() + r.stylesheet.len()
@@ -286,13 +292,19 @@ impl Runtime {
             return wrong_kind(plugin, PluginKind::SlotCalculator);
         };
         let invocation = self
-            .invoke(call.limits, Grants::none(), Vec::new(), async |store| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
-                    .portico_plugin_slots()
-                    .call_calculate(&mut *store, request, call.config)
-                    .await
-            })
+            .invoke(
+                call.limits,
+                Grants::none(),
+                Vec::new(),
+                call.idempotency_key,
+                async |store| {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    instance
+                        .portico_plugin_slots()
+                        .call_calculate(&mut *store, request, call.config)
+                        .await
+                },
+            )
             .await;
         let mut invocation = flatten(invocation, call.limits, |slots| slots.len() * 24);
         if let Ok(slots) = &invocation.result
@@ -324,19 +336,25 @@ impl Runtime {
         let pairs = key_values(call.secrets);
         let redact = call.secrets.iter().map(|(_, v)| v.clone()).collect();
         let invocation = self
-            .invoke(call.limits, call.grants.clone(), redact, async |store| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
-                    .portico_plugin_channel()
-                    .call_deliver(
-                        &mut *store,
-                        message,
-                        call.config,
-                        &pairs,
-                        call.idempotency_key,
-                    )
-                    .await
-            })
+            .invoke(
+                call.limits,
+                call.grants.clone(),
+                redact,
+                call.idempotency_key,
+                async |store| {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    instance
+                        .portico_plugin_channel()
+                        .call_deliver(
+                            &mut *store,
+                            message,
+                            call.config,
+                            &pairs,
+                            call.idempotency_key,
+                        )
+                        .await
+                },
+            )
             .await;
         let mut invocation = invocation;
         if let Ok(Ok(delivery)) = &invocation.result {
@@ -362,19 +380,25 @@ impl Runtime {
         let pairs = key_values(call.secrets);
         let redact = call.secrets.iter().map(|(_, v)| v.clone()).collect();
         let invocation = self
-            .invoke(call.limits, call.grants.clone(), redact, async |store| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
-                    .portico_plugin_steps()
-                    .call_run(
-                        &mut *store,
-                        event,
-                        call.config,
-                        &pairs,
-                        call.idempotency_key,
-                    )
-                    .await
-            })
+            .invoke(
+                call.limits,
+                call.grants.clone(),
+                redact,
+                call.idempotency_key,
+                async |store| {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    instance
+                        .portico_plugin_steps()
+                        .call_run(
+                            &mut *store,
+                            event,
+                            call.config,
+                            &pairs,
+                            call.idempotency_key,
+                        )
+                        .await
+                },
+            )
             .await;
         flatten(invocation, call.limits, |o| {
             o.summary.len() + o.external_ref.as_ref().map_or(0, String::len)
@@ -387,10 +411,12 @@ impl Runtime {
         limits: &Limits,
         grants: Grants,
         secrets: Vec<String>,
+        idempotency_key: &str,
         call: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Invocation<T> {
         let started = Instant::now();
-        let state = HostState::new(limits, grants, secrets, self.outbound.clone());
+        let mut state = HostState::new(limits, grants, secrets, self.outbound.clone());
+        state.idempotency_key = idempotency_key.to_string();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         let fuel = limits.fuel.unwrap_or(u64::MAX);
@@ -566,6 +592,10 @@ pub struct HostState {
     grants: Grants,
     secrets: Vec<String>,
     outbound: Arc<Outbound>,
+    /// The invocation's idempotency key: the emails it sends get Message-IDs derived from it,
+    /// so a retried delivery repeats its Message-ID and receivers can drop the duplicate.
+    idempotency_key: String,
+    emails_sent: u32,
     /// A limit or grant the plugin broke; it decides the invocation's error.
     violation: Option<PluginError>,
 }
@@ -616,6 +646,8 @@ impl HostState {
             grants,
             secrets,
             outbound,
+            idempotency_key: String::new(),
+            emails_sent: 0,
             violation: None,
         }
     }
@@ -735,6 +767,8 @@ impl smtp::Host for HostState {
             )));
         }
         self.take_outbound_call("smtp")?;
-        Ok(self.outbound.email(email).await)
+        self.emails_sent += 1;
+        let key = format!("{}/{}", self.idempotency_key, self.emails_sent);
+        Ok(self.outbound.email(email, &key).await)
     }
 }

@@ -59,6 +59,14 @@ pub enum Event {
     TrackingLinkRevoked,
     /// Subject: the ticket.
     FeedbackGiven { rating: i64 },
+    /// An automated action posted information to the tracking page; subject: the ticket.
+    TicketNoticePosted,
+    /// Subject: the automated action.
+    AutomatedActionChanged,
+    /// Subject: the message template.
+    MessageTemplateChanged,
+    /// Subject: the delivery, put back in the queue by an administrator.
+    DeliveryRetried,
 }
 
 impl Event {
@@ -84,6 +92,7 @@ impl Event {
                 | Self::TrackingLinkIssued
                 | Self::TrackingLinkRevoked
                 | Self::FeedbackGiven { .. }
+                | Self::TicketNoticePosted
         )
     }
 }

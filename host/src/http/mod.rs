@@ -23,7 +23,8 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Error;
 use crate::{
-    AppState, audit, auth, domains, events, plugins, policies, profiles, sessions, tenants, tickets,
+    AppState, audit, auth, automations, deliveries, domains, events, plugins, policies, profiles,
+    sessions, tenants, tickets,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -40,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .merge(tickets::routes::routes())
         .merge(profiles::routes::routes())
         .merge(events::routes::routes())
+        .merge(automations::routes::routes())
+        .merge(deliveries::routes::routes())
         .split_for_parts();
     let guarded = guarded.route_layer(from_fn_with_state(state.clone(), guard::guard));
     let (open, mut api) = OpenApiRouter::new()
@@ -97,6 +100,7 @@ async fn method_not_allowed() -> Response {
     let body = crate::error::ErrorBody {
         code: "method_not_allowed".into(),
         message: "this route does not accept that method".into(),
+        position: None,
     };
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }

@@ -70,3 +70,71 @@ pub async fn invoke(
         logs: report.logs.iter().map(LogLineView::from).collect(),
     })
 }
+
+/// What a channel made of one message.
+#[derive(Debug)]
+pub enum ChannelOutcome {
+    Delivered {
+        provider_id: Option<String>,
+        detail: Option<String>,
+    },
+    /// `permanent` failures (`invalid_recipient`, `rejected`, `configuration`) are not retried.
+    Failed {
+        permanent: bool,
+        code: String,
+        message: String,
+    },
+}
+
+/// Hands one message (the channel input as JSON) to a channel install and records the run. The
+/// same `idempotency_key` on a retry lets the provider deduplicate.
+pub async fn deliver(
+    state: &AppState,
+    tenant: &TenantId,
+    install_id: &str,
+    message: serde_json::Value,
+    idempotency_key: &str,
+) -> Result<ChannelOutcome> {
+    let runnable = prepared::runnable_cached(state, tenant, install_id).await?;
+    if runnable.kind != portico_plugin_runtime::PluginKind::Channel {
+        return Err(Error::invalid(
+            "not_a_channel",
+            "this install is not a notification channel",
+        ));
+    }
+    let (result, report) = input::execute(
+        &state.plugins.runtime,
+        &runnable.plugin,
+        runnable.call(idempotency_key),
+        message,
+    )
+    .await
+    .map_err(|e| Error::invalid("invalid_input", e.0))?;
+    let subject = runnable.subject(tenant);
+    record(&state.db.pool, subject, &report, result.as_ref().err()).await?;
+    Ok(match result {
+        Ok(output) => {
+            let text = |v: &serde_json::Value, key: &str| v[key].as_str().map(str::to_string);
+            if let Some(failure) = output.get("delivery_error") {
+                let code = text(failure, "kind").unwrap_or_default();
+                ChannelOutcome::Failed {
+                    permanent: code != "temporary",
+                    message: text(failure, "message").unwrap_or_default(),
+                    code,
+                }
+            } else {
+                let done = &output["delivery"];
+                ChannelOutcome::Delivered {
+                    provider_id: text(done, "provider_id"),
+                    detail: text(done, "detail"),
+                }
+            }
+        }
+        // A plugin that traps or runs out of time may do better next time.
+        Err(e) => ChannelOutcome::Failed {
+            permanent: false,
+            code: e.code().to_string(),
+            message: e.to_string(),
+        },
+    })
+}

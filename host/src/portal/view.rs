@@ -75,6 +75,14 @@ pub struct TicketView {
     pub steps: Vec<StepView>,
     pub visit: Option<VisitView>,
     pub appointment: Option<Window>,
+    /// Information the service company posted, newest first.
+    pub notices: Vec<NoticeView>,
+}
+
+#[derive(Serialize)]
+pub struct NoticeView {
+    pub text: String,
+    pub at: String,
 }
 
 #[derive(Serialize)]
@@ -183,6 +191,15 @@ pub async fn ticket_view(
             start: time(a.start),
             end: time(a.end),
         }),
+        notices: ticket
+            .notices
+            .iter()
+            .rev()
+            .map(|n| NoticeView {
+                text: n.text.clone(),
+                at: time(n.at),
+            })
+            .collect(),
     }
 }
 

@@ -51,6 +51,21 @@ pub async fn issue(
     Ok(token)
 }
 
+/// Issues one more live link for a message, leaving the ticket's other links alone: each
+/// message carries a link of its own, and an earlier message's link keeps working.
+pub async fn issue_for_message(pool: &Pool, tenant: &TenantId, ticket_id: &str) -> Result<String> {
+    let (token, hash) = generate();
+    sqlx::query("INSERT INTO tracking_links (id, tenant_id, ticket_id, token_hash, created_at) SELECT $1, $2, id, $4, $5 FROM tickets WHERE tenant_id = $2 AND id = $3")
+        .bind(db::new_id())
+        .bind(tenant)
+        .bind(ticket_id)
+        .bind(hash)
+        .bind(now_ms())
+        .execute(pool)
+        .await?;
+    Ok(token)
+}
+
 /// Revokes the ticket's live links; returns how many there were.
 pub async fn revoke(
     conn: &mut sqlx::AnyConnection,

@@ -150,6 +150,14 @@ pub struct Step {
     pub at: jiff::Timestamp,
 }
 
+/// Information an automated action posted to the tracking page.
+#[derive(Clone, Serialize, ToSchema)]
+pub struct Notice {
+    pub text: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: jiff::Timestamp,
+}
+
 /// The agreed visit window.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -195,6 +203,8 @@ pub struct Ticket {
     pub appointment: Option<Appointment>,
     /// The end user's rating of the visit, once given.
     pub feedback: Option<Feedback>,
+    /// Information posted to the tracking page, oldest first.
+    pub notices: Vec<Notice>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: jiff::Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -214,8 +224,14 @@ fn from_e6(microdegrees: i64) -> f64 {
 }
 
 impl TicketRow {
-    pub(super) fn view(self, timeline: Vec<Step>, feedback: Option<Feedback>) -> Result<Ticket> {
+    pub(super) fn view(
+        self,
+        timeline: Vec<Step>,
+        feedback: Option<Feedback>,
+        notices: Vec<Notice>,
+    ) -> Result<Ticket> {
         Ok(Ticket {
+            notices,
             appointment: match (self.appointment_start, self.appointment_end) {
                 (Some(start), Some(end)) => Some(Appointment {
                     start: db::timestamp(start),

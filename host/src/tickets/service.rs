@@ -89,15 +89,30 @@ async fn check_technician(pool: &Pool, tenant: &TenantId, technician: Option<&st
     Ok(())
 }
 
+/// Posts information to a ticket's tracking page inside the caller's transaction, so that an
+/// automated action's notice commits with the event that triggered it, once.
+pub async fn post_notice(
+    tx: &mut crate::events::Tx,
+    tenant: &TenantId,
+    ticket_id: &str,
+    actor: &str,
+    text: &str,
+) -> Result<()> {
+    store::insert_notice(tx, tenant, ticket_id, text).await?;
+    tx.emit(Some(tenant), ticket_id, actor, Event::TicketNoticePosted)
+        .await
+}
+
 /// Tickets with their timelines and feedback, as the API and the tracking page show them.
 async fn views(pool: &Pool, tenant: &TenantId, rows: Vec<TicketRow>) -> Result<Vec<Ticket>> {
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let (mut timelines, mut feedback) = store::details(pool, tenant, &ids).await?;
+    let mut details = store::details(pool, tenant, &ids).await?;
     rows.into_iter()
         .map(|row| {
-            let steps = timelines.remove(&row.id).unwrap_or_default();
-            let given = feedback.remove(&row.id);
-            row.view(steps, given)
+            let steps = details.timelines.remove(&row.id).unwrap_or_default();
+            let given = details.feedback.remove(&row.id);
+            let notices = details.notices.remove(&row.id).unwrap_or_default();
+            row.view(steps, given, notices)
         })
         .collect()
 }

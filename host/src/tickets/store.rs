@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sqlx::AnyConnection;
 
 use super::feedback::Feedback;
-use super::model::{Project, Status, Step, TicketRow};
+use super::model::{Notice, Project, Status, Step, TicketRow};
 use crate::db::{self, Arg, Pool, Sql, now_ms};
 use crate::error::{Error, Result};
 use crate::types::TenantId;
@@ -331,16 +331,22 @@ fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
-/// The timelines and feedback of several tickets, in two queries whatever their number.
-pub(super) async fn details(
-    pool: &Pool,
-    tenant: &TenantId,
-    ids: &[&str],
-) -> Result<(HashMap<String, Vec<Step>>, HashMap<String, Feedback>)> {
+/// What a ticket's view shows besides its row.
+#[derive(Default)]
+pub(super) struct Details {
+    pub timelines: HashMap<String, Vec<Step>>,
+    pub feedback: HashMap<String, Feedback>,
+    pub notices: HashMap<String, Vec<Notice>>,
+}
+
+/// The timelines, feedback and notices of several tickets, in three queries whatever their
+/// number.
+pub(super) async fn details(pool: &Pool, tenant: &TenantId, ids: &[&str]) -> Result<Details> {
     let mut timelines: HashMap<String, Vec<Step>> = HashMap::new();
     let mut feedback = HashMap::new();
+    let mut notices: HashMap<String, Vec<Notice>> = HashMap::new();
     if ids.is_empty() {
-        return Ok((timelines, feedback));
+        return Ok(Details::default());
     }
     let sql = format!(
         "SELECT ticket_id, status, at FROM ticket_status_history WHERE tenant_id = $1 AND ticket_id IN ({}) ORDER BY at, id",
@@ -376,5 +382,44 @@ pub(super) async fn details(
             },
         );
     }
-    Ok((timelines, feedback))
+    let sql = format!(
+        "SELECT ticket_id, text, created_at FROM ticket_notices WHERE tenant_id = $1 AND ticket_id IN ({}) ORDER BY created_at, id",
+        placeholders(2, ids.len())
+    );
+    let mut query =
+        sqlx::query_as::<_, (String, String, i64)>(sqlx::AssertSqlSafe(sql)).bind(tenant);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    for (ticket, text, at) in query.fetch_all(pool).await? {
+        notices.entry(ticket).or_default().push(Notice {
+            text,
+            at: db::timestamp(at),
+        });
+    }
+    Ok(Details {
+        timelines,
+        feedback,
+        notices,
+    })
+}
+
+/// Posts information to a ticket's tracking page.
+pub(super) async fn insert_notice(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    ticket_id: &str,
+    text: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ticket_notices (id, tenant_id, ticket_id, text, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(db::new_id())
+    .bind(tenant)
+    .bind(ticket_id)
+    .bind(text)
+    .bind(db::now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -5,12 +5,14 @@
 //! - [`app`]: [`TestApp`], which starts the application and speaks HTTP to it;
 //! - [`database`]: the database of one test, and the PostgreSQL template it is cloned from;
 //! - [`dns`]: the DNS server that answers the application's TXT lookups;
-//! - [`guests`]: guest components built from `tests/plugins`.
+//! - [`guests`]: guest components built from `tests/plugins`;
+//! - [`smtp`]: an SMTP server that keeps the messages it accepts.
 
 mod app;
 mod database;
 mod dns;
 mod guests;
+pub mod smtp;
 
 use std::future::Future;
 
@@ -52,6 +54,27 @@ macro_rules! on_both_backends {
                         $crate::support::Backend::Postgres,
                         super::$name,
                     ).await
+                }
+            }
+        )+
+    };
+}
+
+/// Like [`on_both_backends!`], for tests that start a peer first and then their application
+/// with it in the configuration: each `async fn(backend: Backend)` runs once per backend.
+#[macro_export]
+macro_rules! for_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::support::Backend::Postgres).await
                 }
             }
         )+
