@@ -316,7 +316,7 @@ mod tests {
         assert_eq!(rendered.subject, "Ticket 7");
         let html = rendered.html.unwrap();
         assert!(
-            html.contains("&lt;b&gt;Printer&lt;/b&gt; &amp; co"),
+            html.contains("&lt;b&gt;Printer&lt;&#x2f;b&gt; &amp; co"),
             "{html}"
         );
         assert!(
