@@ -232,7 +232,7 @@ impl Outbound {
             None => builder.header(ContentType::TEXT_PLAIN).body(email.text),
         }
         .map_err(|e| smtp::SmtpError::InvalidAddress(e.to_string()))?;
-        let sent = match transport {
+        match transport {
             MailTransport::Smtp { host, port } => {
                 AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
                     .port(*port)
@@ -254,8 +254,7 @@ impl Outbound {
                 .await
                 .map(|_| ())
                 .map_err(|e| smtp::SmtpError::Failed(e.to_string())),
-        };
-        sent
+        }
     }
 }
 
