@@ -18,14 +18,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use portico::AppState;
 use portico::config::Config;
 use serde_json::{Value, json};
-use sqlx::Connection;
-use tokio::net::TcpListener;
+use support::{Api, drop_database, postgres_database};
 
-const POSTGRES_URL: &str = "PORTICO_TEST_POSTGRES_URL";
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+mod support;
+
 const HOST: &str = "bench.portico.test";
 const CONCURRENCY: usize = 16;
 const WARMUP: usize = 300;
@@ -141,28 +139,10 @@ async fn serve(
     theme_cache_mb: u64,
 ) -> anyhow::Result<Api> {
     let config = Config {
-        database_url: Some(portico::types::Secret::new(database_url.to_string())),
-        base_domain: "portico.test".into(),
-        public_url: "http://portico.test".into(),
-        data_dir: scratch.to_path_buf(),
-        plugin_cache_dir: Some(scratch.join("plugin-cache")),
         theme_cache_mb,
-        ..Config::default()
+        ..support::config(database_url, scratch)
     };
-    let state = AppState::build(config).await?;
-    let mut conn = state.db.pool.acquire().await?;
-    let token = portico::auth::issue_token(&mut conn, None, "bench", None)
-        .await?
-        .token;
-    drop(conn);
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(portico::serve(listener, state, std::future::pending()));
-    Ok(Api {
-        client: reqwest::Client::new(),
-        base,
-        token,
-    })
+    support::serve(config).await
 }
 
 /// Keeps [`CONCURRENCY`] requests in flight until `count` are done or `time` has passed;
@@ -211,35 +191,6 @@ async fn load(
         all.extend(worker.await??);
     }
     Ok(all)
-}
-
-struct Api {
-    client: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Value,
-    ) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let json: Value = response.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("{method} {path}: {status} {json}");
-        }
-        Ok(json)
-    }
 }
 
 /// A tenant with a profile (booking and feedback on), a project using it, a technician and a
@@ -321,37 +272,4 @@ async fn fixture(api: &Api) -> anyhow::Result<(String, Value, String)> {
     )
     .await?;
     Ok((profile, theme, path))
-}
-
-/// A fresh database on the PostgreSQL server: (server URL, database name, database URL).
-async fn postgres_database() -> Result<(String, String, String), String> {
-    let server = std::env::var(POSTGRES_URL).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
-    let mut conn =
-        match tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&server))
-            .await
-        {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(format!("{server} is unreachable ({e}); set {POSTGRES_URL}")),
-            Err(_) => {
-                return Err(format!(
-                    "{server} did not answer within 5 s; set {POSTGRES_URL}"
-                ));
-            }
-        };
-    let name = format!("portico_bench_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .map_err(|e| format!("creating a database: {e}"))?;
-    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-    Ok((server.clone(), name.clone(), format!("{base}/{name}")))
-}
-
-async fn drop_database(server: &str, name: &str) {
-    if let Ok(mut conn) = sqlx::PgConnection::connect(server).await {
-        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await;
-    }
 }

@@ -675,6 +675,51 @@ async fn a_notice_appears_on_the_tracking_page_when_the_step_is_reached(app: Tes
     );
 }
 
+async fn the_demo_emails_a_tracking_link_for_a_new_ticket(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let Some(app) = spawn_with_smtp(backend, &sink, |_| {}).await else {
+        return;
+    };
+    portico::demo::set_up(&app.state, &app.base_url)
+        .await
+        .unwrap();
+    let demo = "/api/v1/tenants/easy-printer";
+    let projects = app
+        .get(&format!("{demo}/projects"), &app.platform_token)
+        .await;
+    let project = projects.json["items"][0]["id"].as_str().unwrap();
+    let created = app
+        .post(
+            &format!("{demo}/tickets"),
+            &app.platform_token,
+            json!({"project_id": project, "title": "Scanner offline",
+                "contact": {"first_name": "Mia", "last_name": "Klein", "email": "mia@customer.example"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+
+    // The demo's five tickets were emailed too, as their action came first.
+    let received = sink.wait_for(6).await;
+    let mia = received
+        .iter()
+        .find(|m| m.recipients == ["mia@customer.example"])
+        .expect("an email to the new ticket's contact");
+    let message = MessageParser::default().parse(&mia.data).unwrap();
+    let text = message.body_text(0).unwrap();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/t/"))
+        .expect("a tracking link");
+    let path = link.split("portico.test").nth(1).unwrap();
+    let page = app.page(path, "easy-printer.portico.test").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("Scanner offline"));
+    wait_for_log(&app, "easy-printer", &app.platform_token, |items| {
+        items.len() == 6 && items.iter().all(|d| d["status"] == "sent")
+    })
+    .await;
+}
+
 /// `portico serve` in a process of its own on the test's database and data folder.
 fn start_host(app: &TestApp, config: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_portico"))
@@ -777,6 +822,7 @@ async fn a_host_killed_mid_send_loses_no_delivery(backend: Backend) {
 
 for_both_backends!(
     a_host_killed_mid_send_loses_no_delivery,
+    the_demo_emails_a_tracking_link_for_a_new_ticket,
     a_new_ticket_emails_the_affected_person_a_working_tracking_link,
     a_refused_recipient_is_not_retried_and_an_admin_can_retry_it,
     passing_failures_are_retried_until_they_succeed,

@@ -19,6 +19,9 @@ struct Objects {
     ticket: String,
     field: String,
     profile: String,
+    action: String,
+    template: String,
+    delivery: String,
 }
 
 impl Objects {
@@ -90,6 +93,32 @@ impl Objects {
                 json!({"name": "Repairs"}),
             )
             .await;
+        let installs = app
+            .get(&format!("/api/v1/tenants/{tenant}/plugins"), &admin)
+            .await;
+        let email = installs.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["plugin_id"] == "email")
+            .unwrap()["id"]
+            .clone();
+        let action = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/automated-actions"),
+                &admin,
+                json!({"name": "Links", "object": "ticket", "trigger": {"kind": "created"},
+                    "steps": [{"kind": "notify", "channel_install_id": email, "to": ["affected_person"],
+                        "message": {"subject": "Hi", "html": "<p>{{ portal.tracking_link }}</p>"}}]}),
+            )
+            .await;
+        let template = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/message-templates"),
+                &admin,
+                json!({"name": "welcome", "language": "en", "subject": "Hi", "html": "<p>Hi</p>"}),
+            )
+            .await;
         let ticket = app
             .post(
                 &format!("/api/v1/tenants/{tenant}/tickets"),
@@ -115,6 +144,17 @@ impl Objects {
                 json!({"name": "Branded", "feedback": true}),
             )
             .await;
+        let mut delivery = Value::Null;
+        for _ in 0..100 {
+            let log = app
+                .get(&format!("/api/v1/tenants/{tenant}/deliveries"), &admin)
+                .await;
+            delivery = log.json["items"][0]["id"].clone();
+            if !delivery.is_null() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         let id = |reply: &crate::support::Reply| {
             reply.json["id"]
                 .as_str()
@@ -132,6 +172,12 @@ impl Objects {
             ticket: id(&ticket),
             field: id(&field),
             profile: id(&profile),
+            action: id(&action),
+            template: id(&template),
+            delivery: delivery
+                .as_str()
+                .expect("the action queued a delivery")
+                .into(),
             tenant,
         };
         (objects, admin)
@@ -150,6 +196,9 @@ impl Objects {
             .replace("{ticket}", &self.ticket)
             .replace("{field}", &self.field)
             .replace("{profile}", &self.profile)
+            .replace("{action}", &self.action)
+            .replace("{template}", &self.template)
+            .replace("{delivery}", &self.delivery)
     }
 
     /// Everything an admin of this tenant can read, as the platform sees it.
@@ -164,6 +213,8 @@ impl Objects {
             "/tokens",
             "/projects",
             "/portal-profiles",
+            "/automated-actions",
+            "/message-templates",
             "/audit?limit=200",
         ] {
             let reply = app
@@ -212,6 +263,10 @@ fn body_for(template: &str, victim: &Objects) -> Value {
         "portal-profiles" => json!({"name": "Stolen", "is_default": true}),
         "{profile}" => json!({"name": "Hacked", "is_default": true, "feedback": false}),
         "{project}" => json!({"name": "Hacked", "profile_id": null}),
+        "{action}" => json!({"active": false, "name": "Hacked"}),
+        "{template}" => json!({"subject": "Hacked"}),
+        "preview" => json!({"ticket_id": victim.ticket}),
+        "test-send" => json!({"ticket_id": victim.ticket, "to": "intruder@evil.example"}),
         _ => json!({}),
     }
 }
@@ -265,7 +320,7 @@ async fn tenant_a_cannot_reach_tenant_b_through_any_route(app: TestApp) {
 
             // A's own tenant in the path with B's object ids: not found.
             let names_object = template.matches('{').count() > 1;
-            let carries_b_ids = [&b.user, &b.project]
+            let carries_b_ids = [&b.user, &b.project, &b.ticket]
                 .iter()
                 .any(|id| body.to_string().contains(id.as_str()));
             if names_object || carries_b_ids {

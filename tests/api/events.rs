@@ -296,6 +296,19 @@ async fn pruning_spares_what_a_consumer_has_not_read(app: TestApp) {
 
     let everything = portico::db::now_ms() + 60_000;
     let pool = &app.state.db.pool;
+    // The host's own consumer reads everything there is; wait until it has.
+    let last = portico::events::store::last_seq(pool).await.unwrap();
+    for _ in 0..100 {
+        let (read,): (i64,) =
+            sqlx::query_as("SELECT seq FROM event_cursors WHERE consumer = 'automated-actions'")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        if read >= last {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Pruning spans every tenant and the platform's own events, so count this tenant's.
     portico::events::store::prune(pool, everything)
         .await
