@@ -63,6 +63,8 @@ pub struct Config {
     pub event_retention_days: u32,
     /// How notifications are delivered: sending limits per tenant, retries and leases.
     pub deliveries: DeliverySettings,
+    /// Calls of a tenant's plugin invoke endpoint allowed per minute.
+    pub plugin_invocations_per_minute: u32,
     /// Whether this process runs the background work (the automated-actions consumer and the
     /// delivery worker) beside the server; replicas share it safely, so only an API-only
     /// replica turns it off.
@@ -124,6 +126,7 @@ impl Default for Config {
             event_retention_days: 90,
             deliveries: DeliverySettings::default(),
             background_workers: true,
+            plugin_invocations_per_minute: 120,
         }
     }
 }

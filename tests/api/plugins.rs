@@ -629,3 +629,44 @@ async fn channels_send_email_through_the_host_only_when_granted() {
     assert!(data.contains("To: eva@customer.example"), "{data}");
     assert!(data.contains("From: portal@acme.example"), "{data}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invoke_endpoint_is_rate_limited_per_tenant() {
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.plugin_invocations_per_minute = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let message = json!({"input": {"recipient": {"email": "eva@customer.example"},
+        "subject": "Hello", "text": "Hello"}});
+    let mut replies = Vec::new();
+    for slug in ["acme", "globex"] {
+        let (tenant, admin) = app.tenant_with_admin(slug).await;
+        let installs = app
+            .get(&format!("/api/v1/tenants/{tenant}/plugins"), &admin)
+            .await;
+        let email = installs.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["plugin_id"] == "email")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let invoke = format!("/api/v1/tenants/{tenant}/plugins/{email}/invoke");
+        for _ in 0..3 {
+            replies.push(app.post(&invoke, &admin, message.clone()).await);
+        }
+    }
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [200, 200, 429, 200, 200, 429],
+        "one tenant's use leaves the other's"
+    );
+    assert_eq!(replies[2].code(), "invocation_limit_reached");
+    assert!(replies[2].headers.contains_key("retry-after"));
+}

@@ -22,10 +22,12 @@ pub use portico_plugin_runtime::{
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use anyhow::Context;
 use portico_plugin_runtime::secrets;
 
 use crate::config::Config;
 use crate::db::Pool;
+use crate::types::TenantId;
 
 fn kind_limits(configured: &HashMap<PluginKind, LimitsOverride>, kind: PluginKind) -> Limits {
     let defaults = Limits::for_kind(kind);
@@ -45,6 +47,9 @@ pub struct Plugins {
     pub runnables: prepared::RunnableCache,
     /// Theme output by what went into it (see `portal::render`); absent when switched off.
     pub rendered: Option<moka::future::Cache<String, Arc<(String, String)>>>,
+    /// Calls of the invoke endpoint per tenant, so that it cannot be used to run plugins (and
+    /// their outbound calls) without bound.
+    pub invocations: governor::DefaultKeyedRateLimiter<TenantId>,
     kind_limits: HashMap<PluginKind, LimitsOverride>,
 }
 
@@ -64,9 +69,12 @@ impl Plugins {
             config.secret_key.as_ref().map(|k| k.expose().as_str()),
             &config.data_dir.join("secret.key"),
         )?;
+        let per_minute = std::num::NonZeroU32::new(config.plugin_invocations_per_minute)
+            .context("plugin_invocations_per_minute must be at least 1")?;
         Ok(Self {
             runtime,
             secrets,
+            invocations: governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)),
             runnables: moka::future::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_idle(std::time::Duration::from_secs(3600))

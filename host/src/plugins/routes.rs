@@ -12,7 +12,7 @@ use super::model::{
 };
 use super::{catalogue, installs, runs, store};
 use crate::AppState;
-use crate::error::{ErrorBody, Result};
+use crate::error::{Error, ErrorBody, Result};
 use crate::http::extract::{Json, Path, Query};
 use crate::http::guard::Scope;
 use crate::types::{Caller, Page, PageParams};
@@ -145,13 +145,24 @@ async fn uninstall(
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("install" = String, Path)),
     request_body = InvokeRequest,
     responses((status = 200, body = InvokeResult), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "The tenant's invocations per minute are used up; see Retry-After")))]
 async fn invoke(
     State(state): State<AppState>,
     scope: Scope,
     Path((_, id)): Path<(String, String)>,
     Json(request): Json<InvokeRequest>,
 ) -> Result<Json<InvokeResult>> {
+    if let Err(not_until) = state.plugins.invocations.check_key(&scope.tenant.id) {
+        let clock = governor::clock::DefaultClock::default();
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(&clock));
+        return Err(Error::TooManyRequests {
+            code: "invocation_limit_reached",
+            message: "this tenant's plugin invocations per minute are used up; try again shortly"
+                .into(),
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
     Ok(Json(
         runs::invoke(&state, &scope.tenant.id, &id, request).await?,
     ))
