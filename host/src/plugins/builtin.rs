@@ -65,7 +65,8 @@ impl Reaction for InstallForNewTenant {
     }
 }
 
-/// Installs every built-in for a new tenant, enabled, with its requested capabilities approved.
+/// Installs every built-in for a new tenant, enabled, with its requested capabilities approved
+/// but for "any host" (the webhook's): the tenant names its receiver's host.
 async fn install_for(conn: &mut sqlx::AnyConnection, tenant: &TenantId) -> Result<()> {
     let now = now_ms();
     for manifest in manifests() {
@@ -76,7 +77,7 @@ async fn install_for(conn: &mut sqlx::AnyConnection, tenant: &TenantId) -> Resul
             previous_version: None,
             enabled: 1,
             config: "{}".into(),
-            grants: to_column(&manifest.capabilities)?,
+            grants: to_column(&manifest.capabilities.without_any_host())?,
             secrets: None,
             limits: None,
             created_at: now,
