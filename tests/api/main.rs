@@ -20,3 +20,4 @@ mod replicas;
 mod tenants;
 mod tickets;
 mod tracking;
+mod webhooks;

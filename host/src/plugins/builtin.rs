@@ -19,6 +19,10 @@ const BUILT_INS: &[(&str, &[u8])] = &[
         include_bytes!(env!("PORTICO_BUILTIN_EMAIL")),
     ),
     (
+        include_str!(env!("PORTICO_BUILTIN_WEBHOOK_MANIFEST")),
+        include_bytes!(env!("PORTICO_BUILTIN_WEBHOOK")),
+    ),
+    (
         include_str!(env!("PORTICO_BUILTIN_STANDARD_SLOTS_MANIFEST")),
         include_bytes!(env!("PORTICO_BUILTIN_STANDARD_SLOTS")),
     ),
