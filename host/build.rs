@@ -9,6 +9,7 @@ use std::process::Command;
 /// component is.
 const BUILT_INS: &[(&str, &str, &str)] = &[
     ("plugins", "email", "PORTICO_BUILTIN_EMAIL"),
+    ("plugins", "webhook", "PORTICO_BUILTIN_WEBHOOK"),
     (
         "plugins",
         "standard-slots",

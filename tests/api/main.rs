@@ -21,3 +21,4 @@ mod replicas;
 mod tenants;
 mod tickets;
 mod tracking;
+mod webhooks;

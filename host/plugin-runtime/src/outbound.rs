@@ -22,11 +22,16 @@ const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// Redirects followed per request.
 const MAX_REDIRECTS: usize = 5;
 
+/// In a manifest's `http_hosts`: any host the tenant names, such as a webhook's receiver. It is
+/// never a grant itself, so such a plugin reaches only the hosts a tenant granted one by one.
+pub const ANY_HOST: &str = "*";
+
 /// Capabilities a tenant approved for one install, out of those its manifest requests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Grants {
-    /// Host names the plugin may send HTTP requests to.
+    /// Host names the plugin may send HTTP requests to; in a manifest, `*` asks for any host
+    /// the tenant grants.
     #[serde(default)]
     pub http_hosts: Vec<String>,
     /// Whether the plugin may send email.
@@ -40,12 +45,22 @@ impl Grants {
     }
 
     pub fn allows_http(&self, host: &str) -> bool {
-        !host.is_empty() && self.http_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+        !host.is_empty()
+            && host != ANY_HOST
+            && self.http_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
 
     /// True when every grant here is also in `other` (what a manifest requests).
     pub fn is_within(&self, other: &Grants) -> bool {
-        (!self.smtp || other.smtp) && self.http_hosts.iter().all(|h| other.allows_http(h))
+        let any_host = other.http_hosts.iter().any(|h| h == ANY_HOST);
+        let requested = |h: &String| other.allows_http(h) || (any_host && h != ANY_HOST);
+        (!self.smtp || other.smtp) && self.http_hosts.iter().all(requested)
+    }
+
+    /// These grants less [`ANY_HOST`]: what a manifest's request grants without a tenant.
+    pub fn without_any_host(mut self) -> Self {
+        self.http_hosts.retain(|h| h != ANY_HOST);
+        self
     }
 }
 
@@ -389,5 +404,25 @@ mod tests {
         };
         assert!(grants.is_within(&requested));
         assert!(!requested.is_within(&grants));
+    }
+
+    #[test]
+    fn any_host_is_for_the_tenant_to_name() {
+        let requested = Grants {
+            http_hosts: vec![ANY_HOST.into()],
+            smtp: false,
+        };
+        assert!(!requested.allows_http("api.example.com"));
+        assert!(!requested.allows_http(ANY_HOST));
+        let named = Grants {
+            http_hosts: vec!["hooks.example.com".into()],
+            smtp: false,
+        };
+        assert!(named.is_within(&requested));
+        assert!(
+            !requested.is_within(&requested),
+            "`*` itself is never granted"
+        );
+        assert_eq!(requested.without_any_host(), Grants::none());
     }
 }

@@ -19,6 +19,10 @@ const BUILT_INS: &[(&str, &[u8])] = &[
         include_bytes!(env!("PORTICO_BUILTIN_EMAIL")),
     ),
     (
+        include_str!(env!("PORTICO_BUILTIN_WEBHOOK_MANIFEST")),
+        include_bytes!(env!("PORTICO_BUILTIN_WEBHOOK")),
+    ),
+    (
         include_str!(env!("PORTICO_BUILTIN_STANDARD_SLOTS_MANIFEST")),
         include_bytes!(env!("PORTICO_BUILTIN_STANDARD_SLOTS")),
     ),
@@ -65,7 +69,8 @@ impl Reaction for InstallForNewTenant {
     }
 }
 
-/// Installs every built-in for a new tenant, enabled, with its requested capabilities approved.
+/// Installs every built-in for a new tenant, enabled, with its requested capabilities approved
+/// but for "any host" (the webhook's): the tenant names its receiver's host.
 async fn install_for(conn: &mut sqlx::AnyConnection, tenant: &TenantId) -> Result<()> {
     let now = now_ms();
     for manifest in manifests() {
@@ -76,7 +81,7 @@ async fn install_for(conn: &mut sqlx::AnyConnection, tenant: &TenantId) -> Resul
             previous_version: None,
             enabled: 1,
             config: "{}".into(),
-            grants: to_column(&manifest.capabilities)?,
+            grants: to_column(&manifest.capabilities.without_any_host())?,
             secrets: None,
             limits: None,
             created_at: now,

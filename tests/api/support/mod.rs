@@ -16,6 +16,8 @@ pub mod smtp;
 
 use std::future::Future;
 
+use portico::config::Config;
+
 pub use app::{Reply, TestApp};
 pub use database::Backend;
 pub use guests::guest_wasm;
@@ -29,6 +31,8 @@ fn peers_required() -> bool {
 
 /// Runs each named `async fn(app: TestApp)` of the calling module twice, as two tests:
 /// `name::sqlite` and `name::postgres`, each with a fresh application on that backend.
+/// `configured(setup): name, …` first lets the module's `fn setup(&mut Config)` change the
+/// applications' configuration.
 ///
 /// ```ignore
 /// async fn tickets_are_numbered(app: TestApp) { /* … */ }
@@ -37,13 +41,17 @@ fn peers_required() -> bool {
 /// ```
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
+    (configured($configure:ident): $($name:ident),+ $(,)?) => {
+        $crate::on_both_backends!(@ super::$configure; $($name),+);
+    };
+    (@ $configure:expr; $($name:ident),+) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
                     $crate::support::run(
                         $crate::support::Backend::Sqlite,
+                        $configure,
                         super::$name,
                     ).await
                 }
@@ -52,11 +60,15 @@ macro_rules! on_both_backends {
                 async fn postgres() {
                     $crate::support::run(
                         $crate::support::Backend::Postgres,
+                        $configure,
                         super::$name,
                     ).await
                 }
             }
         )+
+    };
+    ($($name:ident),+ $(,)?) => {
+        $crate::on_both_backends!(@ |_| {}; $($name),+);
     };
 }
 
@@ -81,13 +93,16 @@ macro_rules! for_both_backends {
     };
 }
 
-/// Runs `test` on a fresh application on `backend`; does nothing when the backend is missing
-/// here and not required (see [`TestApp::spawn`]).
-pub async fn run<F>(backend: Backend, test: impl FnOnce(TestApp) -> F)
-where
+/// Runs `test` on a fresh application on `backend` whose configuration `configure` changed;
+/// does nothing when the backend is missing here and not required (see [`TestApp::spawn`]).
+pub async fn run<F>(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+    test: impl FnOnce(TestApp) -> F,
+) where
     F: Future<Output = ()>,
 {
-    if let Some(app) = TestApp::spawn(backend).await {
+    if let Some(app) = TestApp::spawn_with(backend, configure).await {
         test(app).await
     }
 }
