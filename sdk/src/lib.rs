@@ -68,9 +68,11 @@
 //! ## The sandbox
 //!
 //! Each call runs in a fresh instance: nothing survives between calls. There is no file
-//! system, no environment, no network and no real clock or randomness (the clock reads the
-//! epoch, randomness is a fixed sequence): time and everything else come in as input, so results
-//! are reproducible. Plugins that need the outside world ask for it in their manifest (`http`
+//! system, no environment and no network. Slot calculators and themes see no real clock or
+//! randomness (the clock reads the epoch, randomness is a fixed sequence): time and everything
+//! else come in as input, so their results are reproducible. Channels and action steps, which
+//! talk to the world, read the time of day to the second and get real randomness (for
+//! timestamps, nonces and signatures). Plugins that need the outside world ask for it in their manifest (`http`
 //! hosts, `smtp`), and the tenant approves. Every call has a deadline, a memory limit, an output
 //! limit and a log limit; slot calculators and themes also have an instruction budget.
 

@@ -263,6 +263,7 @@ impl Runtime {
         };
         let invocation = self
             .invoke(
+                plugin.kind,
                 call.limits,
                 Grants::none(),
                 Vec::new(),
@@ -293,6 +294,7 @@ impl Runtime {
         };
         let invocation = self
             .invoke(
+                plugin.kind,
                 call.limits,
                 Grants::none(),
                 Vec::new(),
@@ -337,6 +339,7 @@ impl Runtime {
         let redact = call.secrets.iter().map(|(_, v)| v.clone()).collect();
         let invocation = self
             .invoke(
+                plugin.kind,
                 call.limits,
                 call.grants.clone(),
                 redact,
@@ -381,6 +384,7 @@ impl Runtime {
         let redact = call.secrets.iter().map(|(_, v)| v.clone()).collect();
         let invocation = self
             .invoke(
+                plugin.kind,
                 call.limits,
                 call.grants.clone(),
                 redact,
@@ -408,6 +412,7 @@ impl Runtime {
     /// One invocation in a fresh store, under every limit.
     async fn invoke<T>(
         &self,
+        kind: PluginKind,
         limits: &Limits,
         grants: Grants,
         secrets: Vec<String>,
@@ -415,7 +420,7 @@ impl Runtime {
         call: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Invocation<T> {
         let started = Instant::now();
-        let mut state = HostState::new(limits, grants, secrets, self.outbound.clone());
+        let mut state = HostState::new(kind, limits, grants, secrets, self.outbound.clone());
         state.idempotency_key = idempotency_key.to_string();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
@@ -621,18 +626,47 @@ impl HostMonotonicClock for FrozenClock {
     }
 }
 
+/// The time of day to the second, for kinds that talk to the world: a webhook's signature
+/// carries a timestamp its receiver checks against its own clock. Whole seconds only, so the
+/// clock times nothing of the host's finer than the deadline does.
+struct SecondsClock;
+
+impl HostWallClock for SecondsClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Duration::from_secs(since_epoch.as_secs())
+    }
+}
+
 impl HostState {
-    fn new(limits: &Limits, grants: Grants, secrets: Vec<String>, outbound: Arc<Outbound>) -> Self {
-        // No files, environment, arguments, network or real clock; randomness is a fixed
-        // sequence. Only what a std guest needs to start.
-        let wasi = WasiCtx::builder()
-            .wall_clock(FrozenClock)
-            .monotonic_clock(FrozenClock)
-            .secure_random(wasmtime_wasi::Deterministic::new(vec![7, 3, 5, 11]))
+    fn new(
+        kind: PluginKind,
+        limits: &Limits,
+        grants: Grants,
+        secrets: Vec<String>,
+        outbound: Arc<Outbound>,
+    ) -> Self {
+        // No files, environment, arguments or network. Deterministic kinds (themes, slot
+        // calculators) see the epoch and a fixed random sequence, so the same input gives the
+        // same output; kinds that make outbound calls and hold secrets see the time to the
+        // second and get real randomness (nonces, signatures). Only what a std guest needs.
+        let mut wasi = WasiCtx::builder();
+        wasi.monotonic_clock(FrozenClock)
             .insecure_random(wasmtime_wasi::Deterministic::new(vec![13, 17, 19, 23]))
             .insecure_random_seed(0)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        if kind.is_deterministic() {
+            wasi.wall_clock(FrozenClock)
+                .secure_random(wasmtime_wasi::Deterministic::new(vec![7, 3, 5, 11]));
+        } else {
+            wasi.wall_clock(SecondsClock);
+        }
+        let wasi = wasi.build();
         Self {
             wasi,
             table: ResourceTable::new(),

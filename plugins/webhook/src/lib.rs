@@ -31,11 +31,8 @@
 //!           "links": {"<name>": "<url>"}}}
 //! ```
 //!
-//! # The time
-//!
-//! The sandbox's clock reads the epoch, and receivers refuse a timestamp more than a few minutes
-//! from their own clock. So the channel first sends `HEAD <url>` and signs with the time of that
-//! answer's `Date` header, whatever its status: the receiver's own clock.
+//! The timestamp is the sandbox's clock, which channels see to the second; receivers refuse one
+//! more than a few minutes from their own.
 //!
 //! # Answers
 //!
@@ -80,7 +77,7 @@ impl Channel for Webhook {
             .ok_or_else(|| configuration("set config.url to the receiver's URL"))?;
         let key = signing_key(secrets.get("signing_secret"))?;
         let extra = extra_headers(&config)?;
-        let now = receiver_time(url)?;
+        let now = Timestamp::now();
         let body = payload(message, now).to_string();
         let timestamp = now.as_second().to_string();
         let mut headers = vec![
@@ -142,30 +139,6 @@ fn extra_headers(config: &Json) -> Result<Vec<(String, String)>, DeliveryError> 
         out.push((name.clone(), value.to_string()));
     }
     Ok(out)
-}
-
-/// The receiver's clock, from the `Date` header of its answer to a `HEAD`.
-fn receiver_time(url: &str) -> Result<Timestamp, DeliveryError> {
-    let response = http::send(&Request {
-        method: "HEAD".into(),
-        url: url.into(),
-        headers: Vec::new(),
-        body: Vec::new(),
-    })
-    .map_err(not_reached)?;
-    let date = header(&response, "date")
-        .ok_or_else(|| configuration("the receiver sends no Date header to take the time from"))?;
-    jiff::fmt::rfc2822::DateTimeParser::new()
-        .parse_timestamp(date)
-        .map_err(|_| configuration("the receiver's Date header is not an HTTP date"))
-}
-
-fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
-    response
-        .headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 fn payload(message: Message, now: Timestamp) -> Json {
