@@ -10,6 +10,7 @@ use std::process::Command;
 const BUILT_INS: &[(&str, &str, &str)] = &[
     ("plugins", "email", "PORTICO_BUILTIN_EMAIL"),
     ("plugins", "webhook", "PORTICO_BUILTIN_WEBHOOK"),
+    ("plugins", "sms", "PORTICO_BUILTIN_SMS"),
     (
         "plugins",
         "standard-slots",

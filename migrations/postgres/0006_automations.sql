@@ -50,6 +50,8 @@ CREATE TABLE deliveries (
     html_body       TEXT,
     -- JSON: link name to the marker standing for it in the bodies
     links           TEXT NOT NULL,
+    -- links of 128 bits (22 characters) instead of 256, for SMS
+    short_links     BIGINT NOT NULL,
     status          TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'dead')),
     attempts        BIGINT NOT NULL,
     next_attempt_at BIGINT NOT NULL,

@@ -18,6 +18,7 @@ mod plugins;
 mod policies;
 mod portal;
 mod replicas;
+mod sms;
 mod tenants;
 mod tickets;
 mod tracking;

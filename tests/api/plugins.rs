@@ -64,6 +64,7 @@ async fn publish_install_invoke_upgrade_and_roll_back(app: TestApp) {
         [
             "email",
             "webhook",
+            "sms",
             "standard-slots",
             "harbour",
             "signal",
@@ -252,12 +253,13 @@ async fn new_tenants_get_the_built_in_plugins(app: TestApp) {
         [
             ("email", "channel", true),
             ("webhook", "channel", false),
+            ("sms", "channel", false),
             ("standard-slots", "slot-calculator", false),
             ("harbour", "theme", false),
             ("signal", "theme", false)
         ]
     );
-    let slots = installs.json["items"][2]["id"].as_str().unwrap();
+    let slots = installs.json["items"][3]["id"].as_str().unwrap();
     let run = app.post(&format!("/api/v1/tenants/{tenant}/plugins/{slots}/invoke"), &admin, json!({"input": {
             "rules": {"kind": "intervals", "intervals": [{"weekday": 1, "start_minute": 480, "end_minute": 600, "capacity": 2}]},
             "now": 1_795_300_000_000_i64, "time_zone": "Europe/Berlin", "horizon_days": 14,
@@ -274,7 +276,7 @@ async fn new_tenants_get_the_built_in_plugins(app: TestApp) {
     // Publishing again at start-up changes nothing.
     let replica = app.replica().await;
     let catalogue = replica.get("/api/v1/plugins", &app.platform_token).await;
-    assert_eq!(catalogue.json["items"].as_array().unwrap().len(), 5);
+    assert_eq!(catalogue.json["items"].as_array().unwrap().len(), 6);
 }
 
 async fn hostile_plugins_are_recorded_with_typed_errors(app: TestApp) {

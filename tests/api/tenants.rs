@@ -106,6 +106,7 @@ async fn create_list_update_and_paginate(app: TestApp) {
             "plugin.publish",
             "plugin.publish",
             "plugin.publish",
+            "plugin.publish",
             "tenant.create",
             "tenant.create",
             "tenant.create"

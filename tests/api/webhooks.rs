@@ -26,7 +26,7 @@ fn loopback_receivers(config: &mut Config) {
 }
 
 /// A webhook receiver on loopback: passes on what each POST brought and answers with `status`
-/// (200 at first) and a JSON id. A `HEAD` gets axum's 405, with the `Date` the channel signs with.
+/// (200 at first) and a JSON id.
 struct Receiver {
     url: String,
     status: Arc<AtomicU16>,
@@ -146,8 +146,8 @@ async fn deliveries_are_signed_as_standard_webhooks(app: TestApp) {
         "the receiver's id"
     );
     let (headers, body) = receiver.posts.try_recv().expect("one POST arrived");
-    // The library also refuses a timestamp more than five minutes from now: the channel's time
-    // is real, though the sandbox's clock reads the epoch.
+    // The library also refuses a timestamp more than five minutes from now: the channel's clock
+    // is real.
     Webhook::new(SECRET)
         .unwrap()
         .verify(&body, &headers)

@@ -172,6 +172,10 @@ pub enum Step {
         message: MessageSpec,
         #[serde(default)]
         links: Links,
+        /// Links with 128-bit tokens (22 characters) instead of 256-bit ones, so that a link on a
+        /// short portal domain fits an SMS.
+        #[serde(default)]
+        short_links: bool,
         #[serde(default)]
         quiet_hours: Option<QuietHours>,
     },

@@ -549,6 +549,7 @@ pub struct Planned {
     pub recipient: deliveries::Recipient,
     pub message: Rendered,
     pub links: Vec<(String, String)>,
+    pub short_links: bool,
     pub not_before: i64,
 }
 
@@ -652,6 +653,7 @@ pub async fn plan(
             to: step_to,
             message,
             links,
+            short_links,
             quiet_hours,
         } = step
         else {
@@ -697,6 +699,7 @@ pub async fn plan(
                 .and_then(|q| quiet_until(q, &facts.tenant.time_zone, now))
                 .unwrap_or(0);
             planned.push(Planned {
+                short_links: *short_links,
                 step_index: index,
                 install_id: channel_install_id.clone(),
                 fallback_install_id: fallback_install_id.clone(),
@@ -788,6 +791,7 @@ pub async fn queue_for_event(
                 text: p.message.text,
                 html: p.message.html,
                 links: p.links,
+                short_links: p.short_links,
                 not_before: p.not_before,
             };
             if deliveries::store::enqueue(tx, tenant, &delivery)
@@ -885,6 +889,7 @@ pub async fn test_send(
             text: p.message.text,
             html: p.message.html,
             links: p.links,
+            short_links: p.short_links,
             not_before: 0,
         };
         ids.extend(deliveries::store::enqueue(&mut tx, tenant, &delivery).await?);

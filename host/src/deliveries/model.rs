@@ -92,6 +92,8 @@ pub struct NewDelivery {
     pub html: Option<String>,
     /// Link name (`tracking`, `booking`) → the marker in the bodies.
     pub links: Vec<(String, String)>,
+    /// Links with 128-bit tokens, for SMS.
+    pub short_links: bool,
     /// Not sent before this instant (quiet hours).
     pub not_before: i64,
 }
@@ -111,6 +113,7 @@ pub struct DeliveryRow {
     pub text_body: String,
     pub html_body: Option<String>,
     pub links: String,
+    pub short_links: i64,
     #[sqlx(try_from = "String")]
     pub status: Status,
     pub attempts: i64,

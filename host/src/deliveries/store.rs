@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::types::TenantId;
 
 const COLUMNS: &str = "id, tenant_id, action_id, event_seq, step_index, ticket_id, install_id, \
-    fallback_install_id, recipient, subject, text_body, html_body, links, status, attempts, \
+    fallback_install_id, recipient, subject, text_body, html_body, links, short_links, status, attempts, \
     next_attempt_at, last_error, provider_id, detail, sent_via, created_at, sent_at";
 
 /// Queues a delivery unless the same event already queued it for this step and recipient;
@@ -25,8 +25,8 @@ pub async fn enqueue(
     let queued = sqlx::query(
         "INSERT INTO deliveries (id, tenant_id, action_id, event_seq, step_index, ticket_id, install_id,
             fallback_install_id, recipient, recipient_key, subject, text_body, html_body, links,
-            status, attempts, next_attempt_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending', 0, $15, $16, $16)
+            short_links, status, attempts, next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'pending', 0, $16, $17, $17)
          ON CONFLICT DO NOTHING",
     )
     .bind(&id)
@@ -43,6 +43,7 @@ pub async fn enqueue(
     .bind(&new.text)
     .bind(&new.html)
     .bind(serde_json::to_string(&new.links).expect("links serialise"))
+    .bind(new.short_links as i64)
     .bind(new.not_before.max(now))
     .bind(now)
     .execute(conn)

@@ -196,7 +196,8 @@ async fn issue_links(
     let slug = crate::tenants::store::find(&state.db.pool, tenant.as_str())
         .await?
         .slug;
-    let token = links::issue_for_message(&state.db.pool, tenant, ticket).await?;
+    let token =
+        links::issue_for_message(&state.db.pool, tenant, ticket, row.short_links != 0).await?;
     let tracking = links::url(&state.config, &slug, &token);
     Ok(names
         .into_iter()

@@ -23,6 +23,10 @@ const BUILT_INS: &[(&str, &[u8])] = &[
         include_bytes!(env!("PORTICO_BUILTIN_WEBHOOK")),
     ),
     (
+        include_str!(env!("PORTICO_BUILTIN_SMS_MANIFEST")),
+        include_bytes!(env!("PORTICO_BUILTIN_SMS")),
+    ),
+    (
         include_str!(env!("PORTICO_BUILTIN_STANDARD_SLOTS_MANIFEST")),
         include_bytes!(env!("PORTICO_BUILTIN_STANDARD_SLOTS")),
     ),

@@ -9,9 +9,14 @@ use crate::db::{self, Pool, now_ms};
 use crate::error::Result;
 use crate::types::{TenantId, hash_token};
 
-/// A fresh token and its stored hash.
+/// A fresh token of 256 random bits and its stored hash.
 fn generate() -> (String, String) {
-    let mut bytes = [0u8; 32];
+    generate_of(32)
+}
+
+/// A fresh token of `len` random bytes and its stored hash.
+fn generate_of(len: usize) -> (String, String) {
+    let mut bytes = vec![0u8; len];
     rand::rng().fill_bytes(&mut bytes);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let hash = hash_token(&token);
@@ -52,9 +57,16 @@ pub async fn issue(
 }
 
 /// Issues one more live link for a message, leaving the ticket's other links alone: each
-/// message carries a link of its own, and an earlier message's link keeps working.
-pub async fn issue_for_message(pool: &Pool, tenant: &TenantId, ticket_id: &str) -> Result<String> {
-    let (token, hash) = generate();
+/// message carries a link of its own, and an earlier message's link keeps working. `short`
+/// links carry 128 random bits (22 characters), enough against guessing at the portal's
+/// limit, and short enough for an SMS.
+pub async fn issue_for_message(
+    pool: &Pool,
+    tenant: &TenantId,
+    ticket_id: &str,
+    short: bool,
+) -> Result<String> {
+    let (token, hash) = generate_of(if short { 16 } else { 32 });
     sqlx::query("INSERT INTO tracking_links (id, tenant_id, ticket_id, token_hash, created_at) SELECT $1, $2, id, $4, $5 FROM tickets WHERE tenant_id = $2 AND id = $3")
         .bind(db::new_id())
         .bind(tenant)
