@@ -112,7 +112,10 @@ fn twilio(
     if from.is_empty() {
         return Err(configuration("set config.from to the sending number"));
     }
-    let base = config["url"].as_str().unwrap_or(TWILIO).trim_end_matches('/');
+    let base = config["url"]
+        .as_str()
+        .unwrap_or(TWILIO)
+        .trim_end_matches('/');
     let credentials = BASE64.encode(format!("{sid}:{token}"));
     Ok(Request {
         method: "POST".into(),
@@ -155,7 +158,10 @@ fn generic(
             .filter(|(_, v)| !v.is_empty())
             .map(|(n, v)| (n.clone(), Value::String(v.to_string())))
             .collect();
-        ("application/json", Value::Object(object).to_string().into_bytes())
+        (
+            "application/json",
+            Value::Object(object).to_string().into_bytes(),
+        )
     };
     let mut headers = vec![
         ("content-type".to_string(), content_type.to_string()),

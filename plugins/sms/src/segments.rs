@@ -101,7 +101,10 @@ mod tests {
         assert_eq!(count(&"€".repeat(80)).segments, 1);
         assert_eq!(count(&"€".repeat(81)).segments, 2);
         // 152 septets, then a pair that would straddle the parts.
-        assert_eq!(count(&format!("{}€{}", "a".repeat(152), "a".repeat(10))).segments, 2);
+        assert_eq!(
+            count(&format!("{}€{}", "a".repeat(152), "a".repeat(10))).segments,
+            2
+        );
     }
 
     #[test]
@@ -113,6 +116,10 @@ mod tests {
         // An emoji is a surrogate pair: two units.
         assert_eq!(count(&"🙂".repeat(35)).segments, 1);
         assert_eq!(count(&"🙂".repeat(36)).segments, 2);
-        assert_eq!(count("ç").encoding, Encoding::Ucs2, "only Ç is in the alphabet");
+        assert_eq!(
+            count("ç").encoding,
+            Encoding::Ucs2,
+            "only Ç is in the alphabet"
+        );
     }
 }
