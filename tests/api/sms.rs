@@ -246,7 +246,7 @@ async fn an_action_texts_a_short_link_that_opens_the_ticket(app: TestApp) {
             &format!("/api/v1/tenants/{tenant}/tickets"),
             &admin,
             json!({"project_id": project.json["id"], "title": "Drucker",
-                "contact": {"first_name": "Eva", "last_name": "Ek", "email": "eva@example.com", "mobile": "+4915112345678"}}),
+                "contact": {"first_name": "Eva", "last_name": "Ek", "email": "eva@example.com", "mobile": "+49 151 1234-5678"}}),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
@@ -256,6 +256,8 @@ async fn an_action_texts_a_short_link_that_opens_the_ticket(app: TestApp) {
         .expect("the gateway is called")
         .unwrap();
     let fields = form(&body);
+    let to = &fields.iter().find(|(k, _)| k == "To").unwrap().1;
+    assert_eq!(to, "+4915112345678", "the number as E.164");
     let text = &fields.iter().find(|(k, _)| k == "Body").unwrap().1;
     let link = text.strip_prefix("Ihr Auftrag: ").expect(text);
     let token = link.rsplit('/').next().unwrap();

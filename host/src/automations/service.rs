@@ -20,7 +20,7 @@ use crate::deliveries::{self, NewDelivery};
 use crate::error::{Error, Result};
 use crate::events::{Event, Tx};
 use crate::tickets::fields;
-use crate::types::{Caller, Email, TenantId};
+use crate::types::{Caller, Email, Mobile, TenantId};
 
 const MAX_STEPS: usize = 20;
 const MAX_RECIPIENTS: usize = 20;
@@ -52,13 +52,6 @@ fn check_language(language: &str) -> Result<()> {
             "a language is a tag such as en, de or pt-BR",
         ))
     }
-}
-
-/// A mobile number in E.164 form: `+`, then 6 to 15 digits.
-fn is_e164(raw: &str) -> bool {
-    raw.strip_prefix('+').is_some_and(|digits| {
-        (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
-    })
 }
 
 async fn custom_field_keys(pool: &Pool, tenant: &TenantId) -> Result<Vec<String>> {
@@ -230,7 +223,7 @@ async fn check_action(state: &AppState, tenant: &TenantId, action: &Action) -> R
         for recipient in to {
             if let Recipient::Address(address) = recipient
                 && Email::parse(address).is_err()
-                && !is_e164(address)
+                && Mobile::parse(address).is_err()
             {
                 return Err(Error::invalid(
                     "invalid_recipients",
@@ -582,8 +575,8 @@ fn recipients(to: &[Recipient], facts: &TicketFacts) -> Vec<deliveries::Recipien
             }
             Recipient::Address(address) => Some(deliveries::Recipient {
                 name: None,
-                email: address.contains('@').then(|| address.clone()),
-                phone: (!address.contains('@')).then(|| address.clone()),
+                email: Email::parse(address).ok().map(|e| e.to_string()),
+                phone: Mobile::parse(address).ok().map(|m| m.to_string()),
                 language: language.clone(),
             }),
         };
@@ -857,7 +850,7 @@ pub async fn test_send(
     ticket_id: &str,
     to: &str,
 ) -> Result<Vec<String>> {
-    if Email::parse(to).is_err() && !is_e164(to) {
+    if Email::parse(to).is_err() && Mobile::parse(to).is_err() {
         return Err(Error::invalid(
             "invalid_recipients",
             "a test send goes to an email address or a mobile number in E.164 form",

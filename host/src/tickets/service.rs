@@ -15,7 +15,7 @@ use crate::audit::{self, Change};
 use crate::db::{self, Arg, Pool, now_ms};
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::types::{Caller, Email, TenantId};
+use crate::types::{Caller, Email, Mobile, TenantId};
 
 const PRIORITIES: &[&str] = &["low", "normal", "high", "urgent"];
 
@@ -60,24 +60,17 @@ fn check_contact(contact: &Contact) -> Result<Contact> {
             ));
         }
     }
-    if let Some(mobile) = &contact.mobile {
-        let digits = mobile.trim_start_matches('+');
-        if !mobile.starts_with('+')
-            || digits.len() < 6
-            || digits.len() > 15
-            || !digits.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(Error::invalid(
-                "invalid_mobile",
-                "a mobile number is in E.164 form, such as +4915112345678",
-            ));
-        }
-    }
+    let mobile = contact
+        .mobile
+        .as_deref()
+        .map(Mobile::parse)
+        .transpose()?
+        .map(|m| m.to_string());
     Ok(Contact {
         email: email.to_string(),
         first_name: contact.first_name.trim().into(),
         last_name: contact.last_name.trim().into(),
-        mobile: contact.mobile.clone(),
+        mobile,
     })
 }
 

@@ -64,6 +64,12 @@ string_newtype!(
     parse_email
 );
 string_newtype!(
+    /// A mobile number in E.164 form (`+4915112345678`), parsed from international notation
+    /// with spaces, dashes or brackets and checked against the numbering plan of its country.
+    Mobile,
+    parse_mobile
+);
+string_newtype!(
     /// An IANA time-zone name such as `Europe/Berlin`.
     TimeZoneName,
     parse_time_zone
@@ -181,6 +187,23 @@ fn parse_email(raw: &str) -> Result<String, Error> {
         return Err(invalid());
     }
     Ok(email)
+}
+
+fn parse_mobile(raw: &str) -> Result<String, Error> {
+    let invalid = || {
+        Error::invalid(
+            "invalid_mobile",
+            format!(
+                "{raw:?} is not a valid phone number in international form, such as +4915112345678"
+            ),
+        )
+    };
+    // Without a country to assume, only international notation parses.
+    let number = phonenumber::parse(None, raw.trim()).map_err(|_| invalid())?;
+    if !phonenumber::is_valid(&number) {
+        return Err(invalid());
+    }
+    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
 fn parse_time_zone(raw: &str) -> Result<String, Error> {
@@ -341,6 +364,17 @@ mod tests {
             "anna@-x.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn mobiles_are_normalised_to_e164_and_checked() {
+        assert_eq!(
+            Mobile::parse(" +49 (151) 1234-5678 ").unwrap().as_str(),
+            "+4915112345678"
+        );
+        for bad in ["015112345678", "+49 1", "+999 123456789", "call me", ""] {
+            assert!(Mobile::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
