@@ -63,6 +63,8 @@ pub struct Config {
     pub event_retention_days: u32,
     /// How notifications are delivered: sending limits per tenant, retries and leases.
     pub deliveries: DeliverySettings,
+    /// How often time-triggered actions ("24 h before the appointment") are looked for.
+    pub time_trigger_interval_ms: u64,
     /// Calls of a tenant's plugin invoke endpoint allowed per minute.
     pub plugin_invocations_per_minute: u32,
     /// Whether this process runs the background work (the automated-actions consumer and the
@@ -127,6 +129,7 @@ impl Default for Config {
             deliveries: DeliverySettings::default(),
             background_workers: true,
             plugin_invocations_per_minute: 120,
+            time_trigger_interval_ms: 30_000,
         }
     }
 }

@@ -113,7 +113,7 @@ impl AppState {
         }));
         plugins::builtin::publish(&state).await?;
         // From here on every event reaches the automated actions, even before `serve` runs.
-        automations::consumer::consumer(state.clone())
+        automations::consumer::consumer()
             .register(&state.events)
             .await?;
         Ok(state)
@@ -155,8 +155,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let workers = if state.config.background_workers {
         vec![
-            tokio::spawn(automations::consumer::consumer(state.clone()).run(state.events.clone())),
+            tokio::spawn(automations::consumer::consumer().run(state.events.clone())),
             tokio::spawn(deliveries::worker::run(state.clone())),
+            tokio::spawn(automations::service::run_time_triggers(state.clone())),
         ]
     } else {
         Vec::new()

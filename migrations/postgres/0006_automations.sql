@@ -19,6 +19,15 @@ CREATE TABLE automated_actions (
     UNIQUE (tenant_id, name)
 );
 
+-- Which time-triggered action ran for which occurrence (an appointment time), once.
+CREATE TABLE action_occurrences (
+    tenant_id  TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    action_id  TEXT NOT NULL REFERENCES automated_actions (id) ON DELETE CASCADE,
+    occurrence TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (action_id, occurrence)
+);
+
 CREATE TABLE message_templates (
     id         TEXT PRIMARY KEY,
     tenant_id  TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,

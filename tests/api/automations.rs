@@ -666,13 +666,38 @@ async fn a_notice_appears_on_the_tracking_page_when_the_step_is_reached(app: Tes
         notices[0]["text"],
         "Wir bringen Ersatzteile für Drucker <Fach 2> mit."
     );
+    let notice = "Wir bringen Ersatzteile für Drucker &lt;Fach 2&gt; mit.";
     let page = app.page(path, "acme.portico.test").await;
-    assert!(
-        page.text
-            .contains("Wir bringen Ersatzteile für Drucker &lt;Fach 2&gt; mit."),
-        "{}",
-        page.text
-    );
+    assert!(page.text.contains(notice), "{}", page.text);
+
+    // The themes show it too.
+    let installs = app
+        .get(&format!("/api/v1/tenants/{tenant}/plugins"), &admin)
+        .await;
+    let profiles = app
+        .get(&format!("/api/v1/tenants/{tenant}/portal-profiles"), &admin)
+        .await;
+    let profile = profiles.json["items"][0]["id"].as_str().unwrap();
+    for theme in ["harbour", "signal"] {
+        let install = installs.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["plugin_id"] == theme)
+            .unwrap()["id"]
+            .clone();
+        let themed = app
+            .patch(
+                &format!("/api/v1/tenants/{tenant}/portal-profiles/{profile}"),
+                &admin,
+                json!({"theme_install_id": install}),
+            )
+            .await;
+        assert_eq!(themed.status, 200, "{}", themed.text);
+        let page = app.page(path, "acme.portico.test").await;
+        assert!(page.text.contains(notice), "{theme}: {}", page.text);
+        assert!(page.text.contains("id=\"notices\""), "{theme}");
+    }
 }
 
 async fn the_demo_emails_a_tracking_link_for_a_new_ticket(backend: Backend) {
@@ -718,6 +743,116 @@ async fn the_demo_emails_a_tracking_link_for_a_new_ticket(backend: Backend) {
         items.len() == 6 && items.iter().all(|d| d["status"] == "sent")
     })
     .await;
+}
+
+async fn a_reminder_goes_out_once_per_appointment_time(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let Some(app) = spawn_with_smtp(backend, &sink, |c| c.time_trigger_interval_ms = 100).await
+    else {
+        return;
+    };
+    let (tenant, admin, project, email) = tenant_with_project(&app, "acme").await;
+    let action = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/automated-actions"),
+            &admin,
+            json!({"name": "Reminder", "object": "ticket",
+                "trigger": {"kind": "before_appointment", "minutes": 60},
+                "steps": [{"kind": "notify", "channel_install_id": email, "to": ["affected_person"],
+                    "message": {"subject": "Ihr Termin um {{ ticket.appointment.start_time }}",
+                        "html": "<p>Bis gleich, {{ person.first_name }}.</p>"}}]}),
+        )
+        .await;
+    assert_eq!(action.status, 201, "{}", action.text);
+    let book = async |ticket: &str, minutes_ahead: i64| {
+        let start = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(minutes_ahead);
+        let end = start + jiff::SignedDuration::from_hours(1);
+        let booked = app
+            .patch(
+                &format!("/api/v1/tenants/{tenant}/tickets/{ticket}"),
+                &admin,
+                json!({"appointment": {"start": start.to_string(), "end": end.to_string()}}),
+            )
+            .await;
+        assert_eq!(booked.status, 200, "{}", booked.text);
+        start
+            .to_zoned(jiff::tz::TimeZone::get("Europe/Berlin").unwrap())
+            .strftime("%H:%M")
+            .to_string()
+    };
+    let soon = create_ticket(&app, &tenant, &admin, &project, "Soon").await;
+    let later = create_ticket(&app, &tenant, &admin, &project, "Later").await;
+    book(&later, 180).await;
+    let first_time = book(&soon, 30).await;
+
+    let received = sink.wait_for(1).await;
+    let subject = |i: usize| {
+        MessageParser::default()
+            .parse(&sink.received()[i].data)
+            .unwrap()
+            .subject()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(subject(0), format!("Ihr Termin um {first_time}"));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        sink.received().len(),
+        1,
+        "once per appointment time: {received:?}"
+    );
+
+    // Moved: a new appointment time, a new reminder.
+    let second_time = book(&soon, 45).await;
+    sink.wait_for(2).await;
+    assert_eq!(subject(1), format!("Ihr Termin um {second_time}"));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        sink.received().len(),
+        2,
+        "the later appointment is not due yet"
+    );
+}
+
+async fn an_appointment_change_triggers_its_field_changed_action(app: TestApp) {
+    let (tenant, admin, project, _) = tenant_with_project(&app, "acme").await;
+    let action = |field: &str| {
+        json!({"name": format!("On {field}"), "object": "ticket",
+            "trigger": {"kind": "field_changed", "field": field},
+            "steps": [{"kind": "portal_notice", "text": "Neuer Termin: {{ ticket.appointment.date }}"}]})
+    };
+    let actions = format!("/api/v1/tenants/{tenant}/automated-actions");
+    let column = app
+        .post(&actions, &admin, action("appointment_start"))
+        .await;
+    assert_eq!(column.status, 422, "{}", column.text);
+    assert_eq!(column.code(), "invalid_trigger");
+    let created = app.post(&actions, &admin, action("appointment")).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+
+    let ticket = create_ticket(&app, &tenant, &admin, &project, "Paper jam").await;
+    let ticket_path = format!("/api/v1/tenants/{tenant}/tickets/{ticket}");
+    app.patch(&ticket_path, &admin, json!({"title": "Paper jam, tray 2"}))
+        .await;
+    app.patch(
+        &ticket_path,
+        &admin,
+        json!({"appointment": {"start": "2030-05-06T08:00:00Z", "end": "2030-05-06T10:00:00Z"}}),
+    )
+    .await;
+    let mut notices = Value::Null;
+    for _ in 0..100 {
+        notices = app.get(&ticket_path, &admin).await.json["notices"].clone();
+        if notices.as_array().is_some_and(|n| !n.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        notices,
+        json!([{"text": "Neuer Termin: 2030-05-06", "at": notices[0]["at"]}]),
+        "one notice, for the appointment and not the title"
+    );
 }
 
 /// `portico serve` in a process of its own on the test's database and data folder.
@@ -823,6 +958,7 @@ async fn a_host_killed_mid_send_loses_no_delivery(backend: Backend) {
 for_both_backends!(
     a_host_killed_mid_send_loses_no_delivery,
     the_demo_emails_a_tracking_link_for_a_new_ticket,
+    a_reminder_goes_out_once_per_appointment_time,
     a_new_ticket_emails_the_affected_person_a_working_tracking_link,
     a_refused_recipient_is_not_retried_and_an_admin_can_retry_it,
     passing_failures_are_retried_until_they_succeed,
@@ -834,5 +970,6 @@ on_both_backends!(
     templates_are_chosen_by_language_and_previewed_without_sending,
     viewers_see_the_log_with_addresses_masked,
     a_notice_appears_on_the_tracking_page_when_the_step_is_reached,
+    an_appointment_change_triggers_its_field_changed_action,
     another_tenants_actions_templates_and_deliveries_are_unreachable,
 );

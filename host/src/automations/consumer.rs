@@ -3,16 +3,13 @@
 //! matching event produces its deliveries exactly once, across crashes and replicas.
 
 use super::service::{self, Happened};
-use crate::AppState;
 use crate::error::Result;
 use crate::events::{BoxFuture, Consumer, Handler, Recorded, Tx};
 
 /// The consumer's name, which keys its cursor.
 pub const NAME: &str = "automated-actions";
 
-pub struct QueueDeliveries {
-    state: AppState,
-}
+pub struct QueueDeliveries;
 
 impl Handler for QueueDeliveries {
     fn handle<'a>(&'a self, tx: &'a mut Tx, event: &'a Recorded) -> BoxFuture<'a, Result<()>> {
@@ -20,20 +17,13 @@ impl Handler for QueueDeliveries {
             let (Some(tenant), Some(happened)) = (&event.tenant, Happened::of(&event.event)) else {
                 return Ok(());
             };
-            service::queue_for_event(
-                &self.state,
-                tx,
-                tenant,
-                &event.subject,
-                event.seq,
-                &happened,
-            )
-            .await
-            .map(|_| ())
+            service::queue_for_event(tx, tenant, &event.subject, event.seq, &happened)
+                .await
+                .map(|_| ())
         })
     }
 }
 
-pub fn consumer(state: AppState) -> Consumer {
-    Consumer::new(NAME, QueueDeliveries { state })
+pub fn consumer() -> Consumer {
+    Consumer::new(NAME, QueueDeliveries)
 }

@@ -4,7 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::AppState;
+use sqlx::AnyConnection;
+
 use crate::error::Result;
 use crate::tenants::Tenant;
 use crate::tickets::{self, Status, Ticket};
@@ -19,21 +20,23 @@ pub struct TicketFacts {
 }
 
 impl TicketFacts {
-    pub async fn load(state: &AppState, tenant: &TenantId, ticket_id: &str) -> Result<Self> {
-        let pool = &state.db.pool;
-        let ticket = tickets::service::load(pool, tenant, ticket_id).await?;
-        let mut conn = pool.acquire().await?;
-        let project =
-            tickets::store::lock_project(&mut conn, tenant, &ticket.project_id, "").await?;
-        drop(conn);
+    /// Reads everything through `conn` alone: in the consumer it is the transaction that holds
+    /// SQLite's write lock, and waiting for another pooled connection could starve the pool.
+    pub async fn load(
+        conn: &mut AnyConnection,
+        tenant: &TenantId,
+        ticket_id: &str,
+    ) -> Result<Self> {
+        let ticket = tickets::service::load_in(conn, tenant, ticket_id).await?;
+        let project = tickets::store::lock_project(conn, tenant, &ticket.project_id, "").await?;
         let technician = match &ticket.technician_id {
-            Some(id) => crate::auth::find_user(pool, tenant, id)
+            Some(id) => crate::auth::store::lock_user(conn, tenant, id, "")
                 .await
                 .ok()
                 .map(|u| (u.display_name, u.email)),
             None => None,
         };
-        let tenant = crate::tenants::store::find(pool, tenant.as_str()).await?;
+        let tenant = crate::tenants::store::lock(conn, tenant, "").await?;
         Ok(Self {
             ticket,
             project_name: project.name,

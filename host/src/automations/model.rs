@@ -30,11 +30,16 @@ pub enum Trigger {
         #[serde(default)]
         to: Option<Status>,
     },
-    /// One of the ticket's fields changed: `title`, `priority`, `technician_id`, `appointment`,
-    /// `custom_fields.<key>`…
+    /// One of the ticket's fields changed: `title`, `description`, `ticket_type`, `priority`,
+    /// `contact`, `address`, `custom_fields` (any of them), `technician_id` or `appointment`
+    /// (made, moved or cancelled).
     FieldChanged { field: String },
     /// The end user rated the visit.
     FeedbackGiven,
+    /// A time trigger: `minutes` before the ticket's appointment starts (a reminder). An
+    /// appointment made or moved later than that runs it at once; each appointment time runs it
+    /// once.
+    BeforeAppointment { minutes: u32 },
 }
 
 /// How the conditions combine.

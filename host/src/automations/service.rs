@@ -118,13 +118,46 @@ fn check_conditions(conditions: &Conditions, custom_fields: &[String]) -> Result
     Ok(())
 }
 
+/// The fields a `field_changed` trigger may name.
+const TRIGGER_FIELDS: &[&str] = &[
+    "title",
+    "description",
+    "ticket_type",
+    "priority",
+    "contact",
+    "address",
+    "custom_fields",
+    "technician_id",
+    "appointment",
+];
+
+/// The trigger field a changed ticket column belongs to.
+fn trigger_field(column: &str) -> &str {
+    match column {
+        "appointment_start" | "appointment_end" => "appointment",
+        c if c.starts_with("contact_") => "contact",
+        c => c,
+    }
+}
+
 fn check_trigger(trigger: &Trigger) -> Result<()> {
     if let Trigger::FieldChanged { field } = trigger
-        && (field.is_empty() || field.len() > 100)
+        && !TRIGGER_FIELDS.contains(&field.as_str())
     {
         return Err(Error::invalid(
             "invalid_trigger",
-            "a field_changed trigger names the field",
+            format!(
+                "a field_changed trigger names one of {}",
+                TRIGGER_FIELDS.join(", ")
+            ),
+        ));
+    }
+    if let Trigger::BeforeAppointment { minutes } = trigger
+        && !(1..=60 * 24 * 30).contains(minutes)
+    {
+        return Err(Error::invalid(
+            "invalid_trigger",
+            "a before_appointment trigger is 1 minute to 30 days ahead",
         ));
     }
     Ok(())
@@ -289,6 +322,30 @@ pub async fn create(
     Ok(action)
 }
 
+/// The action with `changes` made.
+fn changed(mut action: Action, changes: &ActionChanges) -> Result<Action> {
+    if let Some(name) = &changes.name {
+        action.name = check_name(name)?;
+    }
+    if let Some(description) = &changes.description {
+        action.description = description.clone();
+    }
+    if let Some(active) = changes.active {
+        action.active = active;
+    }
+    if let Some(trigger) = &changes.trigger {
+        action.trigger = trigger.clone();
+    }
+    if let Some(conditions) = &changes.conditions {
+        action.conditions = conditions.clone();
+    }
+    if let Some(steps) = &changes.steps {
+        action.steps = steps.clone();
+    }
+    action.updated_at = jiff::Timestamp::now();
+    Ok(action)
+}
+
 pub async fn update(
     state: &AppState,
     caller: &Caller,
@@ -296,30 +353,14 @@ pub async fn update(
     id: &str,
     changes: ActionChanges,
 ) -> Result<Action> {
+    // The checks read other tables, so they come before the write transaction, which on SQLite
+    // holds the only write lock.
+    let current = store::find_action(&state.db.pool, tenant, id).await?;
+    check_action(state, tenant, &changed(current, &changes)?).await?;
     let mut tx = state.events.begin().await?;
     let for_update = tx.for_update();
     let before = store::lock_action(&mut tx, tenant, id, for_update).await?;
-    let mut action = before.clone();
-    if let Some(name) = changes.name {
-        action.name = check_name(&name)?;
-    }
-    if let Some(description) = changes.description {
-        action.description = description;
-    }
-    if let Some(active) = changes.active {
-        action.active = active;
-    }
-    if let Some(trigger) = changes.trigger {
-        action.trigger = trigger;
-    }
-    if let Some(conditions) = changes.conditions {
-        action.conditions = conditions;
-    }
-    if let Some(steps) = changes.steps {
-        action.steps = steps;
-    }
-    action.updated_at = jiff::Timestamp::now();
-    check_action(state, tenant, &action).await?;
+    let action = changed(before.clone(), &changes)?;
     store::update_action(&mut tx, tenant, &action).await?;
     let change = Change {
         tenant: Some(tenant),
@@ -473,9 +514,10 @@ impl<'a> Happened<'a> {
                 from.is_none_or(|s| s.as_str() == *f) && to.is_none_or(|s| s.as_str() == *t)
             }
             (Trigger::FieldChanged { field }, Self::FieldsChanged(changed)) => {
-                changed.iter().any(|c| c == field)
+                changed.iter().any(|c| trigger_field(c) == field)
             }
             (Trigger::FeedbackGiven, Self::FeedbackGiven) => true,
+            // Time triggers are run by the clock, not by events.
             _ => false,
         }
     }
@@ -730,7 +772,6 @@ fn marker(name: &str) -> String {
 /// Queues the deliveries of every active action this event triggers, in the consumer's
 /// transaction.
 pub async fn queue_for_event(
-    state: &AppState,
     tx: &mut Tx,
     tenant: &TenantId,
     ticket_id: &str,
@@ -745,7 +786,7 @@ pub async fn queue_for_event(
     if actions.is_empty() {
         return Ok(0);
     }
-    let facts = match TicketFacts::load(state, tenant, ticket_id).await {
+    let facts = match TicketFacts::load(tx, tenant, ticket_id).await {
         Ok(facts) => facts,
         // Deleted since: nothing to tell anyone.
         Err(Error::NotFound(_)) => return Ok(0),
@@ -756,46 +797,111 @@ pub async fn queue_for_event(
         .iter()
         .filter(|a| conditions_hold(&a.conditions, &facts))
     {
-        let planned = match plan(tx, tenant, action, &facts, &marker, None).await {
-            Ok(planned) => planned,
-            Err(e @ Error::Internal(_)) => return Err(e),
-            Err(e) => {
-                // The action refers to something removed since it was saved: the admin sees it
-                // in the log rather than the event being retried forever.
-                tracing::warn!(action = %action.id, error = %e, "automated action cannot be planned");
-                continue;
-            }
-        };
-        for (_, text) in notices(action, &facts)? {
-            let actor = format!("automated action {:?} ({})", action.name, action.id);
-            crate::tickets::service::post_notice(tx, tenant, ticket_id, &actor, text.trim())
-                .await?;
+        queued += run_action(tx, tenant, action, &facts, Some(event_seq)).await?;
+    }
+    Ok(queued)
+}
+
+/// Posts an action's notices and queues its deliveries for one ticket; returns how many
+/// deliveries it queued.
+async fn run_action(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    action: &Action,
+    facts: &TicketFacts,
+    event_seq: Option<i64>,
+) -> Result<usize> {
+    let ticket_id = facts.ticket.id.as_str();
+    let rendered = match plan(tx, tenant, action, facts, &marker, None).await {
+        Ok(planned) => notices(action, facts).map(|notices| (planned, notices)),
+        Err(e) => Err(e),
+    };
+    let (planned, notices) = match rendered {
+        Ok(rendered) => rendered,
+        Err(e @ Error::Internal(_)) => return Err(e),
+        Err(e) => {
+            // Something the action names was removed since it was saved (a template), or this
+            // ticket's values do not render: skip the action with a warning rather than hold
+            // up every later event.
+            tracing::warn!(action = %action.id, error = %e, "automated action cannot be rendered");
+            return Ok(0);
         }
-        for p in planned {
-            let delivery = NewDelivery {
-                action_id: Some(action.id.clone()),
-                event_seq: Some(event_seq),
-                step_index: p.step_index as i64,
-                ticket_id: Some(ticket_id.to_string()),
-                install_id: p.install_id,
-                fallback_install_id: p.fallback_install_id,
-                recipient: p.recipient,
-                subject: p.message.subject,
-                text: p.message.text,
-                html: p.message.html,
-                links: p.links,
-                short_links: p.short_links,
-                not_before: p.not_before,
-            };
-            if deliveries::store::enqueue(tx, tenant, &delivery)
-                .await?
-                .is_some()
-            {
-                queued += 1;
-            }
+    };
+    for (_, text) in notices {
+        let actor = format!("automated action {:?} ({})", action.name, action.id);
+        crate::tickets::service::post_notice(tx, tenant, ticket_id, &actor, text.trim()).await?;
+    }
+    let mut queued = 0;
+    for p in planned {
+        let delivery = NewDelivery {
+            action_id: Some(action.id.clone()),
+            event_seq,
+            step_index: p.step_index as i64,
+            ticket_id: Some(ticket_id.to_string()),
+            install_id: p.install_id,
+            fallback_install_id: p.fallback_install_id,
+            recipient: p.recipient,
+            subject: p.message.subject,
+            text: p.message.text,
+            html: p.message.html,
+            links: p.links,
+            short_links: p.short_links,
+            not_before: p.not_before,
+        };
+        if deliveries::store::enqueue(tx, tenant, &delivery)
+            .await?
+            .is_some()
+        {
+            queued += 1;
         }
     }
     Ok(queued)
+}
+
+/// Runs the time-triggered actions that are due: each active "before the appointment" action,
+/// for each ticket whose appointment starts within its lead time. Each (action, ticket,
+/// appointment start) runs once, whichever replica gets there first; a moved appointment is a
+/// new one. Returns how many deliveries were queued.
+pub async fn run_due_time_triggers(state: &AppState) -> Result<usize> {
+    let pool = &state.db.pool;
+    let now = db::now_ms();
+    let mut queued = 0;
+    for (tenant, action) in store::timed_actions(pool).await? {
+        let Trigger::BeforeAppointment { minutes } = action.trigger else {
+            continue;
+        };
+        let until = now + i64::from(minutes) * 60_000;
+        for (ticket_id, start) in
+            crate::tickets::store::appointments_between(pool, &tenant, now, until).await?
+        {
+            let occurrence = format!("appointment:{ticket_id}:{start}");
+            let mut tx = state.events.begin().await?;
+            if !store::claim_occurrence(&mut tx, &tenant, &action.id, &occurrence).await? {
+                continue;
+            }
+            let facts = match TicketFacts::load(&mut tx, &tenant, &ticket_id).await {
+                Ok(facts) => facts,
+                Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if conditions_hold(&action.conditions, &facts) {
+                queued += run_action(&mut tx, &tenant, &action, &facts, None).await?;
+            }
+            tx.commit().await?;
+        }
+    }
+    Ok(queued)
+}
+
+/// Runs [`run_due_time_triggers`] every `time_trigger_interval_ms` until the task is dropped.
+pub async fn run_time_triggers(state: AppState) {
+    let every = std::time::Duration::from_millis(state.config.time_trigger_interval_ms.max(10));
+    loop {
+        if let Err(e) = run_due_time_triggers(&state).await {
+            tracing::error!(error = ?e, "time-triggered actions failed; retrying");
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// What an action would send for a ticket, without sending anything or issuing links.
@@ -806,14 +912,14 @@ pub async fn preview(
     ticket_id: &str,
 ) -> Result<Vec<PreviewMessage>> {
     let action = store::find_action(&state.db.pool, tenant, action_id).await?;
-    let facts = TicketFacts::load(state, tenant, ticket_id).await?;
+    let mut conn = state.db.pool.acquire().await?;
+    let facts = TicketFacts::load(&mut conn, tenant, ticket_id).await?;
     let slug = facts.tenant.slug.clone();
     let base = crate::tickets::links::url(&state.config, &slug, "preview-link");
     let link_text = |name: &str| match name {
         "booking" => format!("{base}/booking"),
         _ => base.clone(),
     };
-    let mut conn = state.db.pool.acquire().await?;
     let planned = plan(&mut conn, tenant, &action, &facts, &link_text, None).await?;
     let mut previews: Vec<PreviewMessage> = planned
         .into_iter()
@@ -856,7 +962,7 @@ pub async fn test_send(
             "a test send goes to an email address or a mobile number in E.164 form",
         ));
     }
-    if let Some((wait, which)) = deliveries::worker::limit_wait(state, tenant.as_str()).await? {
+    if let Some((wait, which)) = deliveries::worker::limit_wait(state, tenant.as_str(), "").await? {
         return Err(Error::TooManyRequests {
             code: "sending_limit_reached",
             message: format!("the tenant's sending limit {which} is reached; try again later"),
@@ -864,9 +970,9 @@ pub async fn test_send(
         });
     }
     let action = store::find_action(&state.db.pool, tenant, action_id).await?;
-    let facts = TicketFacts::load(state, tenant, ticket_id).await?;
     let recipient = Recipient::Address(to.to_string());
     let mut tx = state.events.begin().await?;
+    let facts = TicketFacts::load(&mut tx, tenant, ticket_id).await?;
     let planned = plan(&mut tx, tenant, &action, &facts, &marker, Some(&recipient)).await?;
     let mut ids = Vec::new();
     for p in planned {

@@ -52,6 +52,46 @@ pub async fn active_actions(conn: &mut AnyConnection, tenant: &TenantId) -> Resu
     rows.into_iter().map(Action::try_from).collect()
 }
 
+/// Every tenant's active time-triggered actions.
+pub async fn timed_actions(pool: &Pool) -> Result<Vec<(TenantId, Action)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        tenant_id: String,
+        #[sqlx(flatten)]
+        action: ActionRow,
+    }
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT tenant_id, {ACTION_COLUMNS} FROM automated_actions
+         WHERE active = 1 AND trigger LIKE '%\"before_appointment\"%' ORDER BY tenant_id, id"
+    )))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((TenantId::from_db(r.tenant_id), Action::try_from(r.action)?)))
+        .collect()
+}
+
+/// Records that an action ran for `occurrence` (such as one appointment time); false when it
+/// already had, here or on another replica.
+pub async fn claim_occurrence(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    action_id: &str,
+    occurrence: &str,
+) -> Result<bool> {
+    let claimed = sqlx::query(
+        "INSERT INTO action_occurrences (tenant_id, action_id, occurrence, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant)
+    .bind(action_id)
+    .bind(occurrence)
+    .bind(crate::db::now_ms())
+    .execute(conn)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
 pub async fn find_action(pool: &Pool, tenant: &TenantId, id: &str) -> Result<Action> {
     let mut conn = pool.acquire().await?;
     lock_action(&mut conn, tenant, id, "").await

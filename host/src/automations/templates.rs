@@ -13,6 +13,8 @@ use crate::error::{Error, Result, TextPosition};
 
 /// Bounds the work one render may do (loops over tenant-written ranges).
 const RENDER_FUEL: u64 = 200_000;
+/// Largest rendered part: a template cannot make the host build a huge string.
+const MAX_OUTPUT_BYTES: usize = 256 << 10;
 /// Longest template part accepted.
 const MAX_PART_BYTES: usize = 64 << 10;
 /// Width of the plain text derived from HTML.
@@ -113,7 +115,8 @@ pub fn check(parts: Parts<'_>, custom_fields: &[String]) -> Result<()> {
         let mut unknown: Vec<String> = template
             .undeclared_variables(true)
             .into_iter()
-            .filter(|name| !known.contains(name))
+            // The engine's own functions (`range`, `namespace`…) are not placeholders.
+            .filter(|name| !known.contains(name) && !env.globals().any(|(g, _)| g == name))
             .collect();
         unknown.sort();
         if let Some(name) = unknown.first() {
@@ -126,9 +129,7 @@ pub fn check(parts: Parts<'_>, custom_fields: &[String]) -> Result<()> {
                 position: find(source, name),
             });
         }
-        template
-            .render(minijinja::value::Serde(&sample))
-            .map_err(|e| template_error(part, source, &e))?;
+        render_capped(&template, &sample).map_err(|e| template_error(part, source, &e))?;
     }
     Ok(())
 }
@@ -150,18 +151,58 @@ pub fn check_text(source: &str, custom_fields: &[String]) -> Result<()> {
 
 /// Renders a checked text-only template.
 pub fn render_text(source: &str, context: &Value) -> Result<String> {
-    environment(UndefinedBehavior::Lenient)
-        .render_named_str(file_name("text"), source, minijinja::value::Serde(context))
-        .map_err(|e| template_error("text", source, &e))
+    render_part(
+        &environment(UndefinedBehavior::Lenient),
+        "text",
+        source,
+        context,
+    )
+}
+
+/// Renders one part, its output capped at [`MAX_OUTPUT_BYTES`].
+fn render_part(env: &Environment<'_>, part: &str, source: &str, context: &Value) -> Result<String> {
+    env.template_from_named_str(file_name(part), source)
+        .and_then(|template| render_capped(&template, context))
+        .map_err(|e| template_error(part, source, &e))
+}
+
+fn render_capped(
+    template: &minijinja::Template<'_, '_>,
+    context: &Value,
+) -> std::result::Result<String, minijinja::Error> {
+    let mut out = CappedWriter(Vec::new());
+    match template.render_captured_to(minijinja::value::Serde(context), &mut out) {
+        Ok(_) => Ok(String::from_utf8_lossy(&out.0).into_owned()),
+        Err(_) if out.0.len() >= MAX_OUTPUT_BYTES => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("the rendered text is longer than {MAX_OUTPUT_BYTES} bytes"),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// A buffer that refuses to grow past [`MAX_OUTPUT_BYTES`] (and then reads as full).
+struct CappedWriter(Vec<u8>);
+
+impl std::io::Write for CappedWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + bytes.len() > MAX_OUTPUT_BYTES {
+            self.0.resize(MAX_OUTPUT_BYTES, 0);
+            return Err(std::io::Error::other("output limit"));
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Renders a checked message for one recipient's context.
 pub fn render(parts: Parts<'_>, context: &Value) -> Result<Rendered> {
     let env = environment(UndefinedBehavior::Lenient);
-    let one = |part: &str, source: &str| -> Result<String> {
-        env.render_named_str(file_name(part), source, minijinja::value::Serde(context))
-            .map_err(|e| template_error(part, source, &e))
-    };
+    let one = |part: &str, source: &str| render_part(&env, part, source, context);
     let subject = one("subject", parts.subject)?;
     let html = one("html", parts.html)?;
     let text = match parts.text {
@@ -298,6 +339,15 @@ mod tests {
         };
         assert_eq!(code, "invalid_template");
         assert_eq!(position.line, 2);
+    }
+
+    #[test]
+    fn a_template_cannot_build_a_huge_text() {
+        let html = r#"{% for i in range(100) %}{{ "x" * 100000 }}{% endfor %}"#;
+        let Err(Error::InvalidAt { message, .. }) = check(parts(html), &[]) else {
+            panic!("accepted a template that renders 10 MB");
+        };
+        assert!(message.contains("longer than"), "{message}");
     }
 
     #[test]

@@ -118,6 +118,8 @@ pub struct DeliveryRow {
     pub status: Status,
     pub attempts: i64,
     pub next_attempt_at: i64,
+    /// Until when the claiming worker owns the delivery; also the claim's fencing token.
+    pub lease_until: Option<i64>,
     pub last_error: Option<String>,
     pub provider_id: Option<String>,
     pub detail: Option<String>,
@@ -183,9 +185,10 @@ impl DeliveryRow {
             attempts: self.attempts,
             next_attempt_at: (self.status == Status::Pending)
                 .then(|| db::timestamp(self.next_attempt_at)),
-            last_error: self.last_error.clone(),
+            // Providers' answers may quote the address.
+            last_error: self.last_error.clone().filter(|_| !masked),
             provider_id: self.provider_id.clone(),
-            detail: self.detail.clone(),
+            detail: self.detail.clone().filter(|_| !masked),
             created_at: db::timestamp(self.created_at),
             sent_at: self.sent_at.map(db::timestamp),
             message: if masked { None } else { message },
@@ -207,7 +210,8 @@ pub struct Delivery {
     pub fallback_install_id: Option<String>,
     /// The install that delivered it (the fallback when the primary failed for good).
     pub sent_via: Option<String>,
-    /// The recipient's address, masked for roles that may not change deliveries.
+    /// The recipient's address, masked (with `last_error` and `detail` left out) for roles that
+    /// may not change deliveries.
     pub to: String,
     pub status: Status,
     pub attempts: i64,

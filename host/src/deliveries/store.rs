@@ -11,7 +11,7 @@ use crate::types::TenantId;
 
 const COLUMNS: &str = "id, tenant_id, action_id, event_seq, step_index, ticket_id, install_id, \
     fallback_install_id, recipient, subject, text_body, html_body, links, short_links, status, attempts, \
-    next_attempt_at, last_error, provider_id, detail, sent_via, created_at, sent_at";
+    next_attempt_at, lease_until, last_error, provider_id, detail, sent_via, created_at, sent_at";
 
 /// Queues a delivery unless the same event already queued it for this step and recipient;
 /// returns its id when it was queued.
@@ -88,19 +88,21 @@ pub async fn next_due(pool: &Pool) -> Result<Option<i64>> {
     Ok(row.0)
 }
 
-/// Records the send. Only the claim that is still current may finish it.
+/// Records the send. Only the claim that is still current may finish a delivery: its lease is
+/// the fencing token, so a worker whose lease lapsed (and whose delivery another worker took
+/// over) changes nothing; returns whether it did.
 pub async fn mark_sent(
     pool: &Pool,
     row: &DeliveryRow,
     via: &str,
     provider_id: Option<&str>,
     detail: Option<&str>,
-) -> Result<()> {
+) -> Result<bool> {
     let now = db::now_ms();
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE deliveries SET status = 'sent', lease_until = NULL, sent_at = $3, sent_via = $4,
             provider_id = $5, detail = $6, last_error = NULL, updated_at = $3
-         WHERE tenant_id = $1 AND id = $2 AND status = 'sending'",
+         WHERE tenant_id = $1 AND id = $2 AND status = 'sending' AND lease_until = $7",
     )
     .bind(&row.tenant_id)
     .bind(&row.id)
@@ -108,9 +110,10 @@ pub async fn mark_sent(
     .bind(via)
     .bind(provider_id)
     .bind(detail)
+    .bind(row.lease_until)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Puts a claimed delivery back in the queue until `at`. `refund` gives the attempt back (a
@@ -125,7 +128,7 @@ pub async fn retry_at(
     sqlx::query(
         "UPDATE deliveries SET status = 'pending', lease_until = NULL, next_attempt_at = $3,
             last_error = $4, attempts = attempts - $5, updated_at = $6
-         WHERE tenant_id = $1 AND id = $2 AND status = 'sending'",
+         WHERE tenant_id = $1 AND id = $2 AND status = 'sending' AND lease_until = $7",
     )
     .bind(&row.tenant_id)
     .bind(&row.id)
@@ -133,6 +136,7 @@ pub async fn retry_at(
     .bind(error)
     .bind(refund as i64)
     .bind(db::now_ms())
+    .bind(row.lease_until)
     .execute(pool)
     .await?;
     Ok(())
@@ -142,12 +146,13 @@ pub async fn retry_at(
 pub async fn mark_dead(pool: &Pool, row: &DeliveryRow, error: &str) -> Result<()> {
     sqlx::query(
         "UPDATE deliveries SET status = 'dead', lease_until = NULL, last_error = $3, updated_at = $4
-         WHERE tenant_id = $1 AND id = $2 AND status = 'sending'",
+         WHERE tenant_id = $1 AND id = $2 AND status = 'sending' AND lease_until = $5",
     )
     .bind(&row.tenant_id)
     .bind(&row.id)
     .bind(error)
     .bind(db::now_ms())
+    .bind(row.lease_until)
     .execute(pool)
     .await?;
     Ok(())
@@ -174,14 +179,18 @@ pub async fn requeue(conn: &mut AnyConnection, tenant: &TenantId, id: &str) -> R
     Ok(())
 }
 
-/// Deliveries the tenant sent since `since` (ms), for the sending limits.
-pub async fn sent_since(pool: &Pool, tenant: &str, since: i64) -> Result<i64> {
-    let row: (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM deliveries WHERE tenant_id = $1 AND sent_at >= $2")
-            .bind(tenant)
-            .bind(since)
-            .fetch_one(pool)
-            .await?;
+/// Deliveries the tenant sent since `since` (ms), and those other than `except` being sent now,
+/// for the sending limits.
+pub async fn sent_since(pool: &Pool, tenant: &str, since: i64, except: &str) -> Result<i64> {
+    let row: (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM deliveries
+         WHERE tenant_id = $1 AND (sent_at >= $2 OR (status = 'sending' AND id <> $3))",
+    )
+    .bind(tenant)
+    .bind(since)
+    .bind(except)
+    .fetch_one(pool)
+    .await?;
     Ok(row.0)
 }
 

@@ -17,9 +17,8 @@ use crate::plugins::runs::{self, ChannelOutcome};
 use crate::tickets::links;
 use crate::types::TenantId;
 
-/// Deliveries claimed at once.
-const BATCH: i64 = 32;
-/// Deliveries sent at the same time by one worker.
+/// Deliveries one worker claims and sends at once: no more than it sends at the same time, so
+/// none waits out its lease in the worker's queue.
 const CONCURRENCY: usize = 8;
 /// Longest wait between retries.
 const MAX_BACKOFF_MS: u64 = 60 * 60 * 1000;
@@ -60,7 +59,7 @@ pub async fn run_once(state: &AppState) -> Result<usize> {
         &state.db.pool,
         state.db.backend,
         settings.lease_ms as i64,
-        BATCH,
+        CONCURRENCY as i64,
     )
     .await?;
     let count = claimed.len();
@@ -75,15 +74,21 @@ pub async fn run_once(state: &AppState) -> Result<usize> {
     Ok(count)
 }
 
-/// How long the tenant must wait before sending more, if a sending limit is reached.
-pub async fn limit_wait(state: &AppState, tenant: &str) -> Result<Option<(u64, &'static str)>> {
+/// How long the tenant must wait before sending more, if a sending limit is reached: what it
+/// sent in the window and is sending now (other than the delivery `except`) counts.
+pub async fn limit_wait(
+    state: &AppState,
+    tenant: &str,
+    except: &str,
+) -> Result<Option<(u64, &'static str)>> {
     let settings = &state.config.deliveries;
     let now = crate::db::now_ms();
     let pool = &state.db.pool;
-    if store::sent_since(pool, tenant, now - 60_000).await? >= i64::from(settings.per_minute) {
+    let used = |since| store::sent_since(pool, tenant, since, except);
+    if used(now - 60_000).await? >= i64::from(settings.per_minute) {
         return Ok(Some((60, "per minute")));
     }
-    if store::sent_since(pool, tenant, now - 86_400_000).await? >= i64::from(settings.per_day) {
+    if used(now - 86_400_000).await? >= i64::from(settings.per_day) {
         return Ok(Some((3_600, "per day")));
     }
     Ok(None)
@@ -91,7 +96,14 @@ pub async fn limit_wait(state: &AppState, tenant: &str) -> Result<Option<(u64, &
 
 async fn send(state: &AppState, row: &DeliveryRow) -> Result<()> {
     let pool = &state.db.pool;
-    if let Some((wait_secs, which)) = limit_wait(state, &row.tenant_id).await? {
+    if row
+        .lease_until
+        .is_none_or(|lease| lease <= crate::db::now_ms())
+    {
+        // Claimed too long ago: another worker may own it by now.
+        return Ok(());
+    }
+    if let Some((wait_secs, which)) = limit_wait(state, &row.tenant_id, &row.id).await? {
         let message = format!("the tenant's sending limit {which} is reached; waiting");
         let at = crate::db::now_ms() + wait_secs as i64 * 1000;
         return store::retry_at(pool, row, at, &message, true).await;
@@ -132,14 +144,8 @@ async fn send(state: &AppState, row: &DeliveryRow) -> Result<()> {
             provider_id,
             detail,
         } => {
-            store::mark_sent(
-                pool,
-                row,
-                via,
-                provider_id.as_deref(),
-                detail.as_deref().map(truncate).as_deref(),
-            )
-            .await
+            let detail = detail.as_deref().map(truncate);
+            record_sent(state, row, via, provider_id.as_deref(), detail.as_deref()).await
         }
         ChannelOutcome::Failed {
             permanent,
@@ -156,6 +162,35 @@ async fn send(state: &AppState, row: &DeliveryRow) -> Result<()> {
             }
         }
     }
+}
+
+/// Records a send, trying again a few times (a busy database), since a delivery left claimed
+/// would be sent again when its lease runs out.
+async fn record_sent(
+    state: &AppState,
+    row: &DeliveryRow,
+    via: &str,
+    provider_id: Option<&str>,
+    detail: Option<&str>,
+) -> Result<()> {
+    let mut pause = Duration::from_millis(50);
+    for _ in 0..5 {
+        match store::mark_sent(&state.db.pool, row, via, provider_id, detail).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {
+                tracing::warn!(delivery = %row.id, "sent after its lease ran out; another worker may send it again");
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(delivery = %row.id, error = ?e, "recording a send failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+    }
+    store::mark_sent(&state.db.pool, row, via, provider_id, detail)
+        .await
+        .map(drop)
 }
 
 /// One channel's answer; a host-side refusal (install gone, disabled, not a channel) is a
@@ -211,8 +246,8 @@ async fn issue_links(
         .collect())
 }
 
-/// The wait before the attempt after `attempts`: doubling from `base`, capped, with full
-/// jitter over its upper half so that a burst of failures does not retry in step.
+/// The wait before the attempt after `attempts`: doubling from `base`, capped, with "equal"
+/// jitter (a random point in its upper half) so that a burst of failures does not retry in step.
 pub fn backoff_ms(base: u64, attempts: i64) -> i64 {
     let exponent = attempts.clamp(1, 30) as u32 - 1;
     let ceiling = base

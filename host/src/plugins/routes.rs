@@ -144,9 +144,10 @@ async fn uninstall(
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/plugins/{install}/invoke", tag = "plugins",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("install" = String, Path)),
     request_body = InvokeRequest,
-    responses((status = 200, body = InvokeResult), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody, description = "The tenant's invocations per minute are used up; see Retry-After")))]
+    responses((status = 200, body = InvokeResult), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody, description = "The tenant's invocations per minute are used up; see Retry-After")))]
 async fn invoke(
     State(state): State<AppState>,
     scope: Scope,
@@ -160,7 +161,7 @@ async fn invoke(
             code: "invocation_limit_reached",
             message: "this tenant's plugin invocations per minute are used up; try again shortly"
                 .into(),
-            retry_after_secs: wait.as_secs().max(1),
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
         });
     }
     Ok(Json(

@@ -111,7 +111,11 @@ pub async fn deliver(
     .await
     .map_err(|e| Error::invalid("invalid_input", e.0))?;
     let subject = runnable.subject(tenant);
-    record(&state.db.pool, subject, &report, result.as_ref().err()).await?;
+    // The message may be out: failing to keep the run record must not make it a failure that
+    // sends the message again.
+    if let Err(e) = record(&state.db.pool, subject, &report, result.as_ref().err()).await {
+        tracing::warn!(install = %install_id, error = ?e, "recording a channel run failed");
+    }
     Ok(match result {
         Ok(output) => {
             let text = |v: &serde_json::Value, key: &str| v[key].as_str().map(str::to_string);

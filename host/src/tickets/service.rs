@@ -97,9 +97,13 @@ pub async fn post_notice(
 }
 
 /// Tickets with their timelines and feedback, as the API and the tracking page show them.
-async fn views(pool: &Pool, tenant: &TenantId, rows: Vec<TicketRow>) -> Result<Vec<Ticket>> {
+async fn views(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &TenantId,
+    rows: Vec<TicketRow>,
+) -> Result<Vec<Ticket>> {
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let mut details = store::details(pool, tenant, &ids).await?;
+    let mut details = store::details(conn, tenant, &ids).await?;
     rows.into_iter()
         .map(|row| {
             let steps = details.timelines.remove(&row.id).unwrap_or_default();
@@ -112,15 +116,25 @@ async fn views(pool: &Pool, tenant: &TenantId, rows: Vec<TicketRow>) -> Result<V
 
 /// A ticket with its timeline and feedback, as the API and the tracking page show it.
 pub async fn load(pool: &Pool, tenant: &TenantId, id: &str) -> Result<Ticket> {
-    let row = store::find(pool, tenant, id).await?;
-    let mut tickets = views(pool, tenant, vec![row]).await?;
+    load_in(&mut *pool.acquire().await?, tenant, id).await
+}
+
+/// [`load`] on a given connection, such as a durable consumer's transaction, which on SQLite
+/// holds the write lock and must not wait for a second connection.
+pub async fn load_in(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Ticket> {
+    let row = store::lock(conn, tenant, id, "").await?;
+    let mut tickets = views(conn, tenant, vec![row]).await?;
     tickets.pop().ok_or(Error::NotFound("ticket"))
 }
 
 /// One page of the tenant's tickets (`filter.limit` rows, the last only telling more exist).
 pub async fn list(pool: &Pool, tenant: &TenantId, filter: &Filter<'_>) -> Result<Vec<Ticket>> {
     let rows = store::list(pool, tenant, filter).await?;
-    views(pool, tenant, rows).await
+    views(&mut *pool.acquire().await?, tenant, rows).await
 }
 
 /// Creates a ticket in step "Ticket Received" with its tracking link, shown once in the answer.

@@ -126,18 +126,6 @@ const COLUMNS: &str = "id, project_id, number, title, description, ticket_type, 
     contact_email, contact_mobile, address, custom_fields, technician_id, status, latitude_e6, longitude_e6, position_at, eta_at,
     appointment_start, appointment_end, created_at, updated_at";
 
-/// One ticket of the tenant.
-pub(super) async fn find(pool: &Pool, tenant: &TenantId, id: &str) -> Result<TicketRow> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2"
-    )))
-    .bind(tenant)
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(Error::NotFound("ticket"))
-}
-
 /// One ticket, read in a write transaction and locked until it ends (`for_update` from the
 /// transaction), so a change decided on what was read cannot be overtaken by another.
 pub(super) async fn lock(
@@ -154,6 +142,26 @@ pub(super) async fn lock(
     .fetch_optional(conn)
     .await?
     .ok_or(Error::NotFound("ticket"))
+}
+
+/// The tenant's open tickets whose appointment starts after `from` and no later than `until`
+/// (ms): (ticket id, appointment start).
+pub async fn appointments_between(
+    pool: &Pool,
+    tenant: &TenantId,
+    from: i64,
+    until: i64,
+) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, appointment_start FROM tickets
+         WHERE tenant_id = $1 AND appointment_start > $2 AND appointment_start <= $3 AND status <> 'closed'
+         ORDER BY appointment_start",
+    )
+    .bind(tenant)
+    .bind(from)
+    .bind(until)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// What the ticket list may be narrowed to.
@@ -341,7 +349,11 @@ pub(super) struct Details {
 
 /// The timelines, feedback and notices of several tickets, in three queries whatever their
 /// number.
-pub(super) async fn details(pool: &Pool, tenant: &TenantId, ids: &[&str]) -> Result<Details> {
+pub(super) async fn details(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    ids: &[&str],
+) -> Result<Details> {
     let mut timelines: HashMap<String, Vec<Step>> = HashMap::new();
     let mut feedback = HashMap::new();
     let mut notices: HashMap<String, Vec<Notice>> = HashMap::new();
@@ -357,7 +369,7 @@ pub(super) async fn details(pool: &Pool, tenant: &TenantId, ids: &[&str]) -> Res
     for id in ids {
         query = query.bind(*id);
     }
-    for (ticket, status, at) in query.fetch_all(pool).await? {
+    for (ticket, status, at) in query.fetch_all(&mut *conn).await? {
         timelines.entry(ticket).or_default().push(Step {
             status: Status::try_from(status)?,
             at: db::timestamp(at),
@@ -372,7 +384,7 @@ pub(super) async fn details(pool: &Pool, tenant: &TenantId, ids: &[&str]) -> Res
     for id in ids {
         query = query.bind(*id);
     }
-    for (ticket, rating, comment, at) in query.fetch_all(pool).await? {
+    for (ticket, rating, comment, at) in query.fetch_all(&mut *conn).await? {
         feedback.insert(
             ticket,
             Feedback {
@@ -391,7 +403,7 @@ pub(super) async fn details(pool: &Pool, tenant: &TenantId, ids: &[&str]) -> Res
     for id in ids {
         query = query.bind(*id);
     }
-    for (ticket, text, at) in query.fetch_all(pool).await? {
+    for (ticket, text, at) in query.fetch_all(&mut *conn).await? {
         notices.entry(ticket).or_default().push(Notice {
             text,
             at: db::timestamp(at),

@@ -4,8 +4,9 @@
 //! Two kinds of gateway:
 //! - `twilio` (the default): `POST {url}/2010-04-01/Accounts/{account_sid}/Messages.json` as a
 //!   form with `To`, `From` and `Body`, HTTP basic authentication with the account SID and the
-//!   `auth_token` secret, and the idempotency key in `I-Twilio-Idempotency-Token`. `url` is
-//!   `https://api.twilio.com` unless a compatible service is used.
+//!   `auth_token` secret. `url` is `https://api.twilio.com` unless a compatible service is used.
+//!   The idempotency key goes in `I-Twilio-Idempotency-Token` for services that honour it;
+//!   Twilio's own Messages API may not, so a retry after a lost answer can send a text twice.
 //! - `generic`: `POST {url}` with a JSON object (or a form, `format = "form"`) whose fields are
 //!   named by `fields.to`, `fields.text` and `fields.from` (`to`, `text` and `from` by default),
 //!   the `api_key` secret as a bearer token when set, and the idempotency key in

@@ -20,6 +20,7 @@ impl Theme for Harbour {
                 "appointment.html",
                 include_str!("../templates/appointment.html"),
             ),
+            ("notices.html", include_str!("../templates/notices.html")),
             ("tracking.html", include_str!("../templates/tracking.html")),
             ("booking.html", include_str!("../templates/booking.html")),
             (

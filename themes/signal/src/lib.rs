@@ -31,6 +31,7 @@ impl Theme for Signal {
                 "appointment.html",
                 include_str!("../templates/appointment.html"),
             ),
+            ("notices.html", include_str!("../templates/notices.html")),
             ("tracking.html", include_str!("../templates/tracking.html")),
             ("booking.html", include_str!("../templates/booking.html")),
             (
