@@ -12,7 +12,9 @@
 //!   granted by itself, so the install reaches no host until the tenant names one;
 //! - `secrets.signing_secret`: `whsec_` followed by the base64 of the key (24 to 64 random
 //!   bytes), the form Standard Webhooks libraries take;
-//! - optionally `config.headers`: more headers, such as an `authorization` the receiver wants.
+//! - optionally `secrets.authorization`: an `Authorization` header the receiver wants (a secret,
+//!   so it is stored encrypted and never shown, unlike configuration);
+//! - optionally `config.headers`: more headers that are not secret.
 //!
 //! The URL is optional in the schema, so that the idle install stays valid while the tenant
 //! changes it step by step; a delivery without URL or secret is a `configuration` error.
@@ -55,6 +57,7 @@ const OWN_HEADERS: &[&str] = &[
     "content-type",
     "content-length",
     "host",
+    "authorization",
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
@@ -90,6 +93,9 @@ impl Channel for Webhook {
             ("webhook-timestamp".into(), timestamp),
         ];
         headers.extend(extra);
+        if let Some(authorization) = secrets.get("authorization") {
+            headers.push(("authorization".into(), authorization.to_string()));
+        }
         let response = http::send(&Request {
             method: "POST".into(),
             url: url.into(),
