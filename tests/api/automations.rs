@@ -30,6 +30,22 @@ async fn tenant_with_project(app: &TestApp, slug: &str) -> (String, String, Stri
     (tenant, admin, project, email)
 }
 
+/// A tenant "acme" whose action "Tracking links" emails the affected person of each ticket
+/// created in its project; returns (tenant, admin token, project id, the action's id).
+async fn tenant_with_tracking_links(app: &TestApp) -> (String, String, String, String) {
+    let (tenant, admin, project, email) = tenant_with_project(app, "acme").await;
+    let action = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/automated-actions"),
+            &admin,
+            tracking_links_action(&project, &email),
+        )
+        .await;
+    assert_eq!(action.status, 201, "{}", action.text);
+    let action = action.json["id"].as_str().unwrap().to_string();
+    (tenant, admin, project, action)
+}
+
 /// "Tracking links": on a ticket created in `project`, email the affected person.
 fn tracking_links_action(project: &str, email_install: &str) -> Value {
     json!({
@@ -318,15 +334,7 @@ async fn a_refused_recipient_is_not_retried_and_an_admin_can_retry_it(backend: B
     else {
         return;
     };
-    let (tenant, admin, project, email) = tenant_with_project(&app, "acme").await;
-    let action = app
-        .post(
-            &format!("/api/v1/tenants/{tenant}/automated-actions"),
-            &admin,
-            tracking_links_action(&project, &email),
-        )
-        .await;
-    assert_eq!(action.status, 201, "{}", action.text);
+    let (tenant, admin, project, action) = tenant_with_tracking_links(&app).await;
     sink.answer_next(&[Answer::Refuse]);
     create_ticket(&app, &tenant, &admin, &project, "Paper jam").await;
 
@@ -335,6 +343,7 @@ async fn a_refused_recipient_is_not_retried_and_an_admin_can_retry_it(backend: B
     })
     .await;
     assert_eq!(log[0]["attempts"], 1, "a permanent failure is not retried");
+    assert_eq!(log[0]["action_id"], action);
     let error = log[0]["last_error"].as_str().unwrap();
     assert!(error.starts_with("rejected"), "{error}");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -378,13 +387,7 @@ async fn passing_failures_are_retried_until_they_succeed(backend: Backend) {
     else {
         return;
     };
-    let (tenant, admin, project, email) = tenant_with_project(&app, "acme").await;
-    app.post(
-        &format!("/api/v1/tenants/{tenant}/automated-actions"),
-        &admin,
-        tracking_links_action(&project, &email),
-    )
-    .await;
+    let (tenant, admin, project, _) = tenant_with_tracking_links(&app).await;
     sink.answer_next(&[Answer::Defer, Answer::Defer]);
     create_ticket(&app, &tenant, &admin, &project, "Paper jam").await;
     let log = wait_for_log(&app, &tenant, &admin, |items| {
@@ -400,14 +403,7 @@ async fn the_sending_limit_holds_deliveries_back_without_losing_them(backend: Ba
     let Some(app) = spawn_with_smtp(backend, &sink, |c| c.deliveries.per_minute = 1).await else {
         return;
     };
-    let (tenant, admin, project, email) = tenant_with_project(&app, "acme").await;
-    let action = app
-        .post(
-            &format!("/api/v1/tenants/{tenant}/automated-actions"),
-            &admin,
-            tracking_links_action(&project, &email),
-        )
-        .await;
+    let (tenant, admin, project, action) = tenant_with_tracking_links(&app).await;
     create_ticket(&app, &tenant, &admin, &project, "First").await;
     sink.wait_for(1).await;
     let second = create_ticket(&app, &tenant, &admin, &project, "Second").await;
@@ -427,10 +423,7 @@ async fn the_sending_limit_holds_deliveries_back_without_losing_them(backend: Ba
 
     let test_send = app
         .post(
-            &format!(
-                "/api/v1/tenants/{tenant}/automated-actions/{}/test-send",
-                action.json["id"].as_str().unwrap()
-            ),
+            &format!("/api/v1/tenants/{tenant}/automated-actions/{action}/test-send"),
             &admin,
             json!({"ticket_id": second, "to": "office@acme.example"}),
         )
@@ -441,21 +434,11 @@ async fn the_sending_limit_holds_deliveries_back_without_losing_them(backend: Ba
 }
 
 async fn viewers_see_the_log_with_addresses_masked(app: TestApp) {
-    let (tenant, admin, project, email) = tenant_with_project(&app, "acme").await;
-    let action = app
-        .post(
-            &format!("/api/v1/tenants/{tenant}/automated-actions"),
-            &admin,
-            tracking_links_action(&project, &email),
-        )
-        .await;
+    let (tenant, admin, project, action) = tenant_with_tracking_links(&app).await;
     let ticket = create_ticket(&app, &tenant, &admin, &project, "Paper jam").await;
     let sent = app
         .post(
-            &format!(
-                "/api/v1/tenants/{tenant}/automated-actions/{}/test-send",
-                action.json["id"].as_str().unwrap()
-            ),
+            &format!("/api/v1/tenants/{tenant}/automated-actions/{action}/test-send"),
             &admin,
             json!({"ticket_id": ticket, "to": "office@acme.example"}),
         )
@@ -880,15 +863,7 @@ async fn a_host_killed_mid_send_loses_no_delivery(backend: Backend) {
     let Some(app) = spawn_with_smtp(backend, &sink, |c| c.background_workers = false).await else {
         return;
     };
-    let (tenant, admin, project, email) = tenant_with_project(&app, "acme").await;
-    let action = app
-        .post(
-            &format!("/api/v1/tenants/{tenant}/automated-actions"),
-            &admin,
-            tracking_links_action(&project, &email),
-        )
-        .await;
-    assert_eq!(action.status, 201, "{}", action.text);
+    let (tenant, admin, project, _) = tenant_with_tracking_links(&app).await;
     const TICKETS: usize = 100;
     for i in 0..TICKETS {
         let created = app

@@ -157,7 +157,10 @@ async fn deliveries_are_signed_as_standard_webhooks(app: TestApp) {
     assert_eq!(headers["webhook-id"], "msg-1", "the idempotency key");
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(headers["x-portal"], "acme", "the configured header");
-    assert_eq!(headers["authorization"], "Bearer r3ceiver", "the secret header");
+    assert_eq!(
+        headers["authorization"], "Bearer r3ceiver",
+        "the secret header"
+    );
 
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["type"], "notification.delivery");

@@ -588,6 +588,32 @@ pub struct Planned {
     pub not_before: i64,
 }
 
+impl Planned {
+    /// The outbox row for this message, caused by `event_seq` (none for a test send).
+    fn into_delivery(
+        self,
+        action_id: &str,
+        event_seq: Option<i64>,
+        ticket_id: &str,
+    ) -> NewDelivery {
+        NewDelivery {
+            action_id: Some(action_id.to_string()),
+            event_seq,
+            step_index: self.step_index as i64,
+            ticket_id: Some(ticket_id.to_string()),
+            install_id: self.install_id,
+            fallback_install_id: self.fallback_install_id,
+            recipient: self.recipient,
+            subject: self.message.subject,
+            text: self.message.text,
+            html: self.message.html,
+            links: self.links,
+            short_links: self.short_links,
+            not_before: self.not_before,
+        }
+    }
+}
+
 /// The recipients a step names, resolved on the ticket; a technician who is not assigned and
 /// duplicates are left out.
 fn recipients(to: &[Recipient], facts: &TicketFacts) -> Vec<deliveries::Recipient> {
@@ -833,21 +859,7 @@ async fn run_action(
     }
     let mut queued = 0;
     for p in planned {
-        let delivery = NewDelivery {
-            action_id: Some(action.id.clone()),
-            event_seq,
-            step_index: p.step_index as i64,
-            ticket_id: Some(ticket_id.to_string()),
-            install_id: p.install_id,
-            fallback_install_id: p.fallback_install_id,
-            recipient: p.recipient,
-            subject: p.message.subject,
-            text: p.message.text,
-            html: p.message.html,
-            links: p.links,
-            short_links: p.short_links,
-            not_before: p.not_before,
-        };
+        let delivery = p.into_delivery(&action.id, event_seq, ticket_id);
         if deliveries::store::enqueue(tx, tenant, &delivery)
             .await?
             .is_some()
@@ -976,21 +988,8 @@ pub async fn test_send(
     let planned = plan(&mut tx, tenant, &action, &facts, &marker, Some(&recipient)).await?;
     let mut ids = Vec::new();
     for p in planned {
-        let delivery = NewDelivery {
-            action_id: Some(action.id.clone()),
-            event_seq: None,
-            step_index: p.step_index as i64,
-            ticket_id: Some(ticket_id.to_string()),
-            install_id: p.install_id,
-            fallback_install_id: p.fallback_install_id,
-            recipient: p.recipient,
-            subject: p.message.subject,
-            text: p.message.text,
-            html: p.message.html,
-            links: p.links,
-            short_links: p.short_links,
-            not_before: 0,
-        };
+        // A test send goes now, whatever the quiet hours.
+        let delivery = Planned { not_before: 0, ..p }.into_delivery(&action.id, None, ticket_id);
         ids.extend(deliveries::store::enqueue(&mut tx, tenant, &delivery).await?);
     }
     let change = Change {
