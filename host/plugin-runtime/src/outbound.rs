@@ -9,7 +9,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
 use lettre::message::{Mailbox, MultiPart, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -192,9 +195,14 @@ impl Outbound {
             )));
         }
         let port = url.port_or_known_default().unwrap_or(443);
+        self.resolve(&host, port).await
+    }
+
+    /// The addresses `host` resolves to, all of them allowed by the policy, or why not.
+    async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, OutboundError> {
         let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((host.as_str(), port))
+            Err(_) => tokio::net::lookup_host((host, port))
                 .await
                 .map_err(|e| OutboundError::Failed(format!("cannot resolve {host}: {e}")))?
                 .collect(),
@@ -214,13 +222,26 @@ impl Outbound {
         Ok(addrs)
     }
 
-    /// Sends a plugin's email through the configured SMTP server. Its Message-ID is derived from
-    /// `key`, so the same message sent twice (a retry after a crash) carries the same id.
-    pub async fn email(&self, email: smtp::Email, key: &str) -> Result<(), smtp::SmtpError> {
-        let Some(MailSettings { transport, from }) = &self.policy.smtp else {
-            return Err(smtp::SmtpError::Failed(
-                "no SMTP server is configured on this host".into(),
-            ));
+    /// Sends a plugin's email through the tenant's relay when its install names one, else
+    /// through the host's SMTP server; signs it when the install has a DKIM key. Its Message-ID
+    /// is derived from `key`, so the same message sent twice (a retry after a crash) carries the
+    /// same id.
+    pub async fn email(
+        &self,
+        email: smtp::Email,
+        key: &str,
+        route: &MailRoute,
+    ) -> Result<(), smtp::SmtpError> {
+        let host_settings = self.policy.smtp.as_ref();
+        // The host's server sends as the host's sender only; a tenant's own relay, as the tenant.
+        let from = match (&route.relay, host_settings) {
+            (Some(relay), _) => &relay.from,
+            (None, Some(settings)) => &settings.from,
+            (None, None) => {
+                return Err(smtp::SmtpError::Failed(
+                    "no SMTP server is configured on this host".into(),
+                ));
+            }
         };
         let mailbox = |addr: &str| {
             addr.parse::<Mailbox>()
@@ -242,11 +263,22 @@ impl Outbound {
         if let Some(reply_to) = &email.reply_to {
             builder = builder.reply_to(mailbox(reply_to)?);
         }
-        let message = match email.html {
+        let mut message = match email.html {
             Some(html) => builder.multipart(MultiPart::alternative_plain_html(email.text, html)),
             None => builder.header(ContentType::TEXT_PLAIN).body(email.text),
         }
         .map_err(|e| smtp::SmtpError::InvalidAddress(e.to_string()))?;
+        if let Some(dkim) = &route.dkim {
+            message.sign(dkim);
+        }
+        if let Some(relay) = &route.relay {
+            return self.through_relay(relay, message).await;
+        }
+        let Some(MailSettings { transport, .. }) = host_settings else {
+            return Err(smtp::SmtpError::Failed(
+                "no SMTP server is configured on this host".into(),
+            ));
+        };
         match transport {
             MailTransport::Smtp { host, port } => {
                 AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
@@ -270,6 +302,146 @@ impl Outbound {
                 .map(|_| ())
                 .map_err(|e| smtp::SmtpError::Failed(e.to_string())),
         }
+    }
+}
+
+impl Outbound {
+    /// Sends through a tenant's relay, after the same destination checks as HTTP: a relay on a
+    /// private address only where the operator allows it, and no plaintext relay elsewhere.
+    async fn through_relay(&self, relay: &Relay, message: Message) -> Result<(), smtp::SmtpError> {
+        let refused = |why: String| smtp::SmtpError::Rejected(why);
+        let addrs = self
+            .resolve(&relay.host, relay.port)
+            .await
+            .map_err(|e| match e {
+                OutboundError::Refused(why) => refused(why),
+                OutboundError::Timeout => smtp::SmtpError::Failed("resolving the relay timed out".into()),
+                OutboundError::Failed(why) => smtp::SmtpError::Failed(why),
+            })?;
+        let tls = TlsParameters::new(relay.host.clone())
+            .map_err(|e| refused(format!("TLS for {}: {e}", relay.host)))?;
+        let tls = match relay.security {
+            RelaySecurity::StartTls => Tls::Required(tls),
+            RelaySecurity::Tls => Tls::Wrapper(tls),
+            RelaySecurity::None if self.policy.allow_private => Tls::None,
+            RelaySecurity::None => {
+                return Err(refused(
+                    "a relay without TLS is only allowed on a private network".into(),
+                ));
+            }
+        };
+        // Connect to the address just checked, so a second DNS answer cannot differ.
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addrs[0].ip().to_string())
+                .port(relay.port)
+                .tls(tls)
+                .timeout(Some(Duration::from_secs(10)));
+        if let Some((user, password)) = &relay.credentials {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        }
+        builder.build().send(message).await.map(|_| ()).map_err(|e| {
+            if e.is_permanent() {
+                smtp::SmtpError::Rejected(e.to_string())
+            } else {
+                smtp::SmtpError::Failed(e.to_string())
+            }
+        })
+    }
+}
+
+/// How a relay's connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelaySecurity {
+    /// Plain connection upgraded with STARTTLS (usually port 587); refused without it.
+    StartTls,
+    /// TLS from the first byte (usually port 465).
+    Tls,
+    /// No encryption: only to a relay on a private network, where the operator allows that.
+    None,
+}
+
+/// A tenant's own SMTP relay.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pub host: String,
+    pub port: u16,
+    pub security: RelaySecurity,
+    pub credentials: Option<(String, String)>,
+    /// The tenant's sender address.
+    pub from: String,
+}
+
+/// Where one install's email goes and how it is signed, from the install's configuration
+/// (`smtp`, `from`, `dkim`) and secrets (`smtp_password`, `dkim_private_key`). Empty: the
+/// host's server, unsigned.
+#[derive(Default)]
+pub struct MailRoute {
+    pub relay: Option<Relay>,
+    pub dkim: Option<DkimConfig>,
+}
+
+impl MailRoute {
+    /// Reads the route from an install's configuration (JSON) and secrets.
+    pub fn from_install(config: &str, secrets: &[(String, String)]) -> Result<Self, String> {
+        let config: serde_json::Value =
+            serde_json::from_str(config).map_err(|e| format!("configuration: {e}"))?;
+        let secret = |name: &str| {
+            secrets
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        };
+        let text = |value: &serde_json::Value, key: &str| value[key].as_str().map(str::to_string);
+        let relay = match config.get("smtp") {
+            Some(smtp) if smtp.is_object() => {
+                let host = text(smtp, "host").ok_or("smtp.host is missing")?;
+                let security = match smtp["security"].as_str().unwrap_or("starttls") {
+                    "starttls" => RelaySecurity::StartTls,
+                    "tls" => RelaySecurity::Tls,
+                    "none" => RelaySecurity::None,
+                    other => return Err(format!("smtp.security {other:?} is not starttls, tls or none")),
+                };
+                let default_port = if security == RelaySecurity::Tls { 465 } else { 587 };
+                let port = smtp["port"]
+                    .as_u64()
+                    .map(|p| u16::try_from(p).map_err(|_| format!("smtp.port {p} is not a port")))
+                    .transpose()?
+                    .unwrap_or(default_port);
+                let credentials = match (text(smtp, "username"), secret("smtp_password")) {
+                    (Some(user), Some(password)) => Some((user, password)),
+                    (None, None) => None,
+                    _ => return Err("smtp.username and the smtp_password secret go together".into()),
+                };
+                let from = text(&config, "from").ok_or("a relay needs config.from, the sender")?;
+                Some(Relay {
+                    host,
+                    port,
+                    security,
+                    credentials,
+                    from,
+                })
+            }
+            _ => None,
+        };
+        let dkim = match config.get("dkim") {
+            Some(dkim) if dkim.is_object() => {
+                let algorithm = match dkim["algorithm"].as_str().unwrap_or("rsa") {
+                    "rsa" => DkimSigningAlgorithm::Rsa,
+                    "ed25519" => DkimSigningAlgorithm::Ed25519,
+                    other => return Err(format!("dkim.algorithm {other:?} is not rsa or ed25519")),
+                };
+                let key = secret("dkim_private_key").ok_or("dkim needs the dkim_private_key secret")?;
+                let key = DkimSigningKey::new(&key, algorithm)
+                    .map_err(|_| "the dkim_private_key secret is not a key of that algorithm")?;
+                Some(DkimConfig::default_config(
+                    text(dkim, "selector").ok_or("dkim.selector is missing")?,
+                    text(dkim, "domain").ok_or("dkim.domain is missing")?,
+                    key,
+                ))
+            }
+            _ => None,
+        };
+        Ok(Self { relay, dkim })
     }
 }
 

@@ -23,7 +23,7 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 
 use crate::bindings::v0_1_0::portico::plugin::{http, log, smtp};
 use crate::bindings::v0_1_0::{self as bindings, action, slots, theme};
-use crate::outbound::{Grants, Outbound, OutboundError};
+use crate::outbound::{Grants, MailRoute, Outbound, OutboundError};
 use crate::{Limits, PluginError, PluginKind, WIT_VERSION};
 
 /// Instances the pool keeps ready; more concurrent invocations wait for a slot.
@@ -264,10 +264,9 @@ impl Runtime {
         let invocation = self
             .invoke(
                 plugin.kind,
-                call.limits,
+                call,
                 Grants::none(),
                 Vec::new(),
-                call.idempotency_key,
                 async |store| {
                     let instance = pre.instantiate_async(&mut *store).await?;
                     instance
@@ -295,10 +294,9 @@ impl Runtime {
         let invocation = self
             .invoke(
                 plugin.kind,
-                call.limits,
+                call,
                 Grants::none(),
                 Vec::new(),
-                call.idempotency_key,
                 async |store| {
                     let instance = pre.instantiate_async(&mut *store).await?;
                     instance
@@ -340,10 +338,9 @@ impl Runtime {
         let invocation = self
             .invoke(
                 plugin.kind,
-                call.limits,
+                call,
                 call.grants.clone(),
                 redact,
-                call.idempotency_key,
                 async |store| {
                     let instance = pre.instantiate_async(&mut *store).await?;
                     instance
@@ -385,10 +382,9 @@ impl Runtime {
         let invocation = self
             .invoke(
                 plugin.kind,
-                call.limits,
+                call,
                 call.grants.clone(),
                 redact,
-                call.idempotency_key,
                 async |store| {
                     let instance = pre.instantiate_async(&mut *store).await?;
                     instance
@@ -413,22 +409,25 @@ impl Runtime {
     async fn invoke<T>(
         &self,
         kind: PluginKind,
-        limits: &Limits,
+        call: &Call<'_>,
         grants: Grants,
         secrets: Vec<String>,
-        idempotency_key: &str,
-        call: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
+        run: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Invocation<T> {
         let started = Instant::now();
+        let limits = call.limits;
         let mut state = HostState::new(kind, limits, grants, secrets, self.outbound.clone());
-        state.idempotency_key = idempotency_key.to_string();
+        state.idempotency_key = call.idempotency_key.to_string();
+        if kind == PluginKind::Channel {
+            state.mail_route = MailRoute::from_install(call.config, call.secrets);
+        }
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         let fuel = limits.fuel.unwrap_or(u64::MAX);
         let _ = store.set_fuel(fuel);
         store.epoch_deadline_async_yield_and_update(1);
         let deadline = Duration::from_millis(limits.deadline_ms);
-        let outcome = tokio::time::timeout(deadline, call(&mut store)).await;
+        let outcome = tokio::time::timeout(deadline, run(&mut store)).await;
         let fuel_used = limits
             .fuel
             .map(|budget| budget.saturating_sub(store.get_fuel().unwrap_or(0)));
@@ -601,6 +600,8 @@ pub struct HostState {
     /// so a retried delivery repeats its Message-ID and receivers can drop the duplicate.
     idempotency_key: String,
     emails_sent: u32,
+    /// A channel's mail relay and DKIM key, from its install; why not, when they are wrong.
+    mail_route: Result<MailRoute, String>,
     /// A limit or grant the plugin broke; it decides the invocation's error.
     violation: Option<PluginError>,
 }
@@ -682,6 +683,7 @@ impl HostState {
             outbound,
             idempotency_key: String::new(),
             emails_sent: 0,
+            mail_route: Ok(MailRoute::default()),
             violation: None,
         }
     }
@@ -803,6 +805,14 @@ impl smtp::Host for HostState {
         self.take_outbound_call("smtp")?;
         self.emails_sent += 1;
         let key = format!("{}/{}", self.idempotency_key, self.emails_sent);
-        Ok(self.outbound.email(email, &key).await)
+        let route = match &self.mail_route {
+            Ok(route) => route,
+            Err(why) => {
+                return Ok(Err(smtp::SmtpError::Rejected(format!(
+                    "the install's mail settings: {why}"
+                ))));
+            }
+        };
+        Ok(self.outbound.email(email, &key, route).await)
     }
 }

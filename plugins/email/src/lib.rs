@@ -1,4 +1,7 @@
-//! The built-in email channel: sends each notification through the host's SMTP server.
+//! The built-in email channel: sends each notification through the host's SMTP capability,
+//! which takes the tenant's own relay (`config.smtp`, `config.from`, the `smtp_password`
+//! secret) and DKIM key (`config.dkim`, the `dkim_private_key` secret) from this install's
+//! settings, or else the host's server.
 
 use portico_sdk::smtp::{self, Email, SmtpError};
 use portico_sdk::{Channel, Delivery, DeliveryError, Json, Message, Secrets, register_channel};
