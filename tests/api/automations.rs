@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use base64::Engine as _;
+
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{Value, json};
 
@@ -838,6 +840,57 @@ async fn an_appointment_change_triggers_its_field_changed_action(app: TestApp) {
     );
 }
 
+async fn a_tenant_relay_sends_as_the_tenant_and_signs_with_its_key(backend: Backend) {
+    let host_server = SmtpSink::start().await;
+    let relay = SmtpSink::start().await;
+    // The relay is on loopback, so the operator must allow private destinations.
+    let Some(app) = spawn_with_smtp(backend, &host_server, |c| {
+        c.plugins_allow_private_network = true
+    })
+    .await
+    else {
+        return;
+    };
+    let (tenant, admin, project, _) = tenant_with_tracking_links(&app).await;
+    let email = tenant_email(&app, &tenant, &admin).await;
+    let seed = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let configured = app
+        .patch(
+            &format!("/api/v1/tenants/{tenant}/plugins/{email}"),
+            &admin,
+            json!({"config": {"from": "service@acme.example",
+                    "smtp": {"host": "127.0.0.1", "port": relay.port, "security": "none", "username": "acme"},
+                    "dkim": {"domain": "acme.example", "selector": "portal", "algorithm": "ed25519"}},
+                "secrets": {"smtp_password": "s3cret", "dkim_private_key": seed}}),
+        )
+        .await;
+    assert_eq!(configured.status, 200, "{}", configured.text);
+    create_ticket(&app, &tenant, &admin, &project, "Paper jam").await;
+
+    let received = relay.wait_for(1).await;
+    assert!(
+        host_server.received().is_empty(),
+        "not through the host's server"
+    );
+    // `AUTH PLAIN` with "\0acme\0s3cret".
+    assert_eq!(relay.auth(), ["AUTH PLAIN AGFjbWUAczNjcmV0"]);
+    let message = MessageParser::default().parse(&received[0].data).unwrap();
+    assert_eq!(
+        message
+            .from()
+            .and_then(|f| f.first())
+            .and_then(|a| a.address()),
+        Some("service@acme.example")
+    );
+    let signature = message
+        .header_raw("DKIM-Signature")
+        .expect("a DKIM signature")
+        .to_string();
+    for tag in ["a=ed25519-sha256", "d=acme.example", "s=portal"] {
+        assert!(signature.contains(tag), "{tag} in {signature}");
+    }
+}
+
 /// `portico serve` in a process of its own on the test's database and data folder.
 fn start_host(app: &TestApp, config: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_portico"))
@@ -934,6 +987,7 @@ for_both_backends!(
     a_host_killed_mid_send_loses_no_delivery,
     the_demo_emails_a_tracking_link_for_a_new_ticket,
     a_reminder_goes_out_once_per_appointment_time,
+    a_tenant_relay_sends_as_the_tenant_and_signs_with_its_key,
     a_new_ticket_emails_the_affected_person_a_working_tracking_link,
     a_refused_recipient_is_not_retried_and_an_admin_can_retry_it,
     passing_failures_are_retried_until_they_succeed,

@@ -315,7 +315,9 @@ impl Outbound {
             .await
             .map_err(|e| match e {
                 OutboundError::Refused(why) => refused(why),
-                OutboundError::Timeout => smtp::SmtpError::Failed("resolving the relay timed out".into()),
+                OutboundError::Timeout => {
+                    smtp::SmtpError::Failed("resolving the relay timed out".into())
+                }
                 OutboundError::Failed(why) => smtp::SmtpError::Failed(why),
             })?;
         let tls = TlsParameters::new(relay.host.clone())
@@ -339,13 +341,18 @@ impl Outbound {
         if let Some((user, password)) = &relay.credentials {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
         }
-        builder.build().send(message).await.map(|_| ()).map_err(|e| {
-            if e.is_permanent() {
-                smtp::SmtpError::Rejected(e.to_string())
-            } else {
-                smtp::SmtpError::Failed(e.to_string())
-            }
-        })
+        builder
+            .build()
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                if e.is_permanent() {
+                    smtp::SmtpError::Rejected(e.to_string())
+                } else {
+                    smtp::SmtpError::Failed(e.to_string())
+                }
+            })
     }
 }
 
@@ -399,9 +406,17 @@ impl MailRoute {
                     "starttls" => RelaySecurity::StartTls,
                     "tls" => RelaySecurity::Tls,
                     "none" => RelaySecurity::None,
-                    other => return Err(format!("smtp.security {other:?} is not starttls, tls or none")),
+                    other => {
+                        return Err(format!(
+                            "smtp.security {other:?} is not starttls, tls or none"
+                        ));
+                    }
                 };
-                let default_port = if security == RelaySecurity::Tls { 465 } else { 587 };
+                let default_port = if security == RelaySecurity::Tls {
+                    465
+                } else {
+                    587
+                };
                 let port = smtp["port"]
                     .as_u64()
                     .map(|p| u16::try_from(p).map_err(|_| format!("smtp.port {p} is not a port")))
@@ -410,7 +425,9 @@ impl MailRoute {
                 let credentials = match (text(smtp, "username"), secret("smtp_password")) {
                     (Some(user), Some(password)) => Some((user, password)),
                     (None, None) => None,
-                    _ => return Err("smtp.username and the smtp_password secret go together".into()),
+                    _ => {
+                        return Err("smtp.username and the smtp_password secret go together".into());
+                    }
                 };
                 let from = text(&config, "from").ok_or("a relay needs config.from, the sender")?;
                 Some(Relay {
@@ -430,7 +447,8 @@ impl MailRoute {
                     "ed25519" => DkimSigningAlgorithm::Ed25519,
                     other => return Err(format!("dkim.algorithm {other:?} is not rsa or ed25519")),
                 };
-                let key = secret("dkim_private_key").ok_or("dkim needs the dkim_private_key secret")?;
+                let key =
+                    secret("dkim_private_key").ok_or("dkim needs the dkim_private_key secret")?;
                 let key = DkimSigningKey::new(&key, algorithm)
                     .map_err(|_| "the dkim_private_key secret is not a key of that algorithm")?;
                 Some(DkimConfig::default_config(

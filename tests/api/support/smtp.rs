@@ -1,6 +1,6 @@
 //! An SMTP server on loopback that keeps every message it accepts, for tests that read the
-//! email a customer would get. It speaks enough SMTP for lettre (EHLO, MAIL, RCPT, DATA with
-//! dot-unstuffing, RSET, QUIT) and can refuse or defer the next messages on request, as a real
+//! email a customer would get. It speaks enough SMTP for lettre (EHLO, AUTH PLAIN, MAIL, RCPT,
+//! DATA with dot-unstuffing, RSET, QUIT) and can refuse or defer the next messages on request, as a real
 //! server does with 550 and 451.
 
 use std::collections::VecDeque;
@@ -32,6 +32,8 @@ struct Shared {
     answers: VecDeque<Answer>,
     /// How long the server takes to accept each message.
     delay: Duration,
+    /// The `AUTH` commands clients sent.
+    auth: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -67,6 +69,11 @@ impl SmtpSink {
     /// Takes `delay` to accept each message, as a busy server does.
     pub fn slow(&self, delay: Duration) {
         self.shared.lock().unwrap().delay = delay;
+    }
+
+    /// The `AUTH` commands clients sent, such as `AUTH PLAIN <base64>`.
+    pub fn auth(&self) -> Vec<String> {
+        self.shared.lock().unwrap().auth.clone()
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -125,7 +132,12 @@ async fn session(socket: tokio::net::TcpStream, shared: Arc<Mutex<Shared>>) {
             .unwrap_or_default()
             .to_ascii_uppercase();
         let reply: &[u8] = match verb.as_str() {
-            "EHLO" | "HELO" => b"250 sink\r\n",
+            "EHLO" => b"250-sink\r\n250 AUTH PLAIN\r\n",
+            "HELO" => b"250 sink\r\n",
+            "AUTH" => {
+                shared.lock().unwrap().auth.push(line.clone());
+                b"235 2.7.0 accepted\r\n"
+            }
             "RCPT" => match shared.lock().unwrap().answers.pop_front() {
                 Some(Answer::Refuse) => b"550 5.1.1 no such mailbox\r\n",
                 Some(Answer::Defer) => b"451 4.3.0 try again later\r\n",
