@@ -278,6 +278,7 @@ async fn a_template_with_an_unknown_placeholder_is_refused_with_its_position(app
 
 async fn templates_are_chosen_by_language_and_previewed_without_sending(app: TestApp) {
     let (tenant, admin, project, email) = tenant_with_project(&app, "acme").await;
+    let mut templates = Vec::new();
     for (language, greeting) in [("en", "Hello"), ("de", "Hallo")] {
         let created = app
             .post(
@@ -289,6 +290,10 @@ async fn templates_are_chosen_by_language_and_previewed_without_sending(app: Tes
             )
             .await;
         assert_eq!(created.status, 201, "{}", created.text);
+        templates.push(format!(
+            "/api/v1/tenants/{tenant}/message-templates/{}",
+            created.json["id"].as_str().unwrap()
+        ));
     }
     let mut action = tracking_links_action(&project, &email);
     action["steps"][0]["message"] = json!({"template": "welcome"});
@@ -328,6 +333,27 @@ async fn templates_are_chosen_by_language_and_previewed_without_sending(app: Tes
         .get(&format!("/api/v1/tenants/{tenant}/deliveries"), &admin)
         .await;
     assert_eq!(log.json["items"], json!([]), "a preview sends nothing");
+
+    // An active action's template keeps at least one language.
+    let activated = app
+        .patch(
+            &format!(
+                "/api/v1/tenants/{tenant}/automated-actions/{}",
+                action.json["id"].as_str().unwrap()
+            ),
+            &admin,
+            json!({"active": true}),
+        )
+        .await;
+    assert_eq!(activated.status, 200, "{}", activated.text);
+    assert_eq!(app.delete(&templates[0], &admin).await.status, 204);
+    let last = app.delete(&templates[1], &admin).await;
+    assert_eq!(
+        (last.status, last.code()),
+        (409, "template_in_use"),
+        "{}",
+        last.text
+    );
 }
 
 async fn a_refused_recipient_is_not_retried_and_an_admin_can_retry_it(backend: Backend) {

@@ -208,7 +208,8 @@ async fn update_template(
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/message-templates/{template}", tag = "automations",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("template" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "An active action sends this template")))]
 async fn delete_template(
     State(state): State<AppState>,
     scope: Scope,

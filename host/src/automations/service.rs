@@ -467,6 +467,31 @@ pub async fn delete_template(
     let mut tx = state.events.begin().await?;
     let for_update = tx.for_update();
     let before = store::lock_template(&mut tx, tenant, id, for_update).await?;
+    let variants = store::template_variants(&mut tx, tenant, &before.name).await?;
+    if variants.len() == 1 {
+        // The last language of a template that an action sends would leave it nothing to send.
+        let users: Vec<String> = store::active_actions(&mut tx, tenant)
+            .await?
+            .into_iter()
+            .filter(|a| {
+                a.steps.iter().any(|step| {
+                    matches!(step, Step::Notify { message, .. }
+                        if message.template.as_deref() == Some(before.name.as_str()))
+                })
+            })
+            .map(|a| a.name)
+            .collect();
+        if !users.is_empty() {
+            return Err(Error::conflict(
+                "template_in_use",
+                format!(
+                    "the template {:?} is used by the active actions {}; change them first",
+                    before.name,
+                    users.join(", ")
+                ),
+            ));
+        }
+    }
     store::delete_template(&mut tx, tenant, id).await?;
     let change = Change {
         tenant: Some(tenant),

@@ -48,8 +48,7 @@ pub struct DeliveryFilter {
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/deliveries", tag = "automations",
     params(("tenant" = String, Path, description = "Tenant id or slug"), DeliveryFilter),
     responses((status = 200, body = Page<Delivery>), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_deliveries(
     State(state): State<AppState>,
     scope: Scope,
