@@ -41,6 +41,11 @@ async fn gateway(status: u16, answer: Value) -> Gateway {
     Gateway { base, requests }
 }
 
+/// A Twilio-compatible gateway's configuration (the `auth_token` secret goes with it).
+fn twilio(base: &str) -> Value {
+    json!({"provider": "twilio", "url": base, "account_sid": "AC42", "from": "+4930123456"})
+}
+
 /// The tenant's SMS install, configured for `config` and `secrets`, its gateway granted.
 async fn sms_install(
     app: &TestApp,
@@ -97,7 +102,7 @@ async fn a_twilio_gateway_gets_a_signed_in_form_once_per_message(app: TestApp) {
         &app,
         &tenant,
         &admin,
-        json!({"provider": "twilio", "url": gateway.base, "account_sid": "AC42", "from": "+4930123456"}),
+        twilio(&gateway.base),
         json!({"auth_token": "t0ken"}),
     )
     .await;
@@ -169,7 +174,7 @@ async fn gateway_answers_become_delivery_errors(app: TestApp) {
             &app,
             &tenant,
             &admin,
-            json!({"provider": "twilio", "url": gateway.base, "account_sid": "AC42", "from": "+4930123456"}),
+            twilio(&gateway.base),
             json!({"auth_token": "t0ken"}),
         )
         .await;
@@ -218,7 +223,7 @@ async fn an_action_texts_a_short_link_that_opens_the_ticket(app: TestApp) {
         &app,
         &tenant,
         &admin,
-        json!({"provider": "twilio", "url": gateway.base, "account_sid": "AC42", "from": "+4930123456"}),
+        twilio(&gateway.base),
         json!({"auth_token": "t0ken"}),
     )
     .await;
