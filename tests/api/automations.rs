@@ -27,7 +27,7 @@ async fn tenant_with_project(app: &TestApp, slug: &str) -> (String, String, Stri
         )
         .await;
     assert_eq!(project.status, 201, "{}", project.text);
-    let email = tenant_email(app, &tenant, &admin).await;
+    let email = app.install_of(&tenant, &admin, "email").await;
     let project = project.json["id"].as_str().unwrap().to_string();
     (tenant, admin, project, email)
 }
@@ -588,7 +588,7 @@ async fn another_tenants_actions_templates_and_deliveries_are_unreachable(app: T
             &format!("/api/v1/tenants/{globex}/automated-actions"),
             &globex_admin,
             json!({"name": "Mine", "object": "ticket", "trigger": {"kind": "created"},
-                "steps": [{"kind": "notify", "channel_install_id": tenant_email(&app, &globex, &globex_admin).await,
+                "steps": [{"kind": "notify", "channel_install_id": app.install_of(&globex, &globex_admin, "email").await,
                     "to": ["affected_person"], "message": {"subject": "Hi", "html": "<p>Hi</p>"}}]}),
         )
         .await;
@@ -604,22 +604,6 @@ async fn another_tenants_actions_templates_and_deliveries_are_unreachable(app: T
         )
         .await;
     assert_eq!(crossed.status, 404, "{}", crossed.text);
-}
-
-/// The id of the tenant's install of the built-in email channel.
-async fn tenant_email(app: &TestApp, tenant: &str, admin: &str) -> String {
-    let installs = app
-        .get(&format!("/api/v1/tenants/{tenant}/plugins"), admin)
-        .await;
-    installs.json["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["plugin_id"] == "email")
-        .expect("every tenant has the email channel")["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 async fn a_notice_appears_on_the_tracking_page_when_the_step_is_reached(app: TestApp) {
@@ -682,21 +666,12 @@ async fn a_notice_appears_on_the_tracking_page_when_the_step_is_reached(app: Tes
     assert!(page.text.contains(notice), "{}", page.text);
 
     // The themes show it too.
-    let installs = app
-        .get(&format!("/api/v1/tenants/{tenant}/plugins"), &admin)
-        .await;
     let profiles = app
         .get(&format!("/api/v1/tenants/{tenant}/portal-profiles"), &admin)
         .await;
     let profile = profiles.json["items"][0]["id"].as_str().unwrap();
     for theme in ["harbour", "signal"] {
-        let install = installs.json["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["plugin_id"] == theme)
-            .unwrap()["id"]
-            .clone();
+        let install = app.install_of(&tenant, &admin, theme).await;
         let themed = app
             .patch(
                 &format!("/api/v1/tenants/{tenant}/portal-profiles/{profile}"),
@@ -878,7 +853,7 @@ async fn a_tenant_relay_sends_as_the_tenant_and_signs_with_its_key(backend: Back
         return;
     };
     let (tenant, admin, project, _) = tenant_with_tracking_links(&app).await;
-    let email = tenant_email(&app, &tenant, &admin).await;
+    let email = app.install_of(&tenant, &admin, "email").await;
     let seed = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
     let configured = app
         .patch(

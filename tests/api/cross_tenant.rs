@@ -93,16 +93,7 @@ impl Objects {
                 json!({"name": "Repairs"}),
             )
             .await;
-        let installs = app
-            .get(&format!("/api/v1/tenants/{tenant}/plugins"), &admin)
-            .await;
-        let email = installs.json["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["plugin_id"] == "email")
-            .unwrap()["id"]
-            .clone();
+        let email = app.install_of(&tenant, &admin, "email").await;
         let action = app
             .post(
                 &format!("/api/v1/tenants/{tenant}/automated-actions"),

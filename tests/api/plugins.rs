@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::on_both_backends;
+use crate::support::smtp::SmtpSink;
 use crate::support::{Backend, TestApp, guest_wasm};
 
 fn tracking(title: &str) -> Value {
@@ -537,58 +538,11 @@ async fn private_addresses_are_refused_unless_the_operator_allows_them() {
     );
 }
 
-/// A small SMTP server on loopback that accepts one message and returns its DATA.
-async fn smtp_server() -> (u16, tokio::task::JoinHandle<String>) {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = tokio::spawn(async move {
-        let (socket, _) = listener.accept().await.unwrap();
-        let (read, mut write) = socket.into_split();
-        let mut lines = BufReader::new(read).lines();
-        write.write_all(b"220 test ESMTP\r\n").await.unwrap();
-        let mut data = String::new();
-        let mut in_data = false;
-        while let Ok(Some(line)) = lines.next_line().await {
-            if in_data {
-                if line == "." {
-                    in_data = false;
-                    write.write_all(b"250 queued\r\n").await.unwrap();
-                } else {
-                    data.push_str(&line);
-                    data.push('\n');
-                }
-                continue;
-            }
-            let verb = line
-                .split(' ')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_uppercase();
-            let reply: &[u8] = match verb.as_str() {
-                "EHLO" | "HELO" => b"250 test\r\n",
-                "DATA" => {
-                    in_data = true;
-                    b"354 go ahead\r\n"
-                }
-                "QUIT" => {
-                    write.write_all(b"221 bye\r\n").await.unwrap();
-                    break;
-                }
-                _ => b"250 ok\r\n",
-            };
-            write.write_all(reply).await.unwrap();
-        }
-        data
-    });
-    (port, handle)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channels_send_email_through_the_host_only_when_granted() {
-    let (port, received) = smtp_server().await;
+    let sink = SmtpSink::start().await;
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.smtp_server = Some(format!("127.0.0.1:{port}"));
+        c.smtp_server = Some(sink.address());
         c.smtp_from = "portal@acme.example".into();
     })
     .await
@@ -625,7 +579,8 @@ async fn channels_send_email_through_the_host_only_when_granted() {
         .await;
     assert_eq!(sent.json["outcome"], "ok", "{}", sent.text);
     assert_eq!(sent.json["output"]["delivery"]["provider_id"], "msg-1");
-    let data = received.await.unwrap();
+    let received = sink.wait_for(1).await;
+    let data = String::from_utf8_lossy(&received[0].data);
     assert!(
         data.contains("Subject: Your technician is on the way"),
         "{data}"
@@ -648,18 +603,7 @@ async fn the_invoke_endpoint_is_rate_limited_per_tenant() {
     let mut replies = Vec::new();
     for slug in ["acme", "globex"] {
         let (tenant, admin) = app.tenant_with_admin(slug).await;
-        let installs = app
-            .get(&format!("/api/v1/tenants/{tenant}/plugins"), &admin)
-            .await;
-        let email = installs.json["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["plugin_id"] == "email")
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let email = app.install_of(&tenant, &admin, "email").await;
         let invoke = format!("/api/v1/tenants/{tenant}/plugins/{email}/invoke");
         for _ in 0..3 {
             replies.push(app.post(&invoke, &admin, message.clone()).await);

@@ -125,25 +125,6 @@ async fn post_form(
         .await
 }
 
-/// The install id of one of the tenant's plugins.
-async fn install_of(app: &TestApp, tenant: &str, admin: &str, plugin: &str) -> String {
-    let installs = app
-        .get(
-            &format!("/api/v1/tenants/{tenant}/plugins?limit=200"),
-            admin,
-        )
-        .await;
-    installs.json["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["plugin_id"] == plugin)
-        .unwrap_or_else(|| panic!("{plugin} is installed: {}", installs.text))["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 async fn profiles_are_created_edited_cloned_and_deleted(app: TestApp) {
     let (tenant, admin, project, _, _) = setup(&app).await;
     let profiles = format!("/api/v1/tenants/{tenant}/portal-profiles");
@@ -200,7 +181,7 @@ async fn profiles_are_created_edited_cloned_and_deleted(app: TestApp) {
         (json!({"logo_link": "javascript:alert(1)"}), "invalid_link"),
         (json!({"link_expiry_days": 0}), "invalid_link_expiry"),
         (
-            json!({"theme_install_id": install_of(&app, &tenant, &admin, "email").await}),
+            json!({"theme_install_id": app.install_of(&tenant, &admin, "email").await}),
             "not_a_theme",
         ),
         (
@@ -609,8 +590,8 @@ async fn links_expire_the_configured_days_after_closing(app: TestApp) {
 
 async fn themes_render_the_page_and_failures_fall_back_to_the_built_in_page(app: TestApp) {
     let (tenant, admin, project, ticket, path) = setup(&app).await;
-    let harbour = install_of(&app, &tenant, &admin, "harbour").await;
-    let signal = install_of(&app, &tenant, &admin, "signal").await;
+    let harbour = app.install_of(&tenant, &admin, "harbour").await;
+    let signal = app.install_of(&tenant, &admin, "signal").await;
     let profile = profile_for(
         &app,
         &tenant,

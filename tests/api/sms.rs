@@ -54,18 +54,7 @@ async fn sms_install(
     config: Value,
     secrets: Value,
 ) -> String {
-    let installs = app
-        .get(&format!("/api/v1/tenants/{tenant}/plugins"), admin)
-        .await;
-    let id = installs.json["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["plugin_id"] == "sms")
-        .expect("every tenant has the SMS channel")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = app.install_of(tenant, admin, "sms").await;
     let install = format!("/api/v1/tenants/{tenant}/plugins/{id}");
     let configured = app
         .patch(

@@ -255,6 +255,24 @@ impl TestApp {
         (id, token)
     }
 
+    /// The id of the tenant's install of `plugin`.
+    pub async fn install_of(&self, tenant: &str, token: &str, plugin: &str) -> String {
+        let installs = self
+            .get(
+                &format!("/api/v1/tenants/{tenant}/plugins?limit=200"),
+                token,
+            )
+            .await;
+        installs.json["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["plugin_id"] == plugin))
+            .unwrap_or_else(|| panic!("the tenant has no install of {plugin}: {}", installs.text))
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     pub async fn token_for(&self, tenant: &str, user: &str) -> String {
         let issued = self
             .post(
