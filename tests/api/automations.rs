@@ -892,6 +892,38 @@ async fn a_tenant_relay_sends_as_the_tenant_and_signs_with_its_key(backend: Back
     }
 }
 
+async fn a_permanent_failure_falls_back_to_the_second_channel(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let Some(app) = spawn_with_smtp(backend, &sink, |_| {}).await else {
+        return;
+    };
+    let (tenant, admin, project, email) = tenant_with_project(&app, "acme").await;
+    // The SMS channel is not configured: a permanent `configuration` failure.
+    let sms = app.install_of(&tenant, &admin, "sms").await;
+    let action = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/automated-actions"),
+            &admin,
+            json!({"name": "Text, else email", "object": "ticket", "trigger": {"kind": "created"},
+                "steps": [{"kind": "notify", "channel_install_id": sms, "fallback_install_id": email,
+                    "to": ["affected_person"],
+                    "message": {"subject": "Auftrag {{ ticket.number }}", "html": "<p>{{ portal.tracking_link }}</p>"}}]}),
+        )
+        .await;
+    assert_eq!(action.status, 201, "{}", action.text);
+    create_ticket(&app, &tenant, &admin, &project, "Paper jam").await;
+
+    let received = sink.wait_for(1).await;
+    assert_eq!(received[0].recipients, ["eva@example.com"]);
+    let log = wait_for_log(&app, &tenant, &admin, |items| {
+        items.first().is_some_and(|d| d["status"] == "sent")
+    })
+    .await;
+    assert_eq!(log[0]["channel_install_id"], sms);
+    assert_eq!(log[0]["sent_via"], email, "through the fallback");
+    assert_eq!(log[0]["attempts"], 1);
+}
+
 /// `portico serve` in a process of its own on the test's database and data folder.
 fn start_host(app: &TestApp, config: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_portico"))
@@ -989,6 +1021,7 @@ for_both_backends!(
     the_demo_emails_a_tracking_link_for_a_new_ticket,
     a_reminder_goes_out_once_per_appointment_time,
     a_tenant_relay_sends_as_the_tenant_and_signs_with_its_key,
+    a_permanent_failure_falls_back_to_the_second_channel,
     a_new_ticket_emails_the_affected_person_a_working_tracking_link,
     a_refused_recipient_is_not_retried_and_an_admin_can_retry_it,
     passing_failures_are_retried_until_they_succeed,

@@ -20,6 +20,7 @@ use crate::deliveries::{self, NewDelivery};
 use crate::error::{Error, Result};
 use crate::events::{Event, Tx};
 use crate::tickets::fields;
+use crate::tickets::service::check_name;
 use crate::types::{Caller, Email, Mobile, TenantId};
 
 const MAX_STEPS: usize = 20;
@@ -27,17 +28,6 @@ const MAX_RECIPIENTS: usize = 20;
 const MAX_CONDITIONS: usize = 50;
 
 // ---- checks -------------------------------------------------------------------------------
-
-fn check_name(name: &str) -> Result<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(Error::invalid(
-            "invalid_name",
-            "a name is 1 to 200 characters",
-        ));
-    }
-    Ok(name.to_string())
-}
 
 fn check_language(language: &str) -> Result<()> {
     let ok = (2..=8).contains(&language.len())

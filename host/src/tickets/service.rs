@@ -19,8 +19,8 @@ use crate::types::{Caller, Email, Mobile, TenantId};
 
 const PRIORITIES: &[&str] = &["low", "normal", "high", "urgent"];
 
-/// Names of projects and titles of tickets: trimmed, 1 to 200 characters.
-pub(super) fn check_name(name: &str) -> Result<String> {
+/// Names (of projects, actions, templates) and titles of tickets: trimmed, 1 to 200 characters.
+pub fn check_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(Error::invalid(
