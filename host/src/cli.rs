@@ -274,7 +274,13 @@ async fn plugin(command: PluginCommand, config: &Config) -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", package.display()))?;
             let (manifest, _) = manifest::unpack(&bytes)?;
             let runtime = sandbox(config)?;
-            runtime.load(manifest.kind, &bytes)?;
+            let plugin = runtime.load(manifest.kind, &bytes)?;
+            anyhow::ensure!(
+                plugin.wit == manifest.wit,
+                "the manifest says WIT {} but the component was built against {}",
+                manifest.wit,
+                plugin.wit
+            );
             println!(
                 "ok: {} {} ({}), sha256 {}",
                 manifest.id,

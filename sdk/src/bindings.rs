@@ -1,4 +1,5 @@
-//! Bindings generated from `wit/plugin@0.1.0` for the enabled plugin kind. Plugin code uses the
+//! Bindings generated for the enabled plugin kind: from `wit/plugin@0.2.0` for slot calculators,
+//! from `wit/plugin@0.1.0` for the others (their worlds did not change). Plugin code uses the
 //! re-exports at the crate root instead.
 
 #[cfg(feature = "channel")]
@@ -12,7 +13,7 @@ wit_bindgen::generate!({
 
 #[cfg(feature = "slot-calculator")]
 wit_bindgen::generate!({
-    path: "wit/plugin@0.1.0",
+    path: "wit/plugin@0.2.0",
     world: "slot-calculator",
     pub_export_macro: true,
     export_macro_name: "__export_plugin",

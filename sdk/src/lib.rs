@@ -92,6 +92,7 @@
 compile_error!("enable exactly one plugin kind feature: channel, slot-calculator, theme or action");
 
 pub mod html;
+pub mod schedule;
 pub mod time;
 
 #[doc(hidden)]

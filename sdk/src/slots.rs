@@ -1,19 +1,20 @@
-//! Appointment-slot calculators.
+//! Appointment-slot calculators (`plugin@0.2.0`).
 
 use crate::Json;
 pub use crate::bindings::exports::portico::plugin::slots::{
-    Booking, IntervalRule, LocalDay, Opening, Rules, SlaProfile, Slot, SlotRequest,
+    Interval, LocalDay, Rules, SlaRules, Slot, SlotRequest,
 };
 pub use crate::bindings::portico::plugin::types::TimeWindow;
-use crate::time::{MINUTE_MS, Window};
+use crate::schedule;
+use crate::time::Window;
 
 /// Computes the windows an end user may book.
 ///
-/// The default [`SlotCalculator::calculate`] is the standard algorithm: interval rules offer
-/// their windows on matching weekdays; an SLA profile offers consecutive windows within working
-/// hours once its response time (counted in working time) has passed. Windows in the past or
-/// without capacity left are dropped. A calculator can override [`SlotCalculator::accept`] to
-/// filter windows, or `calculate` to replace the algorithm.
+/// The default [`SlotCalculator::calculate`] is the standard algorithm,
+/// [`schedule::standard_slots`]. A calculator can override [`SlotCalculator::accept`] to filter
+/// its windows, or `calculate` to replace it. Whatever it returns, the host checks: sorted, no
+/// overlaps, inside the offered days, not before `not-before`, no more capacity than the rules
+/// give. Anything else offers no window at all.
 ///
 /// ```ignore
 /// use portico_sdk::{Json, Slot, SlotCalculator, SlotRequest, register_slot_calculator};
@@ -23,8 +24,8 @@ use crate::time::{MINUTE_MS, Window};
 ///
 /// impl SlotCalculator for NoFridays {
 ///     fn accept(request: &SlotRequest, slot: &Slot, _config: &Json) -> bool {
-///         request.days.iter().any(|d| d.weekday != 5 && d.midnight <= slot.window.start
-///             && slot.window.start < d.midnight + i64::from(d.length_minutes) * 60_000)
+///         request.days.iter().any(|d| d.weekday != 5 && d.start <= slot.window.start
+///             && slot.window.start < d.end)
 ///     }
 /// }
 ///
@@ -39,96 +40,79 @@ pub trait SlotCalculator {
 
     /// Computes the bookable windows, earliest first.
     fn calculate(request: SlotRequest, config: Json) -> Result<Vec<Slot>, String> {
-        let slots = standard_slots(&request)?;
-        Ok(slots
+        Ok(standard_slots(&request)?
             .into_iter()
             .filter(|s| Self::accept(&request, s, &config))
             .collect())
     }
 }
 
-/// The standard algorithm described on [`SlotCalculator`].
+/// The standard algorithm ([`schedule::standard_slots`]) on the WIT's types.
 pub fn standard_slots(request: &SlotRequest) -> Result<Vec<Slot>, String> {
-    let openings = |weekday: u8, list: &[Opening]| -> Vec<Opening> {
-        list.iter()
-            .filter(|o| o.weekday == weekday)
-            .copied()
-            .collect()
-    };
-    let mut candidates: Vec<(Window, u32)> = Vec::new();
-    match &request.rules {
-        Rules::Intervals(rules) => {
-            for day in &request.days {
-                for rule in rules.iter().filter(|r| r.opening.weekday == day.weekday) {
-                    candidates.push((opening_window(day, &rule.opening), rule.capacity));
-                }
-            }
-        }
-        Rules::Sla(profile) => {
-            if profile.window_minutes == 0 {
-                return Err("window-minutes must be positive".into());
-            }
-            let mut response_left = i64::from(profile.response_minutes) * MINUTE_MS;
-            for day in &request.days {
-                for opening in openings(day.weekday, &profile.working_hours) {
-                    let hours = opening_window(day, &opening);
-                    // Working time before now does not count towards the response time.
-                    let from = hours.start.max(request.now);
-                    if from >= hours.end {
-                        continue;
-                    }
-                    let usable = hours.end - from;
-                    let earliest = if response_left >= usable {
-                        response_left -= usable;
-                        continue;
-                    } else {
-                        let start = from + response_left;
-                        response_left = 0;
-                        start
-                    };
-                    for window in hours.split(profile.window_minutes) {
-                        if window.start >= earliest {
-                            candidates.push((window, profile.capacity));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let mut slots: Vec<Slot> = candidates
+    Ok(schedule::standard_slots(&plain(request))?
         .into_iter()
-        .filter(|(w, _)| w.start >= request.now)
-        .filter_map(|(w, capacity)| {
-            let used = request
-                .bookings
-                .iter()
-                .filter(|b| {
-                    Window {
-                        start: b.window.start,
-                        end: b.window.end,
-                    }
-                    .overlaps(&w)
-                })
-                .count() as u32;
-            let left = capacity.saturating_sub(used);
-            (left > 0).then_some(Slot {
-                window: TimeWindow {
-                    start: w.start,
-                    end: w.end,
-                },
-                capacity_left: left,
-            })
+        .map(|s| Slot {
+            window: TimeWindow {
+                start: s.window.start,
+                end: s.window.end,
+            },
+            capacity_left: s.capacity_left,
         })
-        .collect();
-    slots.sort_by_key(|s| s.window.start);
-    Ok(slots)
+        .collect())
 }
 
-fn opening_window(day: &LocalDay, opening: &Opening) -> Window {
-    let at = |minute: u16| day.midnight + i64::from(minute) * MINUTE_MS;
+fn window(w: &TimeWindow) -> Window {
     Window {
-        start: at(opening.start_minute),
-        end: at(opening.end_minute),
+        start: w.start,
+        end: w.end,
+    }
+}
+
+/// The request as the plain types of [`schedule`].
+pub fn plain(request: &SlotRequest) -> schedule::Request {
+    schedule::Request {
+        rules: match request.rules {
+            Rules::Sla(s) => schedule::Rules::Sla(schedule::SlaRules {
+                response_minutes: s.response_minutes,
+                deadline_minutes: s.deadline_minutes,
+                visit_minutes: s.visit_minutes,
+                window_minutes: s.window_minutes,
+                step_minutes: s.step_minutes,
+                buffer_minutes: s.buffer_minutes,
+                capacity: s.capacity,
+            }),
+            Rules::Intervals => schedule::Rules::Intervals,
+        },
+        max_per_day: request.max_per_day,
+        ticket: serde_json::from_str(&request.ticket).unwrap_or(Json::Null),
+        created_at: request.created_at,
+        now: request.now,
+        not_before: request.not_before,
+        time_zone: request.time_zone.clone(),
+        days: request
+            .days
+            .iter()
+            .map(|d| schedule::Day {
+                date: d.date.clone(),
+                weekday: d.weekday,
+                span: Window {
+                    start: d.start,
+                    end: d.end,
+                },
+                open: d.open.iter().map(window).collect(),
+                intervals: d
+                    .intervals
+                    .iter()
+                    .map(|i| schedule::Interval {
+                        name: i.name.clone(),
+                        window: window(&i.window),
+                        capacity: i.capacity,
+                    })
+                    .collect(),
+                offerable: d.offerable,
+            })
+            .collect(),
+        bookings: request.bookings.iter().map(window).collect(),
     }
 }
 

@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use portico::plugins::bindings::action::exports::portico::plugin::steps::Event;
-use portico::plugins::bindings::slots::exports::portico::plugin::slots::{
-    IntervalRule, LocalDay, Opening, Rules, SlotRequest,
-};
+use portico_sdk::schedule::{Day, Interval, Request, Rules};
+use portico_sdk::time::Window;
 use portico::plugins::bindings::theme::exports::portico::plugin::pages::{Page, PageKind};
 use portico::plugins::outbound::{Grants, Outbound, OutboundPolicy};
 use portico::plugins::runtime::{Allocation, Call, Runtime};
@@ -138,29 +137,40 @@ async fn deterministic_kinds_run_out_of_fuel() {
         .load(PluginKind::SlotCalculator, &guest_wasm("spinner"))
         .unwrap();
     let limits = Limits::for_kind(PluginKind::SlotCalculator);
-    let monday = LocalDay {
+    let midnight = 1_795_392_000_000;
+    let morning = Window {
+        start: midnight + 480 * 60_000,
+        end: midnight + 720 * 60_000,
+    };
+    let monday = Day {
         date: "2026-11-23".into(),
         weekday: 1,
-        midnight: 1_795_392_000_000,
-        length_minutes: 1440,
-    };
-    let request = SlotRequest {
-        rules: Rules::Intervals(vec![IntervalRule {
-            opening: Opening {
-                weekday: 1,
-                start_minute: 480,
-                end_minute: 720,
-            },
+        span: Window {
+            start: midnight,
+            end: midnight + 1440 * 60_000,
+        },
+        open: vec![],
+        intervals: vec![Interval {
+            name: "Morning".into(),
+            window: morning,
             capacity: 2,
-        }]),
-        ticket: "{}".into(),
-        now: 1_795_392_000_000 - 3_600_000,
+        }],
+        offerable: true,
+    };
+    let now = midnight - 3_600_000;
+    let request = Request {
+        rules: Rules::Intervals,
+        max_per_day: None,
+        ticket: serde_json::json!({}),
+        created_at: now,
+        now,
+        not_before: now,
         time_zone: "UTC".into(),
         days: vec![monday],
         bookings: vec![],
     };
     let spun = runtime
-        .calculate(&plugin, &call(&limits, r#"{"spin": true}"#), &request)
+        .calculate(&plugin, &call(&limits, r#"{"behaviour": "spin"}"#), &request)
         .await;
     assert_eq!(spun.result.unwrap_err().code(), "plugin_fuel_exhausted");
     assert_eq!(
@@ -173,7 +183,7 @@ async fn deterministic_kinds_run_out_of_fuel() {
         .await;
     let slots = computed.result.unwrap();
     assert_eq!(slots.len(), 1);
-    assert_eq!(slots[0].window.start, 1_795_392_000_000 + 480 * 60_000);
+    assert_eq!(slots[0].window, morning);
     assert_eq!(slots[0].capacity_left, 2);
     assert!(computed.report.fuel_used.unwrap() > 0);
 }

@@ -261,14 +261,22 @@ async fn new_tenants_get_the_built_in_plugins(app: TestApp) {
         ]
     );
     let slots = installs.json["items"][3]["id"].as_str().unwrap();
+    // Two Mondays, each with a morning interval; the first Monday has one booking.
+    let day = |date: &str, midnight: i64| {
+        json!({"date": date, "weekday": 1, "span": {"start": midnight, "end": midnight + 86_400_000},
+            "intervals": [{"name": "Morning", "window": {"start": midnight + 28_800_000, "end": midnight + 36_000_000}, "capacity": 2}],
+            "offerable": true})
+    };
+    let monday = 1_795_392_000_000_i64;
     let run = app.post(&format!("/api/v1/tenants/{tenant}/plugins/{slots}/invoke"), &admin, json!({"input": {
-            "rules": {"kind": "intervals", "intervals": [{"weekday": 1, "start_minute": 480, "end_minute": 600, "capacity": 2}]},
-            "now": 1_795_300_000_000_i64, "time_zone": "Europe/Berlin", "horizon_days": 14,
-            "bookings": [{"start": 1_795_420_800_000_i64, "end": 1_795_428_000_000_i64}]
+            "rules": {"kind": "intervals"}, "created_at": monday - 86_400_000, "now": monday - 86_400_000,
+            "not_before": monday - 86_400_000, "time_zone": "UTC",
+            "days": [day("2026-11-23", monday), day("2026-11-30", monday + 7 * 86_400_000)],
+            "bookings": [{"start": monday + 28_800_000, "end": monday + 36_000_000}]
         }})).await;
     assert_eq!(run.json["outcome"], "ok", "{}", run.text);
     let windows = run.json["output"].as_array().unwrap();
-    assert_eq!(windows.len(), 2, "two Mondays in two weeks: {}", run.text);
+    assert_eq!(windows.len(), 2, "two Mondays: {}", run.text);
     assert_eq!(
         windows[0]["capacity_left"], 1,
         "one booking uses the first Monday"

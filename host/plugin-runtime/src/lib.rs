@@ -13,8 +13,8 @@ pub mod secrets;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The WIT package versions this host implements, oldest first. Every released version stays.
+pub const WIT_VERSIONS: [&str; 2] = ["0.1.0", "0.2.0"];
 
 /// What a plugin does, which decides its world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -51,15 +51,23 @@ impl PluginKind {
         Self::ALL.into_iter().find(|k| k.as_str() == raw)
     }
 
-    /// The interface a component of this kind must export.
-    pub fn export_name(self) -> String {
+    /// The WIT versions that define this kind's world: slot calculators changed in 0.2.0.
+    pub fn wit_versions(self) -> &'static [&'static str] {
+        match self {
+            Self::SlotCalculator => &WIT_VERSIONS,
+            _ => &WIT_VERSIONS[..1],
+        }
+    }
+
+    /// The interface a component of this kind exports, in WIT version `version`.
+    pub fn export_name(self, version: &str) -> String {
         let interface = match self {
             Self::Channel => "channel",
             Self::SlotCalculator => "slots",
             Self::Theme => "pages",
             Self::Action => "steps",
         };
-        format!("portico:plugin/{interface}@{WIT_VERSION}")
+        format!("portico:plugin/{interface}@{version}")
     }
 
     /// Deterministic kinds get an instruction budget; the others wait on the network.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::outbound::Grants;
-use crate::{PluginKind, WIT_VERSION};
+use crate::PluginKind;
 
 /// Name of the custom section holding the manifest.
 pub const MANIFEST_SECTION: &str = "portico-plugin.toml";
@@ -80,10 +80,13 @@ impl Manifest {
                 self.version
             ));
         }
-        if self.wit != WIT_VERSION {
+        let versions = self.kind.wit_versions();
+        if !versions.contains(&self.wit.as_str()) {
             return fail(format!(
-                "manifest: WIT version {} is not supported (this host implements {WIT_VERSION})",
-                self.wit
+                "manifest: WIT version {} is not supported for kind {} (this host implements {})",
+                self.wit,
+                self.kind.as_str(),
+                versions.join(", ")
             ));
         }
         if self.kind.is_deterministic() && self.capabilities != Grants::none() {

@@ -23,8 +23,11 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 
 use crate::bindings::v0_1_0::portico::plugin::{http, log, smtp};
 use crate::bindings::v0_1_0::{self as bindings, action, slots, theme};
+use crate::bindings::v0_2_0;
+use portico_sdk::schedule;
+use portico_sdk::time::Window;
 use crate::outbound::{Grants, MailRoute, Outbound, OutboundError};
-use crate::{Limits, PluginError, PluginKind, WIT_VERSION};
+use crate::{Limits, PluginError, PluginKind, WIT_VERSIONS};
 
 /// Instances the pool keeps ready; more concurrent invocations wait for a slot.
 const POOLED_INSTANCES: u32 = 256;
@@ -70,6 +73,8 @@ pub struct Call<'a> {
 /// A validated, compiled component, ready to instantiate.
 pub struct LoadedPlugin {
     pub kind: PluginKind,
+    /// The WIT package version the component was built against.
+    pub wit: &'static str,
     pub sha256: String,
     pre: KindPre,
 }
@@ -77,6 +82,7 @@ pub struct LoadedPlugin {
 enum KindPre {
     Channel(bindings::NotificationChannelPre<HostState>),
     Slots(slots::SlotCalculatorPre<HostState>),
+    SlotsV2(v0_2_0::SlotCalculatorPre<HostState>),
     Theme(theme::ThemePre<HostState>),
     Action(action::ActionPre<HostState>),
 }
@@ -140,6 +146,11 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         smtp::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        v0_2_0::portico::plugin::log::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
 
         if let Some(dir) = &cache_dir {
             std::fs::create_dir_all(dir)?;
@@ -172,21 +183,25 @@ impl Runtime {
             ));
         }
         let component = self.compile_cached(&sha256, wasm)?;
-        check_world(&self.engine, &component, kind)?;
+        let wit = check_world(&self.engine, &component, kind)?;
         let invalid = |e: wasmtime::Error| PluginError::Invalid(format!("{e:#}"));
         let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
         let pre = match kind {
             PluginKind::Channel => {
                 KindPre::Channel(bindings::NotificationChannelPre::new(pre).map_err(invalid)?)
             }
-            PluginKind::SlotCalculator => {
+            PluginKind::SlotCalculator if wit == "0.1.0" => {
                 KindPre::Slots(slots::SlotCalculatorPre::new(pre).map_err(invalid)?)
+            }
+            PluginKind::SlotCalculator => {
+                KindPre::SlotsV2(v0_2_0::SlotCalculatorPre::new(pre).map_err(invalid)?)
             }
             PluginKind::Theme => KindPre::Theme(theme::ThemePre::new(pre).map_err(invalid)?),
             PluginKind::Action => KindPre::Action(action::ActionPre::new(pre).map_err(invalid)?),
         };
         let plugin = Arc::new(LoadedPlugin {
             kind,
+            wit,
             sha256: sha256.clone(),
             pre,
         });
@@ -281,39 +296,65 @@ impl Runtime {
         })
     }
 
-    /// Runs a slot calculator's `calculate`.
+    /// Runs a slot calculator on `request`, through whichever WIT version it was built against,
+    /// and checks its windows with [`schedule::check`]: a calculator whose windows break the
+    /// rules fails as a whole, so nothing it computed is offered.
     pub async fn calculate(
         &self,
         plugin: &LoadedPlugin,
         call: &Call<'_>,
-        request: &slots::exports::portico::plugin::slots::SlotRequest,
-    ) -> Invocation<Vec<slots::exports::portico::plugin::slots::Slot>> {
-        let KindPre::Slots(pre) = &plugin.pre else {
-            return wrong_kind(plugin, PluginKind::SlotCalculator);
+        request: &schedule::Request,
+    ) -> Invocation<Vec<schedule::Slot>> {
+        let invocation = match &plugin.pre {
+            KindPre::SlotsV2(pre) => {
+                let wit_request = slot_request_v0_2(request);
+                let invocation = self
+                    .invoke(
+                        plugin.kind,
+                        call,
+                        Grants::none(),
+                        Vec::new(),
+                        async |store| {
+                            let instance = pre.instantiate_async(&mut *store).await?;
+                            instance
+                                .portico_plugin_slots()
+                                .call_calculate(&mut *store, &wit_request, call.config)
+                                .await
+                        },
+                    )
+                    .await;
+                map_ok(invocation, |r| {
+                    r.map(|list| list.into_iter().map(|s| slot(s.window.start, s.window.end, s.capacity_left)).collect::<Vec<_>>())
+                })
+            }
+            KindPre::Slots(pre) => {
+                let wit_request = slot_request_v0_1(request);
+                let invocation = self
+                    .invoke(
+                        plugin.kind,
+                        call,
+                        Grants::none(),
+                        Vec::new(),
+                        async |store| {
+                            let instance = pre.instantiate_async(&mut *store).await?;
+                            instance
+                                .portico_plugin_slots()
+                                .call_calculate(&mut *store, &wit_request, call.config)
+                                .await
+                        },
+                    )
+                    .await;
+                map_ok(invocation, |r| {
+                    r.map(|list| list.into_iter().map(|s| slot(s.window.start, s.window.end, s.capacity_left)).collect::<Vec<_>>())
+                })
+            }
+            _ => return wrong_kind(plugin, PluginKind::SlotCalculator),
         };
-        let invocation = self
-            .invoke(
-                plugin.kind,
-                call,
-                Grants::none(),
-                Vec::new(),
-                async |store| {
-                    let instance = pre.instantiate_async(&mut *store).await?;
-                    instance
-                        .portico_plugin_slots()
-                        .call_calculate(&mut *store, request, call.config)
-                        .await
-                },
-            )
-            .await;
         let mut invocation = flatten(invocation, call.limits, |slots| slots.len() * 24);
         if let Ok(slots) = &invocation.result
-            && let Some(bad) = slots.iter().find(|s| s.window.start >= s.window.end)
+            && let Err(problem) = schedule::check(request, slots)
         {
-            invocation.result = Err(PluginError::InvalidOutput(format!(
-                "a window ends before it starts ({} ≥ {})",
-                bad.window.start, bad.window.end
-            )));
+            invocation.result = Err(PluginError::InvalidOutput(problem));
         }
         invocation
     }
@@ -449,6 +490,153 @@ impl Runtime {
     }
 }
 
+fn map_ok<T, U>(invocation: Invocation<T>, f: impl FnOnce(T) -> U) -> Invocation<U> {
+    Invocation {
+        result: invocation.result.map(f),
+        report: invocation.report,
+    }
+}
+
+fn slot(start: i64, end: i64, capacity_left: u32) -> schedule::Slot {
+    schedule::Slot {
+        window: Window { start, end },
+        capacity_left,
+    }
+}
+
+/// The request in the `plugin@0.2.0` shape.
+fn slot_request_v0_2(request: &schedule::Request) -> v0_2_0::exports::portico::plugin::slots::SlotRequest {
+    use v0_2_0::exports::portico::plugin::slots as wit;
+    use v0_2_0::portico::plugin::types::TimeWindow;
+    let window = |w: &Window| TimeWindow {
+        start: w.start,
+        end: w.end,
+    };
+    wit::SlotRequest {
+        rules: match request.rules {
+            schedule::Rules::Sla(s) => wit::Rules::Sla(wit::SlaRules {
+                response_minutes: s.response_minutes,
+                deadline_minutes: s.deadline_minutes,
+                visit_minutes: s.visit_minutes,
+                window_minutes: s.window_minutes,
+                step_minutes: s.step_minutes,
+                buffer_minutes: s.buffer_minutes,
+                capacity: s.capacity,
+            }),
+            schedule::Rules::Intervals => wit::Rules::Intervals,
+        },
+        max_per_day: request.max_per_day,
+        ticket: request.ticket.to_string(),
+        created_at: request.created_at,
+        now: request.now,
+        not_before: request.not_before,
+        time_zone: request.time_zone.clone(),
+        days: request
+            .days
+            .iter()
+            .map(|d| wit::LocalDay {
+                date: d.date.clone(),
+                weekday: d.weekday,
+                start: d.span.start,
+                end: d.span.end,
+                open: d.open.iter().map(window).collect(),
+                intervals: d
+                    .intervals
+                    .iter()
+                    .map(|i| wit::Interval {
+                        name: i.name.clone(),
+                        window: window(&i.window),
+                        capacity: i.capacity,
+                    })
+                    .collect(),
+                offerable: d.offerable,
+            })
+            .collect(),
+        bookings: request.bookings.iter().map(window).collect(),
+    }
+}
+
+/// The request in the `plugin@0.1.0` shape, for calculators built against it: business hours and
+/// intervals as minutes after each day's midnight (elapsed time, as 0.1.0 counts them), and only
+/// the offerable days that are open, so closures are kept. What 0.1.0 cannot express (deadline,
+/// visit, step, buffer, per-day cap) is still enforced by [`schedule::check`] where it concerns
+/// capacity, notice and the horizon.
+fn slot_request_v0_1(request: &schedule::Request) -> slots::exports::portico::plugin::slots::SlotRequest {
+    use slots::exports::portico::plugin::slots as wit;
+    let minute = |day: &schedule::Day, at: i64| ((at - day.span.start) / 60_000).clamp(0, i64::from(u16::MAX)) as u16;
+    let open_days: Vec<&schedule::Day> = request
+        .days
+        .iter()
+        .filter(|d| d.offerable && !(d.open.is_empty() && d.intervals.is_empty()))
+        .collect();
+    let opening = |day: &schedule::Day, w: &Window| wit::Opening {
+        weekday: day.weekday,
+        start_minute: minute(day, w.start),
+        end_minute: minute(day, w.end),
+    };
+    let mut working_hours: Vec<wit::Opening> = Vec::new();
+    let mut intervals: Vec<wit::IntervalRule> = Vec::new();
+    for day in &open_days {
+        for w in &day.open {
+            let o = opening(day, w);
+            let key = (o.weekday, o.start_minute, o.end_minute);
+            if !working_hours
+                .iter()
+                .any(|h| (h.weekday, h.start_minute, h.end_minute) == key)
+            {
+                working_hours.push(o);
+            }
+        }
+        for i in &day.intervals {
+            let rule = wit::IntervalRule {
+                opening: opening(day, &i.window),
+                capacity: i.capacity,
+            };
+            let o = &rule.opening;
+            let key = (o.weekday, o.start_minute, o.end_minute, rule.capacity);
+            if !intervals.iter().any(|r| {
+                let p = &r.opening;
+                (p.weekday, p.start_minute, p.end_minute, r.capacity) == key
+            }) {
+                intervals.push(rule);
+            }
+        }
+    }
+    wit::SlotRequest {
+        rules: match request.rules {
+            schedule::Rules::Sla(s) => wit::Rules::Sla(wit::SlaProfile {
+                response_minutes: s.response_minutes,
+                working_hours,
+                window_minutes: s.window_minutes,
+                capacity: s.capacity,
+            }),
+            schedule::Rules::Intervals => wit::Rules::Intervals(intervals),
+        },
+        ticket: request.ticket.to_string(),
+        now: request.now.max(request.not_before),
+        time_zone: request.time_zone.clone(),
+        days: open_days
+            .iter()
+            .map(|d| wit::LocalDay {
+                date: d.date.clone(),
+                weekday: d.weekday,
+                midnight: d.span.start,
+                length_minutes: ((d.span.end - d.span.start) / 60_000) as u32,
+            })
+            .collect(),
+        bookings: request
+            .bookings
+            .iter()
+            .map(|b| wit::Booking {
+                window: slots::portico::plugin::types::TimeWindow {
+                    start: b.start,
+                    end: b.end,
+                },
+            })
+            .collect(),
+    }
+}
+
 fn wrong_kind<T>(plugin: &LoadedPlugin, wanted: PluginKind) -> Invocation<T> {
     Invocation {
         result: Err(PluginError::Invalid(format!(
@@ -531,9 +719,11 @@ pub fn is_component(wasm: &[u8]) -> bool {
 /// Imports a plugin may have: our interfaces, and the WASI interfaces a std guest imports
 /// (served by a context that grants nothing).
 fn import_allowed(name: &str) -> bool {
-    let ours = ["types", "log", "http", "smtp"]
-        .iter()
-        .any(|i| name == format!("portico:plugin/{i}@{WIT_VERSION}"));
+    let ours = ["types", "log", "http", "smtp"].iter().any(|i| {
+        WIT_VERSIONS
+            .iter()
+            .any(|v| name == format!("portico:plugin/{i}@{v}"))
+    });
     ours || name.starts_with("wasi:cli/")
         || name.starts_with("wasi:io/")
         || name.starts_with("wasi:clocks/")
@@ -541,34 +731,44 @@ fn import_allowed(name: &str) -> bool {
         || name.starts_with("wasi:filesystem/")
 }
 
+/// Checks that the component exports the interface of `kind` (in one of the WIT versions that
+/// define it) and imports nothing else than plugins may; returns that version.
 fn check_world(
     engine: &Engine,
     component: &Component,
     kind: PluginKind,
-) -> Result<(), PluginError> {
+) -> Result<&'static str, PluginError> {
     let ty = component.component_type();
-    let export = kind.export_name();
-    if !ty.exports(engine).any(|(name, _)| name == export) {
+    let Some(version) = kind.wit_versions().iter().copied().find(|version| {
+        let export = kind.export_name(version);
+        ty.exports(engine).any(|(name, _)| name == export)
+    }) else {
         let found: Vec<String> = ty
             .exports(engine)
             .map(|(name, _)| name.to_string())
             .collect();
+        let wanted: Vec<String> = kind
+            .wit_versions()
+            .iter()
+            .map(|v| kind.export_name(v))
+            .collect();
         return Err(PluginError::Invalid(format!(
-            "a plugin of kind {} must export {export}; this component exports {}",
+            "a plugin of kind {} must export {}; this component exports {}",
             kind.as_str(),
+            wanted.join(" or "),
             if found.is_empty() {
                 "nothing".into()
             } else {
                 found.join(", ")
             }
         )));
-    }
+    };
     if let Some((name, _)) = ty.imports(engine).find(|(name, _)| !import_allowed(name)) {
         return Err(PluginError::Invalid(format!(
             "the component imports {name}, which plugins cannot use"
         )));
     }
-    Ok(())
+    Ok(version)
 }
 
 fn spawn_epoch_ticker(engine: &Engine) {
@@ -754,6 +954,24 @@ impl ResourceLimiter for MemoryLimit {
 }
 
 impl bindings::portico::plugin::types::Host for HostState {}
+impl v0_2_0::portico::plugin::types::Host for HostState {}
+
+impl v0_2_0::portico::plugin::log::Host for HostState {
+    async fn write(
+        &mut self,
+        level: v0_2_0::portico::plugin::log::Level,
+        message: String,
+    ) -> wasmtime::Result<()> {
+        use v0_2_0::portico::plugin::log::Level;
+        let level = match level {
+            Level::Debug => log::Level::Debug,
+            Level::Info => log::Level::Info,
+            Level::Warn => log::Level::Warn,
+            Level::Error => log::Level::Error,
+        };
+        log::Host::write(self, level, message).await
+    }
+}
 
 impl log::Host for HostState {
     async fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {

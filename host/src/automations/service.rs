@@ -503,6 +503,10 @@ fn parts_of(template: &MessageTemplate) -> Parts<'_> {
 
 // ---- planning -----------------------------------------------------------------------------
 
+/// The field a booking change changes.
+static APPOINTMENT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| "appointment".to_string());
+
 /// What happened to a ticket, as triggers see it.
 pub enum Happened<'a> {
     Created,
@@ -517,6 +521,9 @@ impl<'a> Happened<'a> {
             Event::TicketCreated { .. } => Self::Created,
             Event::TicketStatusChanged { from, to } => Self::StatusChanged { from, to },
             Event::TicketChanged { fields } => Self::FieldsChanged(fields),
+            Event::AppointmentBooked { .. } | Event::AppointmentCancelled { .. } => {
+                Self::FieldsChanged(std::slice::from_ref(&*APPOINTMENT))
+            }
             Event::FeedbackGiven { .. } => Self::FeedbackGiven,
             _ => return None,
         })

@@ -61,6 +61,18 @@ pub enum Event {
     FeedbackGiven { rating: i64 },
     /// An automated action posted information to the tracking page; subject: the ticket.
     TicketNoticePosted,
+    /// An appointment was booked or moved (from `previous`) within booking rules, by the
+    /// `customer` or `staff`; times in ms. Subject: the ticket.
+    AppointmentBooked {
+        start: i64,
+        end: i64,
+        previous: Option<[i64; 2]>,
+        by: String,
+    },
+    /// Subject: the ticket.
+    AppointmentCancelled { start: i64, end: i64, by: String },
+    /// Subject: the booking rules.
+    BookingRulesChanged,
     /// Subject: the automated action.
     AutomatedActionChanged,
     /// Subject: the message template.
@@ -93,6 +105,8 @@ impl Event {
                 | Self::TrackingLinkRevoked
                 | Self::FeedbackGiven { .. }
                 | Self::TicketNoticePosted
+                | Self::AppointmentBooked { .. }
+                | Self::AppointmentCancelled { .. }
         )
     }
 }

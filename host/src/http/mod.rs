@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Error;
 use crate::{
-    AppState, audit, auth, automations, deliveries, domains, events, plugins, policies, profiles,
+    AppState, audit, auth, automations, booking, deliveries, domains, events, plugins, policies, profiles,
     sessions, tenants, tickets,
 };
 
@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::routes::routes())
         .merge(automations::routes::routes())
         .merge(deliveries::routes::routes())
+        .merge(booking::routes::routes())
         .split_for_parts();
     let guarded = guarded.route_layer(from_fn_with_state(state.clone(), guard::guard));
     let (open, mut api) = OpenApiRouter::new()

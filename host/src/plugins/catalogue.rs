@@ -22,6 +22,15 @@ async fn add(state: &AppState, package: &[u8], actor: &str) -> Result<PackageRow
         .runtime
         .load(manifest.kind, package)
         .map_err(|e| Error::invalid("invalid_package", e.to_string()))?;
+    if plugin.wit != manifest.wit {
+        return Err(Error::invalid(
+            "invalid_package",
+            format!(
+                "the manifest says WIT {} but the component was built against {}",
+                manifest.wit, plugin.wit
+            ),
+        ));
+    }
     let row = PackageRow {
         id: db::new_id(),
         manifest: text,

@@ -65,7 +65,7 @@ pub const BUILT_IN_ROLES: &[(&str, &str, &[Permission])] = &[
     ),
     (
         "dispatcher",
-        "Creates and advances tickets, assigns technicians; sees projects, fields and staff.",
+        "Creates and advances tickets, assigns technicians, books appointments; sees projects, fields, staff and booking rules.",
         &[
             allow("/api/v1/tenants/{tenant}", "GET"),
             allow("/api/v1/tenants/{tenant}/users", "GET"),
@@ -74,6 +74,8 @@ pub const BUILT_IN_ROLES: &[(&str, &str, &[Permission])] = &[
             allow("/api/v1/tenants/{tenant}/tickets*", "*"),
             allow("/api/v1/tenants/{tenant}/projects", "GET"),
             allow("/api/v1/tenants/{tenant}/custom-fields", "GET"),
+            allow("/api/v1/tenants/{tenant}/booking-rules*", "GET"),
+            allow("/api/v1/tenants/{tenant}/booking/preview", "POST"),
         ],
     ),
     (

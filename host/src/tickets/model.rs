@@ -127,6 +127,8 @@ pub(super) struct TicketRow {
     pub eta_at: Option<i64>,
     pub appointment_start: Option<i64>,
     pub appointment_end: Option<i64>,
+    /// The booking rules whose capacity the appointment uses; none when set by hand.
+    pub appointment_rules_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::audit::{self, Change};
 use crate::db::{self, Arg, Pool, now_ms};
 use crate::error::{Error, Result};
-use crate::events::Event;
+use crate::events::{Event, Tx};
 use crate::types::{Caller, Email, Mobile, TenantId};
 
 const PRIORITIES: &[&str] = &["low", "normal", "high", "urgent"];
@@ -182,6 +182,7 @@ pub async fn create(
         eta_at: None,
         appointment_start: None,
         appointment_end: None,
+        appointment_rules_id: None,
         created_at: now,
         updated_at: now,
     };
@@ -293,6 +294,9 @@ fn changed_columns(
         };
         columns.push(("appointment_start", row.appointment_start.into()));
         columns.push(("appointment_end", row.appointment_end.into()));
+        // Set by hand, outside any booking rules: it uses no rule set's capacity.
+        columns.push(("appointment_rules_id", Arg::Text(None)));
+        row.appointment_rules_id = None;
     }
     Ok(columns)
 }
@@ -431,6 +435,109 @@ pub async fn report_position(
     .await?;
     tx.commit().await?;
     load(&state.db.pool, tenant, id).await
+}
+
+/// Who made a booking change: the end user from the tracking page, or staff through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookedBy {
+    Customer,
+    Staff,
+}
+
+impl BookedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Staff => "staff",
+        }
+    }
+}
+
+/// A change of a ticket's booking.
+pub struct BookingChange<'a> {
+    /// The new window (ms), or `None` to cancel.
+    pub window: Option<(i64, i64)>,
+    /// The rules whose capacity it uses.
+    pub rules_id: Option<&'a str>,
+    pub by: BookedBy,
+}
+
+/// Books, moves or (with `window` `None`) cancels the ticket's appointment in the booking
+/// service's transaction, which holds the rule set's lock. `allow` sees the appointment as it
+/// is under the ticket's lock (start, end) and may refuse the change (the customer notice).
+/// Booking a ticket that is still Received moves it to Scheduling. Audited; emits
+/// `appointment_booked` or `appointment_cancelled` (and the step change).
+pub async fn set_booking_in(
+    tx: &mut Tx,
+    actor: &str,
+    tenant: &TenantId,
+    id: &str,
+    change: BookingChange<'_>,
+    allow: impl FnOnce(&Ticket, Option<(i64, i64)>) -> Result<()>,
+) -> Result<()> {
+    let BookingChange {
+        window,
+        rules_id,
+        by,
+    } = change;
+    let for_update = tx.for_update();
+    let before = store::lock(tx, tenant, id, for_update).await?;
+    let current = before.appointment_start.zip(before.appointment_end);
+    allow(&before.clone().view(Vec::new(), None, Vec::new())?, current)?;
+    if window.is_none() && current.is_none() {
+        return Err(Error::conflict(
+            "no_appointment",
+            "the ticket has no appointment to cancel",
+        ));
+    }
+    let columns = [
+        ("appointment_start", Arg::from(window.map(|w| w.0))),
+        ("appointment_end", Arg::from(window.map(|w| w.1))),
+        (
+            "appointment_rules_id",
+            Arg::Text(window.and(rules_id).map(str::to_string)),
+        ),
+    ];
+    store::update(tx, tenant, id, &columns).await?;
+    let mut after = before.clone();
+    (after.appointment_start, after.appointment_end) = (window.map(|w| w.0), window.map(|w| w.1));
+    let change = Change {
+        tenant: Some(tenant),
+        action: if window.is_some() {
+            "ticket.book"
+        } else {
+            "ticket.cancel_booking"
+        },
+        target: id,
+        before: Some(before.summary()),
+        after: Some(after.summary()),
+    };
+    audit::record(tx, actor, change).await?;
+    let event = match (window, current) {
+        (Some((start, end)), previous) => Event::AppointmentBooked {
+            start,
+            end,
+            previous: previous.map(|(s, e)| [s, e]),
+            by: by.as_str().into(),
+        },
+        (None, Some((start, end))) => Event::AppointmentCancelled {
+            start,
+            end,
+            by: by.as_str().into(),
+        },
+        (None, None) => unreachable!("refused above"),
+    };
+    tx.emit(Some(tenant), id, actor, event).await?;
+    if window.is_some() && before.status == Status::Received {
+        store::update(tx, tenant, id, &[("status", Arg::from(Status::Scheduling.as_str()))]).await?;
+        store::record_step(tx, tenant, id, Status::Scheduling, actor, now_ms()).await?;
+        let changed = Event::TicketStatusChanged {
+            from: Status::Received.as_str().into(),
+            to: Status::Scheduling.as_str().into(),
+        };
+        tx.emit(Some(tenant), id, actor, changed).await?;
+    }
+    Ok(())
 }
 
 /// Revokes the ticket's tracking link and issues a new one, returned in `tracking_url`.

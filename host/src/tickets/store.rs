@@ -124,7 +124,7 @@ pub async fn delete_project(conn: &mut AnyConnection, tenant: &TenantId, id: &st
 
 const COLUMNS: &str = "id, project_id, number, title, description, ticket_type, priority, contact_first_name, contact_last_name,
     contact_email, contact_mobile, address, custom_fields, technician_id, status, latitude_e6, longitude_e6, position_at, eta_at,
-    appointment_start, appointment_end, created_at, updated_at";
+    appointment_start, appointment_end, appointment_rules_id, created_at, updated_at";
 
 /// One ticket, read in a write transaction and locked until it ends (`for_update` from the
 /// transaction), so a change decided on what was read cannot be overtaken by another.
@@ -161,6 +161,31 @@ pub async fn appointments_between(
     .bind(from)
     .bind(until)
     .fetch_all(pool)
+    .await?)
+}
+
+/// Appointments that use the capacity of booking rules `rules` and come within `[from, to)`
+/// (ms), of open tickets other than `except`: (start, end).
+pub async fn appointments_using(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    rules: &str,
+    from: i64,
+    to: i64,
+    except: &str,
+) -> Result<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT appointment_start, appointment_end FROM tickets
+         WHERE tenant_id = $1 AND appointment_rules_id = $2 AND appointment_start < $4
+           AND appointment_end > $3 AND id <> $5 AND status <> 'closed'
+         ORDER BY appointment_start",
+    )
+    .bind(tenant)
+    .bind(rules)
+    .bind(from)
+    .bind(to)
+    .bind(except)
+    .fetch_all(conn)
     .await?)
 }
 
