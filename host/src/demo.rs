@@ -7,7 +7,10 @@ use anyhow::Context;
 use crate::AppState;
 use crate::auth::{self, service::NewUser};
 use crate::error::{Error, Result};
-use crate::profiles::model::{Colours, Mode, NewProfile, Palette};
+use crate::booking::model::{
+    ClockTime, Closure, Definition, Horizon, HorizonUnit, Source, TimeRange, Weekday,
+};
+use crate::profiles::model::{Colours, Mode, NewProfile, Palette, ProfileTexts};
 use crate::tenants::{NewTenant, Tenant};
 use crate::tickets::model::{
     Appointment, Contact, NewTicket, PositionReport, ProjectChanges, ProjectInput, TicketChanges,
@@ -15,7 +18,7 @@ use crate::tickets::model::{
 use crate::tickets::store::Filter;
 use crate::tickets::{Status, Ticket};
 use crate::types::{Caller, Colour, Email, Language, Principal, Slug, TimeZoneName};
-use crate::{automations, plugins, profiles, tenants, tickets};
+use crate::{automations, booking, plugins, profiles, tenants, tickets};
 
 const SLUG: &str = "easy-printer";
 const ADMIN_EMAIL: &str = "admin@easy-printer.example";
@@ -140,14 +143,80 @@ async fn portal_profile(
         theme_install_id: Some(theme),
         language: None,
         link_expiry_days: None,
+        change_notice_minutes: None,
+        phone: "+49 30 1234567".into(),
+        translations: [
+            ("en", "Choose a window in which someone is on site. Our technicians come on weekdays between 8 am and 6 pm.", "Appointments can be changed free of charge up to 24 hours before."),
+            ("es", "Elija un intervalo en el que haya alguien presente. Nuestros técnicos acuden los días laborables entre las 8 y las 18 h.", "Las citas pueden cambiarse sin coste hasta 24 horas antes."),
+        ]
+        .into_iter()
+        .map(|(language, text, disclaimer)| {
+            let texts = ProfileTexts {
+                salutation: String::new(),
+                booking_text: text.into(),
+                booking_disclaimer: disclaimer.into(),
+            };
+            (language.to_string(), texts)
+        })
+        .collect(),
         is_default: false,
     };
     let profile =
         profiles::service::create(state, caller, &tenant.id, &tenant.language, input).await?;
+    let rules = booking_rules(state, caller, tenant).await?;
+    let owner = booking::service::Owner::Profile(&profile.id);
+    booking::service::assign(state, caller, &tenant.id, owner, Some(&rules)).await?;
     profiles::service::set_logo(state, caller, &tenant.id, &profile.id, logo_png())
         .await
         .context("the demo logo was refused")?;
     Ok(profile.id)
+}
+
+/// The demo's booking rules: two-hour windows on weekdays from 8 to 18, two technicians, two
+/// hours' notice, ten business days ahead, closed over Christmas. Returns their id.
+async fn booking_rules(state: &AppState, caller: &Caller, tenant: &Tenant) -> anyhow::Result<String> {
+    let time = |raw: &str| ClockTime::parse(raw).context("a clock time");
+    let day = vec![TimeRange {
+        start: time("08:00")?,
+        end: time("18:00")?,
+    }];
+    let weekdays = [
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+    ];
+    let definition = Definition {
+        name: "Weekday visits".into(),
+        time_zone: tenant.time_zone.clone(),
+        source: Source::Sla {
+            business_hours: weekdays.into_iter().map(|d| (d, day.clone())).collect(),
+            response_minutes: 0,
+            deadline_minutes: None,
+            visit_minutes: 60,
+            window_minutes: 120,
+            step_minutes: None,
+            buffer_minutes: 0,
+            capacity: 2,
+        },
+        closures: vec![Closure {
+            name: "Christmas".into(),
+            from: jiff::civil::date(2026, 12, 24),
+            to: Some(jiff::civil::date(2026, 12, 26)),
+            yearly: true,
+        }],
+        notice_minutes: 120,
+        horizon: Horizon {
+            days: 10,
+            unit: HorizonUnit::Business,
+        },
+        max_per_day: None,
+        calculator_install_id: None,
+    };
+    Ok(booking::service::create(state, caller, &tenant.id, definition)
+        .await?
+        .id)
 }
 
 /// A small generated logo: a printer-ish mark in the brand red on white.

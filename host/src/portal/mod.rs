@@ -1,6 +1,6 @@
 //! The tracking page end users open from a link: `/t/<token>` on the tenant's portal host,
-//! with live updates over server-sent events, the booking page and the feedback form. No
-//! login; the token opens one ticket of one tenant, and failed guesses are rate-limited per
+//! with live updates over server-sent events, the booking page (choose, change or cancel an
+//! appointment, download it as `.ics`) and the feedback form. No login; the token opens one ticket of one tenant, and failed guesses are rate-limited per
 //! client address. Pages are branded by the project's portal profile and rendered by its theme.
 
 mod render;
@@ -24,8 +24,9 @@ use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::AppState;
+use crate::error::Error;
 use crate::events::{BoxFuture, Recorded, Subscriber};
+use crate::{AppState, booking};
 use crate::plugins::bindings::theme::exports::portico::plugin::pages::PageKind;
 use crate::profiles::{self, Profile};
 use crate::tenants::Tenant;
@@ -34,9 +35,13 @@ use crate::tickets::feedback::{self, Refusal};
 use crate::tickets::service::{give_feedback, load};
 use crate::tickets::{Status, links};
 use crate::types::{LANGUAGES, Language, TenantId};
+use portico_sdk::time::Window;
 use view::{
     BookingView, Branding, FeedbackView, LIVE_SCRIPT, Links, Rating, TenantView, ViewModel,
 };
+
+/// The actor end users' changes are recorded as.
+const END_USER: &str = "end user";
 
 /// Failed link lookups allowed per client address within [`GUESS_WINDOW`].
 const MAX_FAILED_GUESSES: u32 = 20;
@@ -81,7 +86,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/t/{token}", get(tracking_page))
         .route("/t/{token}/events", get(tracking_events))
-        .route("/t/{token}/booking", get(booking_page))
+        .route("/t/{token}/booking", get(booking_page).post(submit_booking))
+        .route("/t/{token}/booking/cancel", axum::routing::post(cancel_booking))
+        .route("/t/{token}/appointment.ics", get(appointment_calendar))
         .route("/t/{token}/feedback", axum::routing::post(submit_feedback))
         .route("/portal/logo/{profile}", get(logo))
         .route(LIVE_SCRIPT, get(live_script))
@@ -253,9 +260,77 @@ async fn open(state: &AppState, visitor: &Visitor, token: &str) -> Result<Opened
     })
 }
 
-/// What the feedback form's CSRF token signs: the form belongs to this ticket of this tenant.
+/// What the CSRF token of the page's forms (feedback, booking) signs: the form belongs to this
+/// ticket of this tenant.
 fn csrf_message(opened: &Opened) -> String {
-    format!("feedback/{}/{}", opened.tenant.id, opened.ticket.id)
+    format!("portal/{}/{}", opened.tenant.id, opened.ticket.id)
+}
+
+/// Whether the end user may still change or cancel online: no appointment yet, or one further
+/// away than the profile's notice.
+fn can_change(profile: &Profile, ticket: &Ticket) -> bool {
+    ticket.appointment.as_ref().is_none_or(|a| {
+        a.start.as_millisecond() - crate::db::now_ms() >= profile.change_notice_minutes * 60_000
+    })
+}
+
+/// The booking part of a page: the profile's texts in the page's language and, on the booking
+/// page (`windows`), the free windows grouped by day in the tenant's time zone.
+async fn booking_view(
+    state: &AppState,
+    opened: &Opened,
+    windows: bool,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> BookingView {
+    let texts = state.texts.get(&opened.language);
+    let translate = |key: &str| texts.get(key).cloned().unwrap_or_default();
+    let (profile, ticket, tenant) = (&opened.profile, &opened.ticket, &opened.tenant);
+    let own = profile.texts_in(&opened.language);
+    let mut view = BookingView {
+        allowed: view::booking_allowed(profile, ticket),
+        text: own.booking_text,
+        disclaimer: own.booking_disclaimer,
+        time_zone: tenant.time_zone.clone(),
+        can_change: can_change(profile, ticket),
+        phone: profile.phone.clone(),
+        notice: notice.map(translate),
+        error: error.map(translate),
+        ..BookingView::default()
+    };
+    if !(windows && view.allowed && view.can_change) {
+        return view;
+    }
+    let rules = match booking::service::rules_for(state, &tenant.id, &ticket.project_id, &profile.id).await {
+        Ok(Some(rules)) => rules,
+        Ok(None) => return view,
+        Err(e) => {
+            tracing::error!(error = ?e, "reading booking rules");
+            return view;
+        }
+    };
+    let question = booking::service::Question {
+        ticket: booking::service::facts(ticket),
+        created_at: ticket.created_at.as_millisecond(),
+        now: crate::db::now_ms(),
+        with_notice: true,
+        bookings: None,
+        ticket_id: &ticket.id,
+    };
+    let offer = match booking::service::offer(state, &tenant.id, Some(&rules.id), &rules.definition, question).await {
+        Ok(offer) => offer,
+        Err(e) => {
+            tracing::error!(error = ?e, "computing booking windows");
+            return view;
+        }
+    };
+    let Ok(slots) = offer.windows else {
+        return view;
+    };
+    view.available = true;
+    view.time_zone = offer.request.time_zone;
+    view.days = view::days(&slots, &offer.time_zone, &opened.language, texts);
+    view
 }
 
 /// Builds the view model of a page of an opened link.
@@ -265,11 +340,12 @@ async fn model<'a>(
     page: &'static str,
     token: &str,
     nonce: &'a str,
+    booking: BookingView,
     feedback_error: Option<String>,
 ) -> ViewModel<'a> {
     let texts = state.texts.get(&opened.language);
     let (profile, ticket) = (&opened.profile, &opened.ticket);
-    let booking = view::booking_allowed(profile, ticket);
+    let booking_allowed = view::booking_allowed(profile, ticket);
     let feedback_form = view::feedback_allowed(profile, ticket);
     let base = format!("/t/{token}");
     ViewModel {
@@ -284,15 +360,11 @@ async fn model<'a>(
             logo_link: profile.logo_link.as_deref(),
         },
         texts,
-        salutation: view::salutation(profile, texts, ticket),
+        salutation: view::salutation(profile, &opened.language, texts, ticket),
         ticket: Some(
             view::ticket_view(state, &opened.tenant, ticket, texts, &opened.language).await,
         ),
-        booking: BookingView {
-            allowed: booking,
-            text: &profile.booking_text,
-            disclaimer: &profile.booking_disclaimer,
-        },
+        booking,
         feedback: FeedbackView {
             allowed: feedback_form,
             submitted: ticket.feedback.as_ref().map(|f| Rating {
@@ -302,13 +374,28 @@ async fn model<'a>(
             error: feedback_error,
         },
         links: Links {
-            booking: booking.then(|| format!("{base}/booking")),
+            booking: booking_allowed.then(|| format!("{base}/booking")),
+            cancel_booking: (booking_allowed && ticket.appointment.is_some())
+                .then(|| format!("{base}/booking/cancel")),
+            calendar: ticket
+                .appointment
+                .is_some()
+                .then(|| format!("{base}/appointment.ics")),
             feedback: feedback_form.then(|| format!("{base}/feedback")),
             live_script: LIVE_SCRIPT,
             page: base,
         },
         csrf_token: state.plugins.secrets.sign(&csrf_message(opened)),
     }
+}
+
+/// What a page says besides the ticket: the outcome of a form.
+#[derive(Default)]
+struct Outcome<'a> {
+    feedback_error: Option<String>,
+    /// Translation keys of the booking page's notice and error.
+    booking_notice: Option<&'a str>,
+    booking_error: Option<&'a str>,
 }
 
 /// Renders a page (tracking or booking) of an opened link.
@@ -318,14 +405,16 @@ async fn show(
     token: &str,
     kind: PageKind,
     status: StatusCode,
-    feedback_error: Option<String>,
+    outcome: Outcome<'_>,
 ) -> Response {
     let page = match kind {
         PageKind::Booking => "booking",
         _ => "tracking",
     };
     let nonce = crate::http::pages::Pages::nonce();
-    let model = model(state, opened, page, token, &nonce, feedback_error).await;
+    let windows = kind == PageKind::Booking;
+    let booking = booking_view(state, opened, windows, outcome.booking_notice, outcome.booking_error).await;
+    let model = model(state, opened, page, token, &nonce, booking, outcome.feedback_error).await;
     render::page(state, &opened.tenant, &opened.profile, kind, &model, status).await
 }
 
@@ -343,7 +432,7 @@ async fn tracking_page(
                 &token,
                 PageKind::Tracking,
                 StatusCode::OK,
-                None,
+                Outcome::default(),
             )
             .await
         }
@@ -365,15 +454,205 @@ async fn booking_page(
         // Nothing to book (any more): the ticket's page says why.
         return Redirect::to(&format!("/t/{token}")).into_response();
     }
-    show(
-        &state,
-        &opened,
-        &token,
-        PageKind::Booking,
-        StatusCode::OK,
-        None,
+    // After a booking or cancellation (post/redirect/get), say what happened.
+    let notice = match request.uri().query() {
+        Some("done=booked") => Some("booking_booked"),
+        Some("done=cancelled") => Some("booking_cancelled"),
+        _ => None,
+    };
+    let outcome = Outcome {
+        booking_notice: notice,
+        ..Outcome::default()
+    };
+    show(&state, &opened, &token, PageKind::Booking, StatusCode::OK, outcome).await
+}
+
+#[derive(Deserialize)]
+struct BookingForm {
+    #[serde(default)]
+    window: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// `start-end` in ms, as the form's options carry it.
+fn parse_window(raw: &str) -> Option<Window> {
+    let (start, end) = raw.split_once('-')?;
+    let window = Window {
+        start: start.parse().ok()?,
+        end: end.parse().ok()?,
+    };
+    (window.start < window.end).then_some(window)
+}
+
+/// The booking page again, with why the form was not taken.
+async fn refuse_booking(
+    state: &AppState,
+    opened: &Opened,
+    token: &str,
+    status: StatusCode,
+    reason: &str,
+) -> Response {
+    let outcome = Outcome {
+        booking_error: Some(reason),
+        ..Outcome::default()
+    };
+    show(state, opened, token, PageKind::Booking, status, outcome).await
+}
+
+/// The translation key and status of a refused booking change.
+fn booking_refusal(error: &Error) -> Option<(StatusCode, &'static str)> {
+    match error {
+        Error::Conflict { code: "window_taken", .. } => Some((StatusCode::CONFLICT, "booking_taken")),
+        Error::Conflict { code: "too_late_to_change", .. } => {
+            Some((StatusCode::CONFLICT, "booking_too_late"))
+        }
+        Error::Conflict { code: "no_appointment", .. } => {
+            Some((StatusCode::CONFLICT, "booking_nothing_to_cancel"))
+        }
+        Error::Conflict { code: "booking_unavailable", .. } => {
+            Some((StatusCode::SERVICE_UNAVAILABLE, "booking_unavailable_now"))
+        }
+        Error::Invalid { code: "invalid_window", .. } => {
+            Some((StatusCode::UNPROCESSABLE_ENTITY, "booking_choose_error"))
+        }
+        _ => None,
+    }
+}
+
+/// Checks a booking form's origin and token and that booking is (still) offered; the page to
+/// show otherwise.
+async fn booking_form(
+    state: &AppState,
+    visitor: &Visitor,
+    token: &str,
+    request: Request,
+) -> Result<(Opened, BookingForm), Response> {
+    let opened = open(state, visitor, token).await?;
+    if !view::booking_allowed(&opened.profile, &opened.ticket) {
+        return Err(Redirect::to(&format!("/t/{token}")).into_response());
+    }
+    let Ok(Form(form)) = Form::<BookingForm>::from_request(request, state).await else {
+        return Err(refuse_booking(state, &opened, token, StatusCode::BAD_REQUEST, "booking_choose_error").await);
+    };
+    if !same_origin(visitor) || !state.plugins.secrets.verify(&csrf_message(&opened), &form.csrf_token) {
+        return Err(refuse_booking(state, &opened, token, StatusCode::FORBIDDEN, "feedback_expired").await);
+    }
+    Ok((opened, form))
+}
+
+async fn submit_booking(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    let visitor = Visitor::of(&state, &request);
+    let (opened, form) = match booking_form(&state, &visitor, &token, request).await {
+        Ok(taken) => taken,
+        Err(page) => return page,
+    };
+    let Some(window) = parse_window(&form.window) else {
+        return refuse_booking(&state, &opened, &token, StatusCode::UNPROCESSABLE_ENTITY, "booking_choose_error").await;
+    };
+    let (tenant, ticket, profile) = (&opened.tenant, &opened.ticket, &opened.profile);
+    let rules = match booking::service::rules_for(&state, &tenant.id, &ticket.project_id, &profile.id).await {
+        Ok(Some(rules)) => rules,
+        Ok(None) => {
+            return refuse_booking(&state, &opened, &token, StatusCode::SERVICE_UNAVAILABLE, "booking_unavailable_now").await;
+        }
+        Err(e) => return e.into_response(),
+    };
+    let booking = booking::service::Booking {
+        ticket,
+        rules: &rules,
+        window,
+        check: booking::service::Check::Offered,
+        change_notice_ms: Some(profile.change_notice_minutes * 60_000),
+    };
+    match booking::service::book(&state, END_USER, &tenant.id, booking).await {
+        Ok(_) => Redirect::to(&format!("/t/{token}/booking?done=booked")).into_response(),
+        Err(e) => match booking_refusal(&e) {
+            Some((status, reason)) => refuse_booking(&state, &opened, &token, status, reason).await,
+            None => e.into_response(),
+        },
+    }
+}
+
+async fn cancel_booking(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    let visitor = Visitor::of(&state, &request);
+    let (opened, _) = match booking_form(&state, &visitor, &token, request).await {
+        Ok(taken) => taken,
+        Err(page) => return page,
+    };
+    let notice = Some(opened.profile.change_notice_minutes * 60_000);
+    let by = crate::tickets::service::BookedBy::Customer;
+    match booking::service::cancel(&state, END_USER, &opened.tenant.id, &opened.ticket, by, notice).await {
+        Ok(_) => Redirect::to(&format!("/t/{token}/booking?done=cancelled")).into_response(),
+        Err(e) => match booking_refusal(&e) {
+            Some((status, reason)) => refuse_booking(&state, &opened, &token, status, reason).await,
+            None => e.into_response(),
+        },
+    }
+}
+
+/// The appointment as an iCalendar file.
+async fn appointment_calendar(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    let visitor = Visitor::of(&state, &request);
+    let opened = match open(&state, &visitor, &token).await {
+        Ok(opened) => opened,
+        Err(page) => return page,
+    };
+    let (ticket, tenant) = (&opened.ticket, &opened.tenant);
+    let Some(appointment) = &ticket.appointment else {
+        return Redirect::to(&format!("/t/{token}")).into_response();
+    };
+    let texts = state.texts.get(&opened.language);
+    let text = |key: &str| texts.get(key).cloned().unwrap_or_default();
+    let time = |at| view::format_time(at, &tenant.time_zone, &opened.language);
+    let summary = format!("{}: {}", text("calendar_summary"), ticket.title);
+    let description = format!(
+        "{} #{} – {} {} – {} ({})",
+        text("ticket"),
+        ticket.number,
+        text("appointment"),
+        time(appointment.start),
+        time(appointment.end),
+        tenant.time_zone
+    );
+    let uid = format!("{}@{}", ticket.id, visitor.host.as_deref().unwrap_or("portico"));
+    let body = booking::ics::calendar(&booking::ics::Appointment {
+        uid: &uid,
+        start: appointment.start,
+        end: appointment.end,
+        summary: &summary,
+        description: &description,
+        location: &ticket.address,
+        // Grows with every change of the ticket, as calendars expect of an updated event.
+        sequence: (ticket.updated_at.as_second() - ticket.created_at.as_second()).clamp(0, i64::from(u32::MAX)) as u32,
+        time_zone: &tenant.time_zone,
+    });
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8")),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!("attachment; filename=\"appointment-{}.ics\"", ticket.number))
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        ],
+        body,
     )
-    .await
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -423,16 +702,11 @@ async fn submit_feedback(
     // The tracking page again, with the form and why it was not taken.
     let refuse = async |status: StatusCode, reason: &str| {
         let texts = state.texts.get(&opened.language);
-        let message = texts.get(reason).cloned().unwrap_or_default();
-        show(
-            &state,
-            &opened,
-            &token,
-            PageKind::Tracking,
-            status,
-            Some(message),
-        )
-        .await
+        let outcome = Outcome {
+            feedback_error: Some(texts.get(reason).cloned().unwrap_or_default()),
+            ..Outcome::default()
+        };
+        show(&state, &opened, &token, PageKind::Tracking, status, outcome).await
     };
     let form = match Form::<FeedbackForm>::from_request(request, &state).await {
         Ok(Form(form)) => form,

@@ -93,11 +93,7 @@ pub async fn message(
         texts,
         salutation: String::new(),
         ticket: None,
-        booking: BookingView {
-            allowed: false,
-            text: "",
-            disclaimer: "",
-        },
+        booking: BookingView::default(),
         feedback: FeedbackView {
             allowed: false,
             submitted: None,
@@ -107,6 +103,8 @@ pub async fn message(
             page: String::new(),
             live_script: LIVE_SCRIPT,
             booking: None,
+            cancel_booking: None,
+            calendar: None,
             feedback: None,
         },
         csrf_token: String::new(),

@@ -26,7 +26,7 @@ pub struct ViewModel<'a> {
     pub texts: &'a HashMap<String, String>,
     pub salutation: String,
     pub ticket: Option<TicketView>,
-    pub booking: BookingView<'a>,
+    pub booking: BookingView,
     pub feedback: FeedbackView,
     pub links: Links,
     pub csrf_token: String,
@@ -85,12 +85,44 @@ pub struct NoticeView {
     pub at: String,
 }
 
-#[derive(Serialize)]
-pub struct BookingView<'a> {
+#[derive(Serialize, Default)]
+pub struct BookingView {
     /// Whether the profile offers booking for this ticket.
     pub allowed: bool,
-    pub text: &'a str,
-    pub disclaimer: &'a str,
+    /// The profile's booking text and disclaimer in the page's language (or the profile's).
+    pub text: String,
+    pub disclaimer: String,
+    /// The IANA time zone the windows are shown in.
+    pub time_zone: String,
+    /// False when no window can be offered right now (no rules, or the calculator failed):
+    /// the page says booking is unavailable.
+    pub available: bool,
+    /// Free windows grouped by local day, earliest first (booking page only).
+    pub days: Vec<DayView>,
+    /// Whether the end user may still change or cancel the appointment online.
+    pub can_change: bool,
+    /// Whom to call when it is too late to change online.
+    pub phone: String,
+    /// What just happened (booked, cancelled), translated.
+    pub notice: Option<String>,
+    /// Why the last choice was not taken, translated.
+    pub error: Option<String>,
+}
+
+/// One local day of free windows.
+#[derive(Serialize)]
+pub struct DayView {
+    /// Such as `Monday, 07.12.2026`.
+    pub label: String,
+    pub windows: Vec<WindowOption>,
+}
+
+/// A window to choose: `value` goes back in the form's `window` field.
+#[derive(Serialize)]
+pub struct WindowOption {
+    pub value: String,
+    /// Such as `08:00–10:00`.
+    pub label: String,
 }
 
 #[derive(Serialize)]
@@ -112,7 +144,12 @@ pub struct FeedbackView {
 pub struct Links {
     pub page: String,
     pub live_script: &'static str,
+    /// The booking page, where windows are chosen (a form posts back to it).
     pub booking: Option<String>,
+    /// Where the cancel form posts.
+    pub cancel_booking: Option<String>,
+    /// The appointment as an `.ics` file, once there is one.
+    pub calendar: Option<String>,
     pub feedback: Option<String>,
 }
 
@@ -124,6 +161,52 @@ pub fn format_time(at: jiff::Timestamp, time_zone: &str, language: &str) -> Stri
         _ => "%Y-%m-%d %H:%M",
     };
     at.to_zoned(tz).strftime(pattern).to_string()
+}
+
+/// Windows grouped by local day, labelled in `language` (`weekday_1` … `weekday_7` name the
+/// days). A label repeated on a fall-back night carries the UTC offset to tell the two apart.
+pub fn days(
+    slots: &[portico_sdk::schedule::Slot],
+    tz: &jiff::tz::TimeZone,
+    language: &str,
+    texts: &HashMap<String, String>,
+) -> Vec<DayView> {
+    let date_pattern = match language {
+        "de" => "%d.%m.%Y",
+        "es" => "%d/%m/%Y",
+        _ => "%Y-%m-%d",
+    };
+    let local = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .unwrap_or_default()
+            .to_zoned(tz.clone())
+    };
+    let mut days: Vec<DayView> = Vec::new();
+    let mut current_date = None;
+    for slot in slots {
+        let (start, end) = (local(slot.window.start), local(slot.window.end));
+        if current_date != Some(start.date()) {
+            current_date = Some(start.date());
+            let weekday = texts
+                .get(&format!("weekday_{}", start.weekday().to_monday_one_offset()))
+                .cloned()
+                .unwrap_or_default();
+            days.push(DayView {
+                label: format!("{weekday}, {}", start.strftime(date_pattern)),
+                windows: Vec::new(),
+            });
+        }
+        let mut label = format!("{}–{}", start.strftime("%H:%M"), end.strftime("%H:%M"));
+        let day = days.last_mut().expect("a day was pushed");
+        if day.windows.iter().any(|w| w.label == label) {
+            label = format!("{label} ({})", start.strftime("%:z"));
+        }
+        day.windows.push(WindowOption {
+            value: format!("{}-{}", slot.window.start, slot.window.end),
+            label,
+        });
+    }
+    days
 }
 
 /// Booking is offered until the technician is on the way.
@@ -203,12 +286,19 @@ pub async fn ticket_view(
     }
 }
 
-/// The profile's greeting (or the translated default) with the contact's name filled in.
-pub fn salutation(profile: &Profile, texts: &HashMap<String, String>, ticket: &Ticket) -> String {
-    let template = if profile.salutation.is_empty() {
+/// The profile's greeting in the page's language (or the translated default) with the
+/// contact's name filled in.
+pub fn salutation(
+    profile: &Profile,
+    language: &str,
+    texts: &HashMap<String, String>,
+    ticket: &Ticket,
+) -> String {
+    let own = profile.texts_in(language).salutation;
+    let template = if own.is_empty() {
         texts.get("salutation").map(String::as_str).unwrap_or("")
     } else {
-        profile.salutation.as_str()
+        own.as_str()
     };
     template
         .replace("{first_name}", &ticket.contact.first_name)

@@ -1,6 +1,8 @@
 //! Portal profiles as the API and the portal pages see them, their colours, and the inputs that
 //! create and change them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::FromRow;
@@ -168,18 +170,58 @@ pub struct Profile {
     pub language: Language,
     /// Tracking links stop working this many days after the ticket is closed; absent: never.
     pub link_expiry_days: Option<i64>,
+    /// End users may change or cancel their appointment online until this many minutes before
+    /// it (0 to 43,200); after that the booking page says whom to call.
+    pub change_notice_minutes: i64,
+    /// Whom to call when it is too late to change online.
+    pub phone: String,
+    /// The salutation and booking texts in other languages, by language code. A text left
+    /// empty there falls back to the profile's own (in the profile's language).
+    pub translations: BTreeMap<String, ProfileTexts>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: jiff::Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: jiff::Timestamp,
 }
 
+/// A profile's texts in one language.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileTexts {
+    #[serde(default)]
+    pub salutation: String,
+    #[serde(default)]
+    pub booking_text: String,
+    #[serde(default)]
+    pub booking_disclaimer: String,
+}
+
 impl Profile {
+    /// The texts to show in `language`: its translation where one is given, else the profile's
+    /// own.
+    pub fn texts_in(&self, language: &str) -> ProfileTexts {
+        let own = ProfileTexts {
+            salutation: self.salutation.clone(),
+            booking_text: self.booking_text.clone(),
+            booking_disclaimer: self.booking_disclaimer.clone(),
+        };
+        let Some(translated) = self.translations.get(language) else {
+            return own;
+        };
+        let pick = |t: &str, o: String| if t.is_empty() { o } else { t.to_string() };
+        ProfileTexts {
+            salutation: pick(&translated.salutation, own.salutation),
+            booking_text: pick(&translated.booking_text, own.booking_text),
+            booking_disclaimer: pick(&translated.booking_disclaimer, own.booking_disclaimer),
+        }
+    }
+
     /// What the audit log keeps of a profile.
     pub fn summary(&self) -> Value {
         json!({
             "name": self.name, "is_default": self.is_default, "mode": self.mode, "feedback": self.feedback,
             "theme_install_id": self.theme_install_id, "language": self.language, "link_expiry_days": self.link_expiry_days,
+            "change_notice_minutes": self.change_notice_minutes, "phone": self.phone,
         })
     }
 }
@@ -203,6 +245,10 @@ pub(super) struct ProfileRow {
     pub theme_install_id: Option<String>,
     pub language: String,
     pub link_expiry_days: Option<i64>,
+    pub change_notice_minutes: i64,
+    pub phone: String,
+    /// JSON of the translations.
+    pub translations: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -218,6 +264,10 @@ impl ProfileRow {
             mode: self.mode,
             colours: serde_json::from_str(&self.colours).map_err(|_| corrupt("colours"))?,
             language: Language::parse(&self.language).map_err(|_| corrupt("language"))?,
+            translations: serde_json::from_str(&self.translations)
+                .map_err(|_| corrupt("translations"))?,
+            change_notice_minutes: self.change_notice_minutes,
+            phone: self.phone,
             id: self.id,
             name: self.name,
             is_default: self.is_default != 0,
@@ -242,6 +292,9 @@ fn logo_path(profile: &str, sha256: &str) -> String {
     )
 }
 
+/// A day's notice for customer-side changes, unless the profile says otherwise.
+pub const DEFAULT_CHANGE_NOTICE_MINUTES: i64 = 24 * 60;
+
 /// The profile a tenant's pages use when it has none stored (tenants created before profiles).
 pub fn built_in(language: Language) -> Profile {
     Profile {
@@ -259,6 +312,9 @@ pub fn built_in(language: Language) -> Profile {
         theme_install_id: None,
         language,
         link_expiry_days: None,
+        change_notice_minutes: DEFAULT_CHANGE_NOTICE_MINUTES,
+        phone: String::new(),
+        translations: BTreeMap::new(),
         created_at: jiff::Timestamp::UNIX_EPOCH,
         updated_at: jiff::Timestamp::UNIX_EPOCH,
     }
@@ -292,6 +348,12 @@ pub struct NewProfile {
     #[schema(value_type = Option<String>)]
     pub language: Option<Language>,
     pub link_expiry_days: Option<i64>,
+    /// Defaults to 1,440 (a day).
+    pub change_notice_minutes: Option<i64>,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub translations: BTreeMap<String, ProfileTexts>,
     /// Make this the tenant's default profile.
     #[serde(default)]
     pub is_default: bool,
@@ -319,6 +381,10 @@ pub struct ProfileChanges {
     /// `null`: links never expire.
     #[serde(default, deserialize_with = "crate::types::double_option")]
     pub link_expiry_days: Option<Option<i64>>,
+    pub change_notice_minutes: Option<i64>,
+    pub phone: Option<String>,
+    /// Replaces all translations.
+    pub translations: Option<BTreeMap<String, ProfileTexts>>,
     /// `true` makes this the default (the previous default stops being one).
     pub is_default: Option<bool>,
 }

@@ -5,7 +5,12 @@
 use serde_json::json;
 
 use super::logo;
-use super::model::{Logo, Mode, NewProfile, Profile, ProfileChanges, built_in};
+use std::collections::BTreeMap;
+
+use super::model::{
+    DEFAULT_CHANGE_NOTICE_MINUTES, Logo, Mode, NewProfile, Profile, ProfileChanges, ProfileTexts,
+    built_in,
+};
 use super::store;
 use crate::AppState;
 use crate::audit::{self, Change};
@@ -61,6 +66,31 @@ fn check_expiry(days: i64) -> Result<i64> {
     Ok(days)
 }
 
+fn check_notice(minutes: i64) -> Result<()> {
+    if !(0..=43_200).contains(&minutes) {
+        return Err(Error::invalid(
+            "invalid_notice",
+            "change_notice_minutes is 0 to 43200 (30 days)",
+        ));
+    }
+    Ok(())
+}
+
+/// Translations are keyed by a supported language and bounded like the profile's own texts.
+fn check_translations(translations: &mut BTreeMap<String, ProfileTexts>) -> Result<()> {
+    for (language, texts) in translations.iter_mut() {
+        Language::parse(language)?;
+        texts.salutation = check_text("a translated salutation", &texts.salutation, 200)?;
+        texts.booking_text = check_text("a translated booking text", &texts.booking_text, 2000)?;
+        texts.booking_disclaimer = check_text(
+            "a translated booking disclaimer",
+            &texts.booking_disclaimer,
+            2000,
+        )?;
+    }
+    Ok(())
+}
+
 /// A theme must be one of the tenant's own installs, of a theme plugin.
 async fn check_theme(pool: &Pool, tenant: &TenantId, install: &str) -> Result<()> {
     match crate::plugins::installs::kind_of(pool, tenant, install).await? {
@@ -85,6 +115,9 @@ async fn check_new(pool: &Pool, tenant: &TenantId, profile: &mut Profile) -> Res
         check_text("the booking disclaimer", &profile.booking_disclaimer, 2000)?;
     profile.logo_link = profile.logo_link.as_deref().map(check_link).transpose()?;
     profile.link_expiry_days = profile.link_expiry_days.map(check_expiry).transpose()?;
+    check_notice(profile.change_notice_minutes)?;
+    profile.phone = check_text("the phone number", &profile.phone, 50)?;
+    check_translations(&mut profile.translations)?;
     profile.colours.check()?;
     if let Some(install) = &profile.theme_install_id {
         check_theme(pool, tenant, install).await?;
@@ -115,6 +148,15 @@ async fn check_changes(pool: &Pool, tenant: &TenantId, changes: &mut ProfileChan
     }
     if let Some(Some(days)) = changes.link_expiry_days {
         check_expiry(days)?;
+    }
+    if let Some(minutes) = changes.change_notice_minutes {
+        check_notice(minutes)?;
+    }
+    if let Some(phone) = &mut changes.phone {
+        *phone = check_text("the phone number", phone, 50)?;
+    }
+    if let Some(translations) = &mut changes.translations {
+        check_translations(translations)?;
     }
     if let Some(colours) = &changes.colours {
         colours.check()?;
@@ -172,6 +214,11 @@ pub async fn create(
             None => Language::parse(tenant_language)?,
         },
         link_expiry_days: input.link_expiry_days,
+        change_notice_minutes: input
+            .change_notice_minutes
+            .unwrap_or(DEFAULT_CHANGE_NOTICE_MINUTES),
+        phone: input.phone,
+        translations: input.translations,
         created_at: jiff::Timestamp::now(),
         updated_at: jiff::Timestamp::now(),
     };

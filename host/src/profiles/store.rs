@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::types::TenantId;
 
 const COLUMNS: &str = "id, name, is_default, mode, feedback, logo_sha256, logo_link, salutation, booking_text, booking_disclaimer,
-    colours, theme_install_id, language, link_expiry_days, created_at, updated_at";
+    colours, theme_install_id, language, link_expiry_days, change_notice_minutes, phone, translations, created_at, updated_at";
 
 fn name_taken(written: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>) -> Result<()> {
     match written {
@@ -82,6 +82,10 @@ pub async fn for_project(pool: &Pool, tenant: &TenantId, project: &str) -> Resul
     row.map(ProfileRow::view).transpose()
 }
 
+fn translations_json(translations: &std::collections::BTreeMap<String, super::model::ProfileTexts>) -> String {
+    serde_json::to_string(translations).expect("texts serialise")
+}
+
 /// Stores a new profile, with a logo when cloning one that has it.
 pub async fn insert(
     conn: &mut AnyConnection,
@@ -92,8 +96,9 @@ pub async fn insert(
     let (png, sha256) = logo.map(|l| (l.png, l.sha256)).unzip();
     let inserted = sqlx::query(
         "INSERT INTO portal_profiles (id, tenant_id, name, is_default, mode, feedback, logo, logo_sha256, logo_link, salutation,
-           booking_text, booking_disclaimer, colours, theme_install_id, language, link_expiry_days, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
+           booking_text, booking_disclaimer, colours, theme_install_id, language, link_expiry_days, created_at, updated_at,
+           change_notice_minutes, phone, translations)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, $20)",
     )
     .bind(&profile.id)
     .bind(tenant)
@@ -112,6 +117,9 @@ pub async fn insert(
     .bind(profile.language.as_str())
     .bind(profile.link_expiry_days)
     .bind(now_ms())
+    .bind(profile.change_notice_minutes)
+    .bind(&profile.phone)
+    .bind(translations_json(&profile.translations))
     .execute(conn)
     .await;
     name_taken(inserted)
@@ -161,6 +169,16 @@ pub async fn update(
     }
     if let Some(days) = changes.link_expiry_days {
         sql.push(", link_expiry_days = ").push_bind(days);
+    }
+    if let Some(minutes) = changes.change_notice_minutes {
+        sql.push(", change_notice_minutes = ").push_bind(minutes);
+    }
+    if let Some(phone) = &changes.phone {
+        sql.push(", phone = ").push_bind(phone.as_str());
+    }
+    if let Some(translations) = &changes.translations {
+        sql.push(", translations = ")
+            .push_bind(translations_json(translations));
     }
     sql.push(" WHERE tenant_id = ").push_bind(tenant);
     sql.push(" AND id = ").push_bind(id);

@@ -35,6 +35,10 @@ impl Theme for Signal {
             ("tracking.html", include_str!("../templates/tracking.html")),
             ("booking.html", include_str!("../templates/booking.html")),
             (
+                "booking_form.html",
+                include_str!("../templates/booking_form.html"),
+            ),
+            (
                 "not_found.html",
                 include_str!("../templates/not_found.html"),
             ),
