@@ -6,10 +6,10 @@ use anyhow::Context;
 
 use crate::AppState;
 use crate::auth::{self, service::NewUser};
-use crate::error::{Error, Result};
 use crate::booking::model::{
     ClockTime, Closure, Definition, Horizon, HorizonUnit, Source, TimeRange, Weekday,
 };
+use crate::error::{Error, Result};
 use crate::profiles::model::{Colours, Mode, NewProfile, Palette, ProfileTexts};
 use crate::tenants::{NewTenant, Tenant};
 use crate::tickets::model::{
@@ -174,7 +174,11 @@ async fn portal_profile(
 
 /// The demo's booking rules: two-hour windows on weekdays from 8 to 18, two technicians, two
 /// hours' notice, ten business days ahead, closed over Christmas. Returns their id.
-async fn booking_rules(state: &AppState, caller: &Caller, tenant: &Tenant) -> anyhow::Result<String> {
+async fn booking_rules(
+    state: &AppState,
+    caller: &Caller,
+    tenant: &Tenant,
+) -> anyhow::Result<String> {
     let time = |raw: &str| ClockTime::parse(raw).context("a clock time");
     let day = vec![TimeRange {
         start: time("08:00")?,
@@ -214,9 +218,11 @@ async fn booking_rules(state: &AppState, caller: &Caller, tenant: &Tenant) -> an
         max_per_day: None,
         calculator_install_id: None,
     };
-    Ok(booking::service::create(state, caller, &tenant.id, definition)
-        .await?
-        .id)
+    Ok(
+        booking::service::create(state, caller, &tenant.id, definition)
+            .await?
+            .id,
+    )
 }
 
 /// A small generated logo: a printer-ish mark in the brand red on white.

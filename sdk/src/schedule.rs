@@ -162,7 +162,9 @@ pub fn standard_slots(request: &Request) -> Result<Vec<Slot>, String> {
         }
         Rules::Sla(sla) => {
             if sla.window_minutes == 0 || sla.step_minutes < sla.window_minutes {
-                return Err("window-minutes must be positive and step-minutes at least as long".into());
+                return Err(
+                    "window-minutes must be positive and step-minutes at least as long".into(),
+                );
             }
             buffer_ms = i64::from(sla.buffer_minutes) * MINUTE_MS;
             let Some(earliest) =
@@ -369,7 +371,10 @@ mod tests {
 
     #[test]
     fn the_last_window_of_a_range_is_offered_when_it_fits() {
-        let r = request(sla(120, 120), vec![day("1970-01-01", 0, &[(8, 12), (13, 17)])]);
+        let r = request(
+            sla(120, 120),
+            vec![day("1970-01-01", 0, &[(8, 12), (13, 17)])],
+        );
         let starts: Vec<i64> = standard_slots(&r)
             .unwrap()
             .iter()
@@ -380,10 +385,13 @@ mod tests {
 
     #[test]
     fn response_time_counts_business_hours_only() {
-        let mut r = request(sla(60, 60), vec![
-            day("1970-01-01", 0, &[(8, 12)]),
-            day("1970-01-02", 24 * HOUR, &[(8, 12)]),
-        ]);
+        let mut r = request(
+            sla(60, 60),
+            vec![
+                day("1970-01-01", 0, &[(8, 12)]),
+                day("1970-01-02", 24 * HOUR, &[(8, 12)]),
+            ],
+        );
         r.rules = Rules::Sla(SlaRules {
             response_minutes: 6 * 60,
             ..sla(60, 60)
@@ -433,14 +441,16 @@ mod tests {
         assert!(with(&|s| s[1].window.start -= 1).contains("overlaps"));
         assert!(with(&|s| s[0].window.end = s[0].window.start).contains("does not start before"));
         assert!(with(&|s| s[0].capacity_left = 3).contains("places left"));
-        assert!(with(&|s| s.push(Slot {
-            window: Window {
-                start: 30 * HOUR,
-                end: 31 * HOUR
-            },
-            capacity_left: 1
-        }))
-        .contains("outside"));
+        assert!(
+            with(&|s| s.push(Slot {
+                window: Window {
+                    start: 30 * HOUR,
+                    end: 31 * HOUR
+                },
+                capacity_left: 1
+            }))
+            .contains("outside")
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 pub const MINUTE_MS: i64 = 60_000;
 
 /// A half-open span of time `[start, end)` in unix milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Window {
     /// First instant inside.
     pub start: i64,

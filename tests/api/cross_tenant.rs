@@ -22,6 +22,7 @@ struct Objects {
     action: String,
     template: String,
     delivery: String,
+    rules: String,
 }
 
 impl Objects {
@@ -135,6 +136,13 @@ impl Objects {
                 json!({"name": "Branded", "feedback": true}),
             )
             .await;
+        let rules = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/booking-rules"),
+                &admin,
+                rules_definition("Visits"),
+            )
+            .await;
         let mut delivery = Value::Null;
         for _ in 0..100 {
             let log = app
@@ -165,6 +173,7 @@ impl Objects {
             profile: id(&profile),
             action: id(&action),
             template: id(&template),
+            rules: id(&rules),
             delivery: delivery
                 .as_str()
                 .expect("the action queued a delivery")
@@ -190,6 +199,7 @@ impl Objects {
             .replace("{action}", &self.action)
             .replace("{template}", &self.template)
             .replace("{delivery}", &self.delivery)
+            .replace("{rules}", &self.rules)
     }
 
     /// Everything an admin of this tenant can read, as the platform sees it.
@@ -206,6 +216,7 @@ impl Objects {
             "/portal-profiles",
             "/automated-actions",
             "/message-templates",
+            "/booking-rules",
             "/audit?limit=200",
         ] {
             let reply = app
@@ -221,10 +232,21 @@ impl Objects {
     }
 }
 
+/// Valid booking rules.
+fn rules_definition(name: &str) -> Value {
+    json!({"name": name, "time_zone": "UTC", "horizon": {"days": 7},
+        "source": {"kind": "sla", "business_hours": {"monday": [{"start": "08:00", "end": "12:00"}]},
+            "visit_minutes": 60, "window_minutes": 120, "capacity": 1}})
+}
+
 /// A body that would be valid for the route, and that names the other tenant's objects.
 fn body_for(template: &str, victim: &Objects) -> Value {
     if template.ends_with("/me/tokens") {
         return json!({"name": "mine"});
+    }
+    let assigns_rules = template.ends_with("/booking-rules") && template.matches('{').count() > 1;
+    if assigns_rules || template.ends_with("/booking/preview") {
+        return json!({"rules_id": victim.rules});
     }
     match template.rsplit('/').next().unwrap_or_default() {
         "users" => {
@@ -258,6 +280,10 @@ fn body_for(template: &str, victim: &Objects) -> Value {
         "{template}" => json!({"subject": "Hacked"}),
         "preview" => json!({"ticket_id": victim.ticket}),
         "test-send" => json!({"ticket_id": victim.ticket, "to": "intruder@evil.example"}),
+        "booking-rules" | "{rules}" => rules_definition("Stolen"),
+        "booking" => {
+            json!({"start": "2030-01-07T08:00:00Z", "end": "2030-01-07T10:00:00Z", "override": true})
+        }
         _ => json!({}),
     }
 }
@@ -283,7 +309,9 @@ async fn tenant_a_cannot_reach_tenant_b_through_any_route(app: TestApp) {
         }
         for method in item.as_object().unwrap().keys() {
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let sends_body = method == reqwest::Method::POST || method == reqwest::Method::PATCH;
+            let sends_body = method == reqwest::Method::POST
+                || method == reqwest::Method::PATCH
+                || (method == reqwest::Method::PUT && !template.ends_with("/logo"));
             let body = if sends_body {
                 body_for(template, &b)
             } else {
@@ -311,7 +339,7 @@ async fn tenant_a_cannot_reach_tenant_b_through_any_route(app: TestApp) {
 
             // A's own tenant in the path with B's object ids: not found.
             let names_object = template.matches('{').count() > 1;
-            let carries_b_ids = [&b.user, &b.project, &b.ticket]
+            let carries_b_ids = [&b.user, &b.project, &b.ticket, &b.rules]
                 .iter()
                 .any(|id| body.to_string().contains(id.as_str()));
             if names_object || carries_b_ids {

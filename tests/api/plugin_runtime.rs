@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use portico::plugins::bindings::action::exports::portico::plugin::steps::Event;
-use portico_sdk::schedule::{Day, Interval, Request, Rules};
-use portico_sdk::time::Window;
 use portico::plugins::bindings::theme::exports::portico::plugin::pages::{Page, PageKind};
 use portico::plugins::outbound::{Grants, Outbound, OutboundPolicy};
 use portico::plugins::runtime::{Allocation, Call, Runtime};
 use portico::plugins::{Limits, PluginKind};
+use portico_sdk::schedule::{Day, Interval, Request, Rules};
+use portico_sdk::time::Window;
 use serde_json::json;
 
 use crate::support::guest_wasm;
@@ -170,7 +170,11 @@ async fn deterministic_kinds_run_out_of_fuel() {
         bookings: vec![],
     };
     let spun = runtime
-        .calculate(&plugin, &call(&limits, r#"{"behaviour": "spin"}"#), &request)
+        .calculate(
+            &plugin,
+            &call(&limits, r#"{"behaviour": "spin"}"#),
+            &request,
+        )
         .await;
     assert_eq!(spun.result.unwrap_err().code(), "plugin_fuel_exhausted");
     assert_eq!(

@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use crate::on_both_backends;
 use crate::support::TestApp;
 
-const HOST: &str = "acme.portico.test";
+pub const HOST: &str = "acme.portico.test";
 
 /// A tenant "acme" (language de) with a project and one ticket; returns (tenant, admin token,
 /// project id, ticket id, link path).
-async fn setup(app: &TestApp) -> (String, String, String, String, String) {
+pub async fn setup(app: &TestApp) -> (String, String, String, String, String) {
     let (tenant, admin) = app.tenant_with_admin("acme").await;
     let project = app
         .post(
@@ -100,7 +100,7 @@ fn image(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
     out
 }
 
-fn csrf_token(html: &str) -> String {
+pub fn csrf_token(html: &str) -> String {
     html.split("name=\"csrf_token\" value=\"")
         .nth(1)
         .expect("a CSRF token in the form")
@@ -110,7 +110,7 @@ fn csrf_token(html: &str) -> String {
         .to_string()
 }
 
-async fn post_form(
+pub async fn post_form(
     app: &TestApp,
     path: &str,
     body: &str,

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use portico_sdk::schedule;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::bindings::v0_1_0::action::exports::portico::plugin::steps;
@@ -40,8 +40,7 @@ pub async fn execute(
         }
         PluginKind::SlotCalculator => {
             // The same shape as the WIT's `slot-request` (see `portico_sdk::schedule`).
-            let request: schedule::Request =
-                serde_json::from_value(input).map_err(parse_error)?;
+            let request: schedule::Request = serde_json::from_value(input).map_err(parse_error)?;
             let done = runtime.calculate(plugin, &call, &request).await;
             (done.result.map(|slots| json!(slots)), done.report)
         }

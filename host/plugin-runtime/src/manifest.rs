@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::outbound::Grants;
 use crate::PluginKind;
+use crate::outbound::Grants;
 
 /// Name of the custom section holding the manifest.
 pub const MANIFEST_SECTION: &str = "portico-plugin.toml";

@@ -24,10 +24,10 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 use crate::bindings::v0_1_0::portico::plugin::{http, log, smtp};
 use crate::bindings::v0_1_0::{self as bindings, action, slots, theme};
 use crate::bindings::v0_2_0;
-use portico_sdk::schedule;
-use portico_sdk::time::Window;
 use crate::outbound::{Grants, MailRoute, Outbound, OutboundError};
 use crate::{Limits, PluginError, PluginKind, WIT_VERSIONS};
+use portico_sdk::schedule;
+use portico_sdk::time::Window;
 
 /// Instances the pool keeps ready; more concurrent invocations wait for a slot.
 const POOLED_INSTANCES: u32 = 256;
@@ -324,7 +324,11 @@ impl Runtime {
                     )
                     .await;
                 map_ok(invocation, |r| {
-                    r.map(|list| list.into_iter().map(|s| slot(s.window.start, s.window.end, s.capacity_left)).collect::<Vec<_>>())
+                    r.map(|list| {
+                        list.into_iter()
+                            .map(|s| slot(s.window.start, s.window.end, s.capacity_left))
+                            .collect::<Vec<_>>()
+                    })
                 })
             }
             KindPre::Slots(pre) => {
@@ -345,7 +349,11 @@ impl Runtime {
                     )
                     .await;
                 map_ok(invocation, |r| {
-                    r.map(|list| list.into_iter().map(|s| slot(s.window.start, s.window.end, s.capacity_left)).collect::<Vec<_>>())
+                    r.map(|list| {
+                        list.into_iter()
+                            .map(|s| slot(s.window.start, s.window.end, s.capacity_left))
+                            .collect::<Vec<_>>()
+                    })
                 })
             }
             _ => return wrong_kind(plugin, PluginKind::SlotCalculator),
@@ -505,7 +513,9 @@ fn slot(start: i64, end: i64, capacity_left: u32) -> schedule::Slot {
 }
 
 /// The request in the `plugin@0.2.0` shape.
-fn slot_request_v0_2(request: &schedule::Request) -> v0_2_0::exports::portico::plugin::slots::SlotRequest {
+fn slot_request_v0_2(
+    request: &schedule::Request,
+) -> v0_2_0::exports::portico::plugin::slots::SlotRequest {
     use v0_2_0::exports::portico::plugin::slots as wit;
     use v0_2_0::portico::plugin::types::TimeWindow;
     let window = |w: &Window| TimeWindow {
@@ -561,9 +571,13 @@ fn slot_request_v0_2(request: &schedule::Request) -> v0_2_0::exports::portico::p
 /// the offerable days that are open, so closures are kept. What 0.1.0 cannot express (deadline,
 /// visit, step, buffer, per-day cap) is still enforced by [`schedule::check`] where it concerns
 /// capacity, notice and the horizon.
-fn slot_request_v0_1(request: &schedule::Request) -> slots::exports::portico::plugin::slots::SlotRequest {
+fn slot_request_v0_1(
+    request: &schedule::Request,
+) -> slots::exports::portico::plugin::slots::SlotRequest {
     use slots::exports::portico::plugin::slots as wit;
-    let minute = |day: &schedule::Day, at: i64| ((at - day.span.start) / 60_000).clamp(0, i64::from(u16::MAX)) as u16;
+    let minute = |day: &schedule::Day, at: i64| {
+        ((at - day.span.start) / 60_000).clamp(0, i64::from(u16::MAX)) as u16
+    };
     let open_days: Vec<&schedule::Day> = request
         .days
         .iter()

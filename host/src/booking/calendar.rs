@@ -26,7 +26,10 @@ fn instant(tz: &TimeZone, date: Date, time: ClockTime) -> Result<i64> {
     };
     let clock = jiff::civil::Time::new((time.0 / 60 % 24) as i8, (time.0 % 60) as i8, 0, 0)
         .map_err(internal)?;
-    let zoned = date.to_datetime(clock).to_zoned(tz.clone()).map_err(internal)?;
+    let zoned = date
+        .to_datetime(clock)
+        .to_zoned(tz.clone())
+        .map_err(internal)?;
     Ok(zoned.timestamp().as_millisecond())
 }
 
@@ -157,8 +160,18 @@ mod tests {
             end: ClockTime(e * 60),
         };
         let mut business_hours = BTreeMap::new();
-        for day in [Weekday::Monday, Weekday::Tuesday, Weekday::Wednesday, Weekday::Thursday, Weekday::Friday, Weekday::Sunday] {
-            business_hours.insert(day, vec![hours(13, 17), hours(0, 4), hours(8, 12), hours(11, 13)]);
+        for day in [
+            Weekday::Monday,
+            Weekday::Tuesday,
+            Weekday::Wednesday,
+            Weekday::Thursday,
+            Weekday::Friday,
+            Weekday::Sunday,
+        ] {
+            business_hours.insert(
+                day,
+                vec![hours(13, 17), hours(0, 4), hours(8, 12), hours(11, 13)],
+            );
         }
         Definition {
             name: "test".into(),
@@ -200,10 +213,26 @@ mod tests {
         assert_eq!(days.len(), 1);
         let day = &days[0];
         assert_eq!(day.date, "2026-10-25");
-        assert_eq!(day.span.end - day.span.start, 25 * 3_600_000, "a 25-hour day");
+        assert_eq!(
+            day.span.end - day.span.start,
+            25 * 3_600_000,
+            "a 25-hour day"
+        );
         // 00:00–04:00 lasts five hours; 08:00–12:00 and 11:00–13:00 and 13:00–17:00 merge.
-        assert_eq!(day.open[0], Window { start: ms("2026-10-24T22:00:00Z"), end: ms("2026-10-25T03:00:00Z") });
-        assert_eq!(day.open[1], Window { start: ms("2026-10-25T07:00:00Z"), end: ms("2026-10-25T16:00:00Z") });
+        assert_eq!(
+            day.open[0],
+            Window {
+                start: ms("2026-10-24T22:00:00Z"),
+                end: ms("2026-10-25T03:00:00Z")
+            }
+        );
+        assert_eq!(
+            day.open[1],
+            Window {
+                start: ms("2026-10-25T07:00:00Z"),
+                end: ms("2026-10-25T16:00:00Z")
+            }
+        );
         assert_eq!(day.open.len(), 2);
     }
 
@@ -214,11 +243,21 @@ mod tests {
         // Wednesday 2026-12-23, noon in New York.
         let now = ms("2026-12-23T17:00:00Z");
         let days = days(&d, &tz, now, now).unwrap();
-        let dates: Vec<(&str, bool)> = days.iter().map(|d| (d.date.as_str(), d.open.is_empty())).collect();
+        let dates: Vec<(&str, bool)> = days
+            .iter()
+            .map(|d| (d.date.as_str(), d.open.is_empty()))
+            .collect();
         // 23rd (Wed) open; 24th–26th closed (Christmas, yearly); 27th Sunday open; 28th Monday.
         assert_eq!(
             dates,
-            vec![("2026-12-23", false), ("2026-12-24", true), ("2026-12-25", true), ("2026-12-26", true), ("2026-12-27", false), ("2026-12-28", false)]
+            vec![
+                ("2026-12-23", false),
+                ("2026-12-24", true),
+                ("2026-12-25", true),
+                ("2026-12-26", true),
+                ("2026-12-27", false),
+                ("2026-12-28", false)
+            ]
         );
     }
 

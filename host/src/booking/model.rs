@@ -283,7 +283,10 @@ impl Definition {
                         range(&format!("business_hours.{day:?}"), r.start, r.end)?;
                     }
                 }
-                for (name, value) in [("visit_minutes", *visit_minutes), ("window_minutes", *window_minutes)] {
+                for (name, value) in [
+                    ("visit_minutes", *visit_minutes),
+                    ("window_minutes", *window_minutes),
+                ] {
                     if !(5..=1440).contains(&value) {
                         return Err(invalid(format!("{name}: from 5 to 1440")));
                     }

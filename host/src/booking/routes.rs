@@ -59,7 +59,9 @@ async fn get_rules(
     scope: Scope,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<RuleSet>> {
-    Ok(Json(store::find(&state.db.pool, &scope.tenant.id, &id).await?))
+    Ok(Json(
+        store::find(&state.db.pool, &scope.tenant.id, &id).await?,
+    ))
 }
 
 /// Replaces the whole definition; bookings made stay as they are.
@@ -115,7 +117,14 @@ async fn assign_profile(
     Json(input): Json<Assignment>,
 ) -> Result<Json<Assignment>> {
     let owner = Owner::Profile(&id);
-    service::assign(&state, &scope.caller, &scope.tenant.id, owner, Some(&input.rules_id)).await?;
+    service::assign(
+        &state,
+        &scope.caller,
+        &scope.tenant.id,
+        owner,
+        Some(&input.rules_id),
+    )
+    .await?;
     Ok(Json(input))
 }
 
@@ -128,7 +137,14 @@ async fn unassign_profile(
     scope: Scope,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    service::assign(&state, &scope.caller, &scope.tenant.id, Owner::Profile(&id), None).await?;
+    service::assign(
+        &state,
+        &scope.caller,
+        &scope.tenant.id,
+        Owner::Profile(&id),
+        None,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -146,7 +162,14 @@ async fn assign_project(
     Json(input): Json<Assignment>,
 ) -> Result<Json<Assignment>> {
     let owner = Owner::Project(&id);
-    service::assign(&state, &scope.caller, &scope.tenant.id, owner, Some(&input.rules_id)).await?;
+    service::assign(
+        &state,
+        &scope.caller,
+        &scope.tenant.id,
+        owner,
+        Some(&input.rules_id),
+    )
+    .await?;
     Ok(Json(input))
 }
 
@@ -159,7 +182,14 @@ async fn unassign_project(
     scope: Scope,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    service::assign(&state, &scope.caller, &scope.tenant.id, Owner::Project(&id), None).await?;
+    service::assign(
+        &state,
+        &scope.caller,
+        &scope.tenant.id,
+        Owner::Project(&id),
+        None,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -283,7 +313,10 @@ async fn preview(
     if request.bookings.len() > 10_000 {
         return Err(Error::invalid("invalid_preview", "at most 10000 bookings"));
     }
-    let now = request.now.unwrap_or_else(jiff::Timestamp::now).as_millisecond();
+    let now = request
+        .now
+        .unwrap_or_else(jiff::Timestamp::now)
+        .as_millisecond();
     let question = Question {
         ticket: request.ticket,
         created_at: request.created_at.map_or(now, |t| t.as_millisecond()),
@@ -342,7 +375,8 @@ async fn ticket_windows(
         bookings: None,
         ticket_id: &ticket.id,
     };
-    let offer = service::offer(&state, tenant, Some(&rules.id), &rules.definition, question).await?;
+    let offer =
+        service::offer(&state, tenant, Some(&rules.id), &rules.definition, question).await?;
     Ok(Json(Windows::of(offer)))
 }
 

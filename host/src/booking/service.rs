@@ -154,10 +154,9 @@ pub async fn assign(
         store::lock(&mut tx, tenant, rules, "")
             .await
             .map_err(|e| match e {
-                Error::NotFound(_) => Error::invalid(
-                    "unknown_rules",
-                    "no such booking rules in this tenant",
-                ),
+                Error::NotFound(_) => {
+                    Error::invalid("unknown_rules", "no such booking rules in this tenant")
+                }
                 other => other,
             })?;
     }
@@ -324,12 +323,14 @@ async fn calculate(
 ) -> Result<std::result::Result<Vec<Slot>, String>> {
     let install = match &definition.calculator_install_id {
         Some(id) => id.clone(),
-        None => match crate::plugins::store::install_of(&state.db.pool, tenant, STANDARD_CALCULATOR)
-            .await?
-        {
-            Some(id) => id,
-            None => return Ok(Err("the tenant has no slot calculator installed".into())),
-        },
+        None => {
+            match crate::plugins::store::install_of(&state.db.pool, tenant, STANDARD_CALCULATOR)
+                .await?
+            {
+                Some(id) => id,
+                None => return Ok(Err("the tenant has no slot calculator installed".into())),
+            }
+        }
     };
     let runnable = match prepared::runnable_cached(state, tenant, &install).await {
         Ok(runnable) => runnable,

@@ -23,8 +23,8 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Error;
 use crate::{
-    AppState, audit, auth, automations, booking, deliveries, domains, events, plugins, policies, profiles,
-    sessions, tenants, tickets,
+    AppState, audit, auth, automations, booking, deliveries, domains, events, plugins, policies,
+    profiles, sessions, tenants, tickets,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

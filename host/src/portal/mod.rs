@@ -26,7 +26,6 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use crate::error::Error;
 use crate::events::{BoxFuture, Recorded, Subscriber};
-use crate::{AppState, booking};
 use crate::plugins::bindings::theme::exports::portico::plugin::pages::PageKind;
 use crate::profiles::{self, Profile};
 use crate::tenants::Tenant;
@@ -35,6 +34,7 @@ use crate::tickets::feedback::{self, Refusal};
 use crate::tickets::service::{give_feedback, load};
 use crate::tickets::{Status, links};
 use crate::types::{LANGUAGES, Language, TenantId};
+use crate::{AppState, booking};
 use portico_sdk::time::Window;
 use view::{
     BookingView, Branding, FeedbackView, LIVE_SCRIPT, Links, Rating, TenantView, ViewModel,
@@ -87,7 +87,10 @@ pub fn routes() -> Router<AppState> {
         .route("/t/{token}", get(tracking_page))
         .route("/t/{token}/events", get(tracking_events))
         .route("/t/{token}/booking", get(booking_page).post(submit_booking))
-        .route("/t/{token}/booking/cancel", axum::routing::post(cancel_booking))
+        .route(
+            "/t/{token}/booking/cancel",
+            axum::routing::post(cancel_booking),
+        )
         .route("/t/{token}/appointment.ics", get(appointment_calendar))
         .route("/t/{token}/feedback", axum::routing::post(submit_feedback))
         .route("/portal/logo/{profile}", get(logo))
@@ -301,14 +304,16 @@ async fn booking_view(
     if !(windows && view.allowed && view.can_change) {
         return view;
     }
-    let rules = match booking::service::rules_for(state, &tenant.id, &ticket.project_id, &profile.id).await {
-        Ok(Some(rules)) => rules,
-        Ok(None) => return view,
-        Err(e) => {
-            tracing::error!(error = ?e, "reading booking rules");
-            return view;
-        }
-    };
+    let rules =
+        match booking::service::rules_for(state, &tenant.id, &ticket.project_id, &profile.id).await
+        {
+            Ok(Some(rules)) => rules,
+            Ok(None) => return view,
+            Err(e) => {
+                tracing::error!(error = ?e, "reading booking rules");
+                return view;
+            }
+        };
     let question = booking::service::Question {
         ticket: booking::service::facts(ticket),
         created_at: ticket.created_at.as_millisecond(),
@@ -317,7 +322,15 @@ async fn booking_view(
         bookings: None,
         ticket_id: &ticket.id,
     };
-    let offer = match booking::service::offer(state, &tenant.id, Some(&rules.id), &rules.definition, question).await {
+    let offer = match booking::service::offer(
+        state,
+        &tenant.id,
+        Some(&rules.id),
+        &rules.definition,
+        question,
+    )
+    .await
+    {
         Ok(offer) => offer,
         Err(e) => {
             tracing::error!(error = ?e, "computing booking windows");
@@ -413,8 +426,24 @@ async fn show(
     };
     let nonce = crate::http::pages::Pages::nonce();
     let windows = kind == PageKind::Booking;
-    let booking = booking_view(state, opened, windows, outcome.booking_notice, outcome.booking_error).await;
-    let model = model(state, opened, page, token, &nonce, booking, outcome.feedback_error).await;
+    let booking = booking_view(
+        state,
+        opened,
+        windows,
+        outcome.booking_notice,
+        outcome.booking_error,
+    )
+    .await;
+    let model = model(
+        state,
+        opened,
+        page,
+        token,
+        &nonce,
+        booking,
+        outcome.feedback_error,
+    )
+    .await;
     render::page(state, &opened.tenant, &opened.profile, kind, &model, status).await
 }
 
@@ -464,7 +493,15 @@ async fn booking_page(
         booking_notice: notice,
         ..Outcome::default()
     };
-    show(&state, &opened, &token, PageKind::Booking, StatusCode::OK, outcome).await
+    show(
+        &state,
+        &opened,
+        &token,
+        PageKind::Booking,
+        StatusCode::OK,
+        outcome,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -503,19 +540,26 @@ async fn refuse_booking(
 /// The translation key and status of a refused booking change.
 fn booking_refusal(error: &Error) -> Option<(StatusCode, &'static str)> {
     match error {
-        Error::Conflict { code: "window_taken", .. } => Some((StatusCode::CONFLICT, "booking_taken")),
-        Error::Conflict { code: "too_late_to_change", .. } => {
-            Some((StatusCode::CONFLICT, "booking_too_late"))
-        }
-        Error::Conflict { code: "no_appointment", .. } => {
-            Some((StatusCode::CONFLICT, "booking_nothing_to_cancel"))
-        }
-        Error::Conflict { code: "booking_unavailable", .. } => {
-            Some((StatusCode::SERVICE_UNAVAILABLE, "booking_unavailable_now"))
-        }
-        Error::Invalid { code: "invalid_window", .. } => {
-            Some((StatusCode::UNPROCESSABLE_ENTITY, "booking_choose_error"))
-        }
+        Error::Conflict {
+            code: "window_taken",
+            ..
+        } => Some((StatusCode::CONFLICT, "booking_taken")),
+        Error::Conflict {
+            code: "too_late_to_change",
+            ..
+        } => Some((StatusCode::CONFLICT, "booking_too_late")),
+        Error::Conflict {
+            code: "no_appointment",
+            ..
+        } => Some((StatusCode::CONFLICT, "booking_nothing_to_cancel")),
+        Error::Conflict {
+            code: "booking_unavailable",
+            ..
+        } => Some((StatusCode::SERVICE_UNAVAILABLE, "booking_unavailable_now")),
+        Error::Invalid {
+            code: "invalid_window",
+            ..
+        } => Some((StatusCode::UNPROCESSABLE_ENTITY, "booking_choose_error")),
         _ => None,
     }
 }
@@ -533,10 +577,29 @@ async fn booking_form(
         return Err(Redirect::to(&format!("/t/{token}")).into_response());
     }
     let Ok(Form(form)) = Form::<BookingForm>::from_request(request, state).await else {
-        return Err(refuse_booking(state, &opened, token, StatusCode::BAD_REQUEST, "booking_choose_error").await);
+        return Err(refuse_booking(
+            state,
+            &opened,
+            token,
+            StatusCode::BAD_REQUEST,
+            "booking_choose_error",
+        )
+        .await);
     };
-    if !same_origin(visitor) || !state.plugins.secrets.verify(&csrf_message(&opened), &form.csrf_token) {
-        return Err(refuse_booking(state, &opened, token, StatusCode::FORBIDDEN, "feedback_expired").await);
+    if !same_origin(visitor)
+        || !state
+            .plugins
+            .secrets
+            .verify(&csrf_message(&opened), &form.csrf_token)
+    {
+        return Err(refuse_booking(
+            state,
+            &opened,
+            token,
+            StatusCode::FORBIDDEN,
+            "feedback_expired",
+        )
+        .await);
     }
     Ok((opened, form))
 }
@@ -552,13 +615,34 @@ async fn submit_booking(
         Err(page) => return page,
     };
     let Some(window) = parse_window(&form.window) else {
-        return refuse_booking(&state, &opened, &token, StatusCode::UNPROCESSABLE_ENTITY, "booking_choose_error").await;
+        return refuse_booking(
+            &state,
+            &opened,
+            &token,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "booking_choose_error",
+        )
+        .await;
     };
     let (tenant, ticket, profile) = (&opened.tenant, &opened.ticket, &opened.profile);
-    let rules = match booking::service::rules_for(&state, &tenant.id, &ticket.project_id, &profile.id).await {
+    let rules = match booking::service::rules_for(
+        &state,
+        &tenant.id,
+        &ticket.project_id,
+        &profile.id,
+    )
+    .await
+    {
         Ok(Some(rules)) => rules,
         Ok(None) => {
-            return refuse_booking(&state, &opened, &token, StatusCode::SERVICE_UNAVAILABLE, "booking_unavailable_now").await;
+            return refuse_booking(
+                &state,
+                &opened,
+                &token,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "booking_unavailable_now",
+            )
+            .await;
         }
         Err(e) => return e.into_response(),
     };
@@ -590,7 +674,16 @@ async fn cancel_booking(
     };
     let notice = Some(opened.profile.change_notice_minutes * 60_000);
     let by = crate::tickets::service::BookedBy::Customer;
-    match booking::service::cancel(&state, END_USER, &opened.tenant.id, &opened.ticket, by, notice).await {
+    match booking::service::cancel(
+        &state,
+        END_USER,
+        &opened.tenant.id,
+        &opened.ticket,
+        by,
+        notice,
+    )
+    .await
+    {
         Ok(_) => Redirect::to(&format!("/t/{token}/booking?done=cancelled")).into_response(),
         Err(e) => match booking_refusal(&e) {
             Some((status, reason)) => refuse_booking(&state, &opened, &token, status, reason).await,
@@ -627,7 +720,11 @@ async fn appointment_calendar(
         time(appointment.end),
         tenant.time_zone
     );
-    let uid = format!("{}@{}", ticket.id, visitor.host.as_deref().unwrap_or("portico"));
+    let uid = format!(
+        "{}@{}",
+        ticket.id,
+        visitor.host.as_deref().unwrap_or("portico")
+    );
     let body = booking::ics::calendar(&booking::ics::Appointment {
         uid: &uid,
         start: appointment.start,
@@ -636,19 +733,29 @@ async fn appointment_calendar(
         description: &description,
         location: &ticket.address,
         // Grows with every change of the ticket, as calendars expect of an updated event.
-        sequence: (ticket.updated_at.as_second() - ticket.created_at.as_second()).clamp(0, i64::from(u32::MAX)) as u32,
+        sequence: (ticket.updated_at.as_second() - ticket.created_at.as_second())
+            .clamp(0, i64::from(u32::MAX)) as u32,
         time_zone: &tenant.time_zone,
     });
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/calendar; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/calendar; charset=utf-8"),
+            ),
             (
                 header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&format!("attachment; filename=\"appointment-{}.ics\"", ticket.number))
-                    .unwrap_or(HeaderValue::from_static("attachment")),
+                HeaderValue::from_str(&format!(
+                    "attachment; filename=\"appointment-{}.ics\"",
+                    ticket.number
+                ))
+                .unwrap_or(HeaderValue::from_static("attachment")),
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
         ],
         body,
     )

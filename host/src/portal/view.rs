@@ -188,7 +188,10 @@ pub fn days(
         if current_date != Some(start.date()) {
             current_date = Some(start.date());
             let weekday = texts
-                .get(&format!("weekday_{}", start.weekday().to_monday_one_offset()))
+                .get(&format!(
+                    "weekday_{}",
+                    start.weekday().to_monday_one_offset()
+                ))
                 .cloned()
                 .unwrap_or_default();
             days.push(DayView {

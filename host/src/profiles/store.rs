@@ -82,7 +82,9 @@ pub async fn for_project(pool: &Pool, tenant: &TenantId, project: &str) -> Resul
     row.map(ProfileRow::view).transpose()
 }
 
-fn translations_json(translations: &std::collections::BTreeMap<String, super::model::ProfileTexts>) -> String {
+fn translations_json(
+    translations: &std::collections::BTreeMap<String, super::model::ProfileTexts>,
+) -> String {
     serde_json::to_string(translations).expect("texts serialise")
 }
 

@@ -529,7 +529,13 @@ pub async fn set_booking_in(
     };
     tx.emit(Some(tenant), id, actor, event).await?;
     if window.is_some() && before.status == Status::Received {
-        store::update(tx, tenant, id, &[("status", Arg::from(Status::Scheduling.as_str()))]).await?;
+        store::update(
+            tx,
+            tenant,
+            id,
+            &[("status", Arg::from(Status::Scheduling.as_str()))],
+        )
+        .await?;
         store::record_step(tx, tenant, id, Status::Scheduling, actor, now_ms()).await?;
         let changed = Event::TicketStatusChanged {
             from: Status::Received.as_str().into(),
