@@ -584,6 +584,7 @@ async fn the_last_place_goes_to_exactly_one_of_100(app: TestApp) {
     });
     let replies = join_all(attempts).await;
     let won: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
+    let loser = &tickets[replies.iter().position(|r| r.status == 409).unwrap()];
     let taken = replies
         .iter()
         .filter(|r| r.status == 409 && r.code() == "window_taken")
@@ -603,7 +604,7 @@ async fn the_last_place_goes_to_exactly_one_of_100(app: TestApp) {
     );
     let again = app
         .get(
-            &format!("/api/v1/tenants/{tenant}/tickets/{}/booking", tickets[1]),
+            &format!("/api/v1/tenants/{tenant}/tickets/{loser}/booking"),
             &admin,
         )
         .await;
@@ -622,7 +623,7 @@ async fn the_last_place_goes_to_exactly_one_of_100(app: TestApp) {
     let overridden = app
         .send(
             Method::PUT,
-            &format!("/api/v1/tenants/{tenant}/tickets/{}/booking", tickets[1]),
+            &format!("/api/v1/tenants/{tenant}/tickets/{loser}/booking"),
             Some(&admin),
             Some(&forced),
             &[],

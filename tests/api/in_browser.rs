@@ -334,8 +334,175 @@ async fn every_theme_follows_the_colour_scheme(app: TestApp) {
     );
 }
 
+/// The appointment the API shows for a ticket of the demo tenant.
+async fn appointment(app: &TestApp, ticket: &str) -> Value {
+    let path = format!("/api/v1/tenants/easy-printer/tickets/{ticket}");
+    app.get(&path, &app.platform_token).await.json["appointment"].clone()
+}
+
+/// The page after a form's post/redirect/get: a fresh document (the marker set before the post
+/// is gone) that shows the booking notice.
+const RELOADED_WITH_NOTICE: &str =
+    "!document.body.dataset.posted && !!document.querySelector('#booking-notice')";
+
+/// Chooses the `nth` window from the end and submits the booking form.
+async fn choose_from_the_end(page: &Page, nth: usize) -> Value {
+    page.eval(&format!(
+        "(() => {{ const all = [...document.querySelectorAll('#booking-form input[name=window]')]; \
+           const chosen = all[all.length - {nth}]; chosen.click(); document.body.dataset.posted = '1'; \
+           document.querySelector('#booking-form button[type=submit]').click(); return chosen.value; }})()"
+    ))
+    .await
+}
+
+async fn a_demo_link_books_changes_and_cancels_an_appointment(app: TestApp) {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    portico::demo::set_up(&app.state, &app.base_url)
+        .await
+        .unwrap();
+    let demo = "/api/v1/tenants/easy-printer";
+    let projects = app
+        .get(&format!("{demo}/projects"), &app.platform_token)
+        .await;
+    let created = app
+        .post(
+            &format!("{demo}/tickets"),
+            &app.platform_token,
+            json!({"project_id": projects.json["items"][0]["id"], "title": "Scanner offline",
+                "contact": {"first_name": "Mia", "last_name": "Klein", "email": "mia@customer.example"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let ticket = created.json["id"].as_str().unwrap().to_string();
+    let path = created.json["tracking_url"]
+        .as_str()
+        .unwrap()
+        .split("portico.test")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let port = app.base_url.rsplit(':').next().unwrap();
+    let backend = format!("{:?}", app.state.db.backend).to_lowercase();
+    let page = browser.new_page().await;
+    page.set_viewport(390, 844, true).await;
+    page.goto(&format!("http://easy-printer.portico.test:{port}{path}"))
+        .await;
+    page.click("#book").await;
+    page.wait_for(
+        "!!document.querySelector('#booking-form')",
+        Duration::from_secs(15),
+    )
+    .await;
+    page.screenshot(&format!("booking-choose-{backend}")).await;
+    assert_accessible(&page, "the booking page").await;
+
+    // Book the last window offered (days ahead, so it can still be changed online).
+    let chosen = choose_from_the_end(&page, 1).await;
+    page.wait_for(RELOADED_WITH_NOTICE, Duration::from_secs(15))
+        .await;
+    let start: i64 = chosen
+        .as_str()
+        .unwrap()
+        .split('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let start = jiff::Timestamp::from_millisecond(start).unwrap();
+    let booked = appointment(&app, &ticket).await;
+    assert_eq!(
+        booked["start"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap(),
+        start
+    );
+    page.screenshot(&format!("booking-booked-{backend}")).await;
+    assert_accessible(&page, "the booking page after booking").await;
+
+    // The calendar file the page offers holds that appointment.
+    let ics = page
+        .eval("fetch(document.querySelector('#calendar').href).then(r => r.text())")
+        .await;
+    let ics = ics.as_str().unwrap();
+    assert!(
+        ics.contains(&start.strftime("DTSTART:%Y%m%dT%H%M%SZ").to_string()),
+        "{ics}"
+    );
+    let unfolded = icalendar::parser::unfold(ics);
+    let calendar: icalendar::Calendar = icalendar::parser::read_calendar(&unfolded).unwrap().into();
+    assert_eq!(calendar.components.len(), 1);
+
+    // Change it to the window before, then cancel it.
+    let changed = choose_from_the_end(&page, 2).await;
+    page.wait_for(RELOADED_WITH_NOTICE, Duration::from_secs(15))
+        .await;
+    let moved: i64 = changed
+        .as_str()
+        .unwrap()
+        .split('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let moved = jiff::Timestamp::from_millisecond(moved).unwrap();
+    let now = appointment(&app, &ticket).await;
+    assert_eq!(
+        now["start"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap(),
+        moved,
+        "the appointment moved"
+    );
+    page.eval("document.body.dataset.posted = '1'; document.querySelector('#cancel-form button[type=submit]').click()")
+        .await;
+    page.wait_for(
+        &format!("{RELOADED_WITH_NOTICE} && !document.querySelector('#cancel-form')"),
+        Duration::from_secs(15),
+    )
+    .await;
+    assert_eq!(appointment(&app, &ticket).await, Value::Null);
+    page.screenshot(&format!("booking-cancelled-{backend}"))
+        .await;
+    assert_no_errors(&page, "the booking page");
+
+    // The dispatcher sees every change in the ticket's history.
+    let history = app
+        .get(
+            &format!("{demo}/events?subject={ticket}&limit=100"),
+            &app.platform_token,
+        )
+        .await;
+    let changes: Vec<(&str, &str)> = history.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"].as_str().unwrap().starts_with("appointment_"))
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["data"]["by"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("appointment_booked", "customer"),
+            ("appointment_booked", "customer"),
+            ("appointment_cancelled", "customer")
+        ]
+    );
+}
+
 on_both_backends!(
     a_phone_sees_the_timeline_and_the_status_change_live,
     feedback_is_sent_from_the_page,
-    every_theme_follows_the_colour_scheme
+    every_theme_follows_the_colour_scheme,
+    a_demo_link_books_changes_and_cancels_an_appointment
 );

@@ -480,8 +480,8 @@ pub async fn book(
         rules_id: Some(&locked.id),
         by,
     };
-    set_booking_in(&mut tx, actor, tenant, &ticket.id, change, |t, current| {
-        customer_may_change(t, current, change_notice_ms)
+    set_booking_in(&mut tx, actor, tenant, &ticket.id, change, |current| {
+        customer_may_change(current, change_notice_ms)
     })
     .await?;
     tx.commit().await?;
@@ -496,11 +496,7 @@ fn taken() -> Error {
 }
 
 /// Customers change or cancel only while the appointment is further away than the notice.
-fn customer_may_change(
-    _ticket: &Ticket,
-    current: Option<(i64, i64)>,
-    change_notice_ms: Option<i64>,
-) -> Result<()> {
+fn customer_may_change(current: Option<(i64, i64)>, change_notice_ms: Option<i64>) -> Result<()> {
     if let (Some(notice), Some((start, _))) = (change_notice_ms, current)
         && start - now_ms() < notice
     {
@@ -527,8 +523,8 @@ pub async fn cancel(
         rules_id: None,
         by,
     };
-    set_booking_in(&mut tx, actor, tenant, &ticket.id, change, |t, current| {
-        customer_may_change(t, current, change_notice_ms)
+    set_booking_in(&mut tx, actor, tenant, &ticket.id, change, |current| {
+        customer_may_change(current, change_notice_ms)
     })
     .await?;
     tx.commit().await?;
