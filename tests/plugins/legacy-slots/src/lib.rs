@@ -35,7 +35,11 @@ impl Guest for Legacy {
                 }
                 Rules::Sla(sla) => {
                     let step = i64::from(sla.window_minutes.max(1)) * MINUTE;
-                    for opening in sla.working_hours.iter().filter(|o| o.weekday == day.weekday) {
+                    for opening in sla
+                        .working_hours
+                        .iter()
+                        .filter(|o| o.weekday == day.weekday)
+                    {
                         let hours = window(day, opening);
                         let mut start = hours.start;
                         while start + step <= hours.end {

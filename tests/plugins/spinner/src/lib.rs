@@ -20,7 +20,9 @@ fn slot(start: i64, end: i64, capacity_left: u32) -> Slot {
 impl SlotCalculator for Spinner {
     fn calculate(request: SlotRequest, config: Json) -> Result<Vec<Slot>, String> {
         let mut slots = standard_slots(&request)?;
-        let first = slots.first().map_or(request.not_before + HOUR, |s| s.window.start);
+        let first = slots
+            .first()
+            .map_or(request.not_before + HOUR, |s| s.window.start);
         match config["behaviour"].as_str().unwrap_or("standard") {
             "spin" => {
                 let mut n: u64 = 0;
