@@ -174,7 +174,7 @@ pub fn standard_slots(request: &Request) -> Result<Vec<Slot>, String> {
             };
             let latest = sla
                 .deadline_minutes
-                .and_then(|m| business_instant(&request.days, request.created_at, m))
+                .and_then(|m| deadline(&request.days, request.created_at, m))
                 .unwrap_or(i64::MAX);
             let window_ms = i64::from(sla.window_minutes) * MINUTE_MS;
             let step_ms = i64::from(sla.step_minutes) * MINUTE_MS;
@@ -224,18 +224,128 @@ pub fn standard_slots(request: &Request) -> Result<Vec<Slot>, String> {
         .collect();
     slots.sort_by_key(|s| s.window);
     slots.dedup_by_key(|s| s.window);
+    slots.truncate(MAX_WINDOWS);
     Ok(slots)
 }
 
-/// Most windows one calculation may offer.
+/// Most windows one calculation may offer; the standard algorithm offers the earliest ones.
 pub const MAX_WINDOWS: usize = 5_000;
+
+/// What every window of one request is checked against.
+struct Bounds<'a> {
+    offerable: Vec<&'a Day>,
+    horizon: Window,
+    buffer_ms: i64,
+    /// The response rule and the deadline (SLA rules).
+    earliest: i64,
+    latest: i64,
+}
+
+impl<'a> Bounds<'a> {
+    fn of(request: &'a Request) -> Option<Self> {
+        let offerable: Vec<&Day> = request.days.iter().filter(|d| d.offerable).collect();
+        let horizon = Window {
+            start: offerable.first()?.span.start,
+            end: offerable.last()?.span.end,
+        };
+        let (buffer_ms, earliest, latest) = match request.rules {
+            Rules::Sla(sla) => (
+                i64::from(sla.buffer_minutes) * MINUTE_MS,
+                business_instant(&request.days, request.created_at, sla.response_minutes)
+                    .unwrap_or(i64::MAX),
+                sla.deadline_minutes
+                    .and_then(|m| deadline(&request.days, request.created_at, m))
+                    .unwrap_or(i64::MAX),
+            ),
+            Rules::Intervals => (0, i64::MIN, i64::MAX),
+        };
+        Some(Self {
+            offerable,
+            horizon,
+            buffer_ms,
+            earliest,
+            latest,
+        })
+    }
+
+    /// The places the rules leave in `w`, or why it may not be offered at all.
+    fn places(&self, request: &Request, w: &Window) -> Result<u32, String> {
+        let fail = |problem: &str| Err(format!("window {}–{}: {problem}", w.start, w.end));
+        if w.start >= w.end {
+            return fail("it does not start before it ends");
+        }
+        if w.start < self.horizon.start || w.end > self.horizon.end {
+            return fail("it is outside the days that may be offered");
+        }
+        if w.start < request.now {
+            return fail("it starts in the past");
+        }
+        if w.start < request.not_before {
+            return fail("it starts inside the minimum notice");
+        }
+        let capacity = match request.rules {
+            Rules::Sla(sla) => {
+                let open = self.offerable.iter().flat_map(|d| &d.open);
+                if !open
+                    .into_iter()
+                    .any(|r| r.start <= w.start && w.end <= r.end)
+                {
+                    return fail("it is not within business hours");
+                }
+                if w.start < self.earliest || w.start > self.latest {
+                    return fail("it is outside the response time or the deadline");
+                }
+                sla.capacity
+            }
+            Rules::Intervals => match self
+                .offerable
+                .iter()
+                .flat_map(|d| &d.intervals)
+                .find(|i| i.window == *w)
+            {
+                Some(interval) => interval.capacity,
+                None => return fail("it is not one of the day's intervals"),
+            },
+        };
+        if let Some(cap) = request.max_per_day
+            && let Some(day) = self.offerable.iter().find(|d| d.span.contains(w.start))
+            && request
+                .bookings
+                .iter()
+                .filter(|b| day.span.contains(b.start))
+                .count() as u64
+                >= u64::from(cap)
+        {
+            return fail("its day is fully booked");
+        }
+        Ok(capacity.saturating_sub(used(&request.bookings, w, self.buffer_ms)))
+    }
+}
+
+/// The deadline: like [`business_instant`], but business time that ends exactly at closing
+/// reaches on to the next opening, which is the same business time.
+fn deadline(days: &[Day], from: i64, minutes: u32) -> Option<i64> {
+    let mut left = i64::from(minutes) * MINUTE_MS;
+    for range in days.iter().flat_map(|d| &d.open) {
+        let start = range.start.max(from);
+        if start >= range.end {
+            continue;
+        }
+        if range.end - start > left {
+            return Some(start + left);
+        }
+        left -= range.end - start;
+    }
+    None
+}
 
 /// Checks windows a calculator returned for `request`, as the host does before it shows or
 /// books any: no more than [`MAX_WINDOWS`]; each starts before it ends; sorted by start, with
-/// no overlaps or duplicates; inside the offerable days; not before `now` or `not_before`; at
-/// least one place left and no more than the rules give once existing bookings are counted
-/// (for interval rules, only the day's intervals may be offered); nothing on a day that is
-/// fully booked under `max_per_day`. The error names the first window at fault.
+/// no overlaps or duplicates; inside the offerable days; not before `now` or `not_before`; for
+/// SLA rules within business hours and the response time and deadline, for interval rules one of
+/// the day's intervals; at least one place left and no more than the rules leave once existing
+/// bookings are counted; nothing on a day that is fully booked under `max_per_day`. A calculator
+/// may offer fewer windows or places, never more. The error names the first window at fault.
 pub fn check(request: &Request, slots: &[Slot]) -> Result<(), String> {
     if slots.len() > MAX_WINDOWS {
         return Err(format!(
@@ -243,26 +353,16 @@ pub fn check(request: &Request, slots: &[Slot]) -> Result<(), String> {
             slots.len()
         ));
     }
-    let offerable: Vec<&Day> = request.days.iter().filter(|d| d.offerable).collect();
-    let horizon = match (offerable.first(), offerable.last()) {
-        (Some(first), Some(last)) => Window {
-            start: first.span.start,
-            end: last.span.end,
-        },
-        _ if slots.is_empty() => return Ok(()),
-        _ => return Err("windows offered, but no day is offerable".into()),
-    };
-    let buffer_ms = match request.rules {
-        Rules::Sla(sla) => i64::from(sla.buffer_minutes) * MINUTE_MS,
-        Rules::Intervals => 0,
+    let Some(bounds) = Bounds::of(request) else {
+        return match slots.is_empty() {
+            true => Ok(()),
+            false => Err("windows offered, but no day is offerable".into()),
+        };
     };
     let mut previous: Option<&Window> = None;
     for slot in slots {
         let w = &slot.window;
         let at = |problem: &str| Err(format!("window {}–{}: {problem}", w.start, w.end));
-        if w.start >= w.end {
-            return at("it does not start before it ends");
-        }
         if let Some(p) = previous
             && p.end > w.start
         {
@@ -275,46 +375,41 @@ pub fn check(request: &Request, slots: &[Slot]) -> Result<(), String> {
             });
         }
         previous = Some(w);
-        if w.start < horizon.start || w.end > horizon.end {
-            return at("it is outside the days that may be offered");
-        }
-        if w.start < request.now {
-            return at("it starts in the past");
-        }
-        if w.start < request.not_before {
-            return at("it starts inside the minimum notice");
-        }
-        let capacity = match request.rules {
-            Rules::Sla(sla) => sla.capacity,
-            Rules::Intervals => match offerable
-                .iter()
-                .flat_map(|d| &d.intervals)
-                .find(|i| i.window == *w)
-            {
-                Some(interval) => interval.capacity,
-                None => return at("it is not one of the day's intervals"),
-            },
-        };
-        let left = capacity.saturating_sub(used(&request.bookings, w, buffer_ms));
+        let left = bounds.places(request, w)?;
         if slot.capacity_left == 0 || slot.capacity_left > left {
             return at(&format!(
                 "it claims {} places left where the rules leave {left}",
                 slot.capacity_left
             ));
         }
-        if let Some(cap) = request.max_per_day
-            && let Some(day) = offerable.iter().find(|d| d.span.contains(w.start))
-            && request
-                .bookings
-                .iter()
-                .filter(|b| day.span.contains(b.start))
-                .count() as u64
-                >= u64::from(cap)
-        {
-            return at("its day is fully booked");
-        }
     }
     Ok(())
+}
+
+/// The windows of a calculator built against `plugin@0.1.0`, which knows nothing of closures,
+/// buffers, caps or the response rule as 0.2.0 states them: each window that [`check`] would
+/// refuse is left out instead (places are cut to what the rules leave), and of overlapping
+/// windows the earlier stays. What remains passes [`check`].
+pub fn keep_valid(request: &Request, mut slots: Vec<Slot>) -> Vec<Slot> {
+    let Some(bounds) = Bounds::of(request) else {
+        return Vec::new();
+    };
+    slots.sort_by_key(|s| s.window);
+    let mut kept: Vec<Slot> = Vec::new();
+    for mut slot in slots {
+        let Ok(left) = bounds.places(request, &slot.window) else {
+            continue;
+        };
+        slot.capacity_left = slot.capacity_left.min(left);
+        let overlaps = kept
+            .last()
+            .is_some_and(|k| k.window.end > slot.window.start);
+        if slot.capacity_left > 0 && !overlaps {
+            kept.push(slot);
+        }
+    }
+    kept.truncate(MAX_WINDOWS);
+    kept
 }
 
 #[cfg(test)]
@@ -451,6 +546,42 @@ mod tests {
             }))
             .contains("outside")
         );
+    }
+
+    #[test]
+    fn windows_outside_business_hours_or_the_deadline_are_refused() {
+        let mut r = request(
+            sla(60, 60),
+            vec![day("1970-01-01", 0, &[(8, 12), (13, 15)])],
+        );
+        let lunch = Slot {
+            window: Window {
+                start: 12 * HOUR,
+                end: 13 * HOUR,
+            },
+            capacity_left: 1,
+        };
+        assert!(check(&r, &[lunch]).unwrap_err().contains("business hours"));
+        // A deadline of four business hours ends at 12:00 closing: it reaches to 13:00.
+        r.rules = Rules::Sla(SlaRules {
+            deadline_minutes: Some(4 * 60),
+            ..sla(60, 60)
+        });
+        let starts: Vec<i64> = standard_slots(&r)
+            .unwrap()
+            .iter()
+            .map(|s| s.window.start / HOUR)
+            .collect();
+        assert_eq!(starts, vec![8, 9, 10, 11, 13]);
+        let late = Slot {
+            window: Window {
+                start: 14 * HOUR,
+                end: 15 * HOUR,
+            },
+            capacity_left: 1,
+        };
+        assert!(check(&r, &[late]).unwrap_err().contains("deadline"));
+        assert_eq!(keep_valid(&r, vec![late, lunch]), vec![]);
     }
 
     #[test]

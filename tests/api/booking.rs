@@ -874,6 +874,14 @@ async fn customers_book_change_and_cancel_from_the_tracking_link(app: TestApp) {
     .await;
     assert_eq!(refused.status, 409, "{}", refused.text);
     assert!(refused.text.contains("role=\"alert\""));
+    let change = format!("window={first}&csrf_token={csrf}");
+    let too_late = post_form(&app, &booking, &change, &[]).await;
+    assert_eq!(
+        too_late.status, 409,
+        "a change inside the notice: {}",
+        too_late.text
+    );
+    assert!(too_late.text.contains("id=\"too-late\""));
 
     let cancelled = app
         .delete(

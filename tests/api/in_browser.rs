@@ -471,6 +471,44 @@ async fn a_demo_link_books_changes_and_cancels_an_appointment(app: TestApp) {
         .await;
     assert_no_errors(&page, "the booking page");
 
+    // The booking page in the other looks: the built-in page and Signal.
+    let profiles = app
+        .get(&format!("{demo}/portal-profiles"), &app.platform_token)
+        .await;
+    let profile = profiles.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Easy Printer portal")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let signal = app
+        .install_of("easy-printer", &app.platform_token, "signal")
+        .await;
+    for (theme, name) in [(Value::Null, "built-in"), (json!(signal), "signal")] {
+        let set = app
+            .patch(
+                &format!("{demo}/portal-profiles/{profile}"),
+                &app.platform_token,
+                json!({"theme_install_id": theme}),
+            )
+            .await;
+        assert_eq!(set.status, 200, "{}", set.text);
+        page.goto(&format!(
+            "http://easy-printer.portico.test:{port}{path}/booking"
+        ))
+        .await;
+        page.wait_for(
+            "!!document.querySelector('#booking-form')",
+            Duration::from_secs(15),
+        )
+        .await;
+        page.screenshot(&format!("booking-{name}-{backend}")).await;
+        assert_accessible(&page, &format!("the booking page, {name}")).await;
+    }
+
     // The dispatcher sees every change in the ticket's history.
     let history = app
         .get(

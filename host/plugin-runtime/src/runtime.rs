@@ -348,11 +348,15 @@ impl Runtime {
                         },
                     )
                     .await;
+                // What 0.1.0 cannot express (closures, buffers, caps, the response rule as 0.2.0
+                // states it) is applied here: windows it breaks are left out, not fatal.
                 map_ok(invocation, |r| {
                     r.map(|list| {
-                        list.into_iter()
+                        let slots = list
+                            .into_iter()
                             .map(|s| slot(s.window.start, s.window.end, s.capacity_left))
-                            .collect::<Vec<_>>()
+                            .collect();
+                        schedule::keep_valid(request, slots)
                     })
                 })
             }
@@ -568,9 +572,8 @@ fn slot_request_v0_2(
 
 /// The request in the `plugin@0.1.0` shape, for calculators built against it: business hours and
 /// intervals as minutes after each day's midnight (elapsed time, as 0.1.0 counts them), and only
-/// the offerable days that are open, so closures are kept. What 0.1.0 cannot express (deadline,
-/// visit, step, buffer, per-day cap) is still enforced by [`schedule::check`] where it concerns
-/// capacity, notice and the horizon.
+/// the offerable days that are open, so closures are kept. Its windows then go through
+/// [`schedule::keep_valid`], which leaves out what 0.1.0 could not know to avoid.
 fn slot_request_v0_1(
     request: &schedule::Request,
 ) -> slots::exports::portico::plugin::slots::SlotRequest {

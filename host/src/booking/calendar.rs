@@ -3,12 +3,12 @@
 //! counted. This is where every time-zone computation of booking happens.
 //!
 //! A wall-clock time that does not exist (inside a spring-forward gap) is taken as the instant
-//! just after the gap; one that occurs twice (a fall-back night) as its first occurrence (jiff's
-//! "compatible" disambiguation). Ranges are then elapsed time: a range from 00:00 to 04:00 on a
-//! fall-back night lasts five hours.
+//! the clocks jump (02:30 on a night that skips from 02:00 to 03:00 is 03:00); one that occurs
+//! twice (a fall-back night) as its first occurrence. Ranges are then elapsed time: a range from
+//! 00:00 to 04:00 on a fall-back night lasts five hours.
 
 use jiff::civil::Date;
-use jiff::tz::TimeZone;
+use jiff::tz::{AmbiguousOffset, TimeZone};
 use portico_sdk::schedule::{Day, Interval};
 use portico_sdk::time::Window;
 
@@ -26,11 +26,23 @@ fn instant(tz: &TimeZone, date: Date, time: ClockTime) -> Result<i64> {
     };
     let clock = jiff::civil::Time::new((time.0 / 60 % 24) as i8, (time.0 % 60) as i8, 0, 0)
         .map_err(internal)?;
-    let zoned = date
-        .to_datetime(clock)
-        .to_zoned(tz.clone())
-        .map_err(internal)?;
-    Ok(zoned.timestamp().as_millisecond())
+    let wall = date.to_datetime(clock);
+    let at = match tz.to_ambiguous_timestamp(wall).offset() {
+        // Inside a gap: the instant the clocks jump, where the gap ends.
+        AmbiguousOffset::Gap { after, .. } => {
+            let before_jump = after.to_timestamp(wall).map_err(internal)?;
+            tz.following(before_jump)
+                .next()
+                .map(|t| t.timestamp())
+                .ok_or_else(|| {
+                    Error::Internal(anyhow::anyhow!("calendar: a gap without a transition"))
+                })?
+        }
+        // Twice (a fall-back night): the first time.
+        AmbiguousOffset::Fold { before, .. } => before.to_timestamp(wall).map_err(internal)?,
+        AmbiguousOffset::Unambiguous { offset } => offset.to_timestamp(wall).map_err(internal)?,
+    };
+    Ok(at.as_millisecond())
 }
 
 fn internal(e: jiff::Error) -> Error {
@@ -234,6 +246,19 @@ mod tests {
             }
         );
         assert_eq!(day.open.len(), 2);
+    }
+
+    #[test]
+    fn a_time_inside_the_spring_forward_gap_is_the_jump() {
+        let tz = TimeZone::get("Europe/Berlin").unwrap();
+        let at = instant(&tz, jiff::civil::date(2026, 3, 29), ClockTime(2 * 60 + 30)).unwrap();
+        assert_eq!(at, ms("2026-03-29T01:00:00Z"), "03:00 CEST");
+        let twice = instant(&tz, jiff::civil::date(2026, 10, 25), ClockTime(2 * 60 + 30)).unwrap();
+        assert_eq!(
+            twice,
+            ms("2026-10-25T00:30:00Z"),
+            "the first 02:30, in summer time"
+        );
     }
 
     #[test]

@@ -13,7 +13,6 @@ pub struct Appointment<'a> {
     pub end: jiff::Timestamp,
     pub summary: &'a str,
     pub description: &'a str,
-    pub location: &'a str,
     /// Incremented with every change, as calendars expect of an updated event.
     pub sequence: u32,
     pub time_zone: &'a str,
@@ -32,9 +31,6 @@ pub fn calendar(appointment: &Appointment<'_>) -> String {
         .starts(utc(appointment.start))
         .ends(utc(appointment.end))
         .sequence(appointment.sequence);
-    if !appointment.location.is_empty() {
-        event.location(appointment.location);
-    }
     let mut calendar = Calendar::new();
     calendar
         .append_property(icalendar::Property::new(
@@ -59,7 +55,6 @@ mod tests {
             end,
             summary: "Visit: printer, ticket #7",
             description: "Between 09:00 and 11:00 (Europe/Berlin)",
-            location: "Hauptstraße 1, Berlin",
             sequence: 2,
             time_zone: "Europe/Berlin",
         });
@@ -69,6 +64,6 @@ mod tests {
         let calendar: Calendar = parsed.into();
         let event = calendar.components[0].as_event().unwrap();
         assert_eq!(event.get_summary(), Some("Visit: printer, ticket #7"));
-        assert_eq!(event.get_location(), Some("Hauptstraße 1, Berlin"));
+        assert!(event.get_start().is_some() && event.get_end().is_some());
     }
 }

@@ -302,7 +302,10 @@ async fn preview(
             let rules = store::find(&state.db.pool, tenant, &id).await?;
             (Some(rules.id), rules.definition)
         }
-        (None, Some(definition)) => (None, definition),
+        (None, Some(definition)) => {
+            service::check_calculator(&state, tenant, &definition).await?;
+            (None, definition)
+        }
         _ => {
             return Err(Error::invalid(
                 "invalid_preview",
@@ -312,6 +315,14 @@ async fn preview(
     };
     if request.bookings.len() > 10_000 {
         return Err(Error::invalid("invalid_preview", "at most 10000 bookings"));
+    }
+    let times = [request.now, request.created_at].into_iter().flatten();
+    let spans = request.bookings.iter().flat_map(|b| [b.start, b.end]);
+    if !times.chain(spans).all(near) {
+        return Err(Error::invalid(
+            "invalid_preview",
+            "times must be within ten years of today",
+        ));
     }
     let now = request
         .now
@@ -336,6 +347,11 @@ async fn preview(
     };
     let offer = service::offer(&state, tenant, rules_id.as_deref(), &definition, question).await?;
     Ok(Json(Windows::of(offer)))
+}
+
+/// Whether `at` is within ten years of now: the calendar needs dates it can compute.
+fn near(at: jiff::Timestamp) -> bool {
+    at.duration_since(jiff::Timestamp::now()).abs() < jiff::SignedDuration::from_hours(24 * 3660)
 }
 
 /// The rules a ticket books against, or 409 `no_booking_rules`.
@@ -412,6 +428,12 @@ async fn book(
     let tenant = &scope.tenant.id;
     let ticket = tickets::service::load(&state.db.pool, tenant, &id).await?;
     let rules = ticket_rules(&state, tenant, &ticket).await?;
+    if !(near(request.start) && near(request.end)) {
+        return Err(Error::invalid(
+            "invalid_window",
+            "an appointment is within ten years of today",
+        ));
+    }
     let window = Window {
         start: request.start.as_millisecond(),
         end: request.end.as_millisecond(),

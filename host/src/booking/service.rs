@@ -28,7 +28,8 @@ use crate::types::{Caller, TenantId};
 /// The built-in calculator every tenant has installed.
 const STANDARD_CALCULATOR: &str = "standard-slots";
 
-async fn check_calculator(state: &AppState, tenant: &TenantId, d: &Definition) -> Result<()> {
+/// A rule set's calculator must be a slot-calculator install of the tenant.
+pub async fn check_calculator(state: &AppState, tenant: &TenantId, d: &Definition) -> Result<()> {
     if let Some(install) = &d.calculator_install_id {
         let kind = crate::plugins::store::kind_of(&state.db.pool, tenant, install).await?;
         if kind.as_deref() != Some(PluginKind::SlotCalculator.as_str()) {
@@ -405,6 +406,9 @@ pub async fn book(
             "a window ends after it starts",
         ));
     }
+    // The places the calculator offered, on top of the bookings it saw: a calculator may offer
+    // fewer places than the rules, and that limit holds under concurrency too.
+    let mut offered_limit = None;
     if check != Check::Override {
         let offer = offer(
             state,
@@ -427,9 +431,15 @@ pub async fn book(
                 "booking is unavailable right now; please try again later",
             )
         })?;
-        if !windows.iter().any(|s| s.window == window) {
+        let Some(slot) = windows.iter().find(|s| s.window == window) else {
             return Err(taken());
-        }
+        };
+        let seen = schedule::used(
+            &offer.request.bookings,
+            &window,
+            buffer_ms(&rules.definition),
+        );
+        offered_limit = Some(seen + slot.capacity_left);
     }
     let mut tx = state.events.begin().await?;
     let for_update = tx.for_update();
@@ -464,7 +474,8 @@ pub async fn book(
     if check != Check::Override {
         let used = schedule::used(&nearby, &window, reach);
         let same_day = nearby.iter().filter(|b| span.contains(b.start)).count() as u64;
-        if capacity.is_none_or(|c| used >= c)
+        let limit = capacity.map(|c| offered_limit.map_or(c, |offered| c.min(offered)));
+        if limit.is_none_or(|c| used >= c)
             || d.max_per_day.is_some_and(|cap| same_day >= u64::from(cap))
         {
             return Err(taken());

@@ -341,8 +341,9 @@ async fn booking_view(
         return view;
     };
     view.available = true;
-    view.time_zone = offer.request.time_zone;
-    view.days = view::days(&slots, &offer.time_zone, &opened.language, texts);
+    // Shown in the tenant's time zone, as every other time on the page.
+    let tz = jiff::tz::TimeZone::get(&tenant.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    view.days = view::days(&slots, &tz, &opened.language, texts);
     view
 }
 
@@ -720,18 +721,13 @@ async fn appointment_calendar(
         time(appointment.end),
         tenant.time_zone
     );
-    let uid = format!(
-        "{}@{}",
-        ticket.id,
-        visitor.host.as_deref().unwrap_or("portico")
-    );
+    let uid = format!("{}@portico", ticket.id);
     let body = booking::ics::calendar(&booking::ics::Appointment {
         uid: &uid,
         start: appointment.start,
         end: appointment.end,
         summary: &summary,
         description: &description,
-        location: &ticket.address,
         // Grows with every change of the ticket, as calendars expect of an updated event.
         sequence: (ticket.updated_at.as_second() - ticket.created_at.as_second())
             .clamp(0, i64::from(u32::MAX)) as u32,
