@@ -148,6 +148,15 @@ async fn main() -> anyhow::Result<()> {
         request.days.len()
     );
 
+    // The fixed cost of a call: one day, no bookings.
+    let mut small = request.clone();
+    small.days.truncate(1);
+    small.bookings.clear();
+    let small_windows = schedule::standard_slots(&small)
+        .map_err(anyhow::Error::msg)?
+        .len();
+    let mut small_native = Vec::new();
+    let mut small_wasm = Vec::new();
     let mut plain = Vec::new();
     let mut checked = Vec::new();
     let mut wasm = Vec::new();
@@ -162,6 +171,13 @@ async fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         std::hint::black_box(runtime.calculate(&plugin, &call, &request).await.result?);
         wasm.push(started.elapsed());
+        let started = Instant::now();
+        let slots = schedule::standard_slots(std::hint::black_box(&small)).unwrap();
+        schedule::check(&small, &slots).unwrap();
+        small_native.push(started.elapsed());
+        let started = Instant::now();
+        std::hint::black_box(runtime.calculate(&plugin, &call, &small).await.result?);
+        small_wasm.push(started.elapsed());
     }
     println!("| path | windows | median | p99 |");
     println!("|---|---|---|---|");
@@ -175,6 +191,16 @@ async fn main() -> anyhow::Result<()> {
         "plugin `standard-slots` in the sandbox (fresh instance, host checks)",
         wasm,
         native.len(),
+    );
+    row(
+        "native, one day without bookings: algorithm + host checks",
+        small_native,
+        small_windows,
+    );
+    row(
+        "plugin, one day without bookings (the fixed cost of a call)",
+        small_wasm,
+        small_windows,
     );
     println!();
     println!(
