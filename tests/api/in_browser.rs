@@ -395,6 +395,17 @@ async fn a_demo_link_books_changes_and_cancels_an_appointment(app: TestApp) {
         Duration::from_secs(15),
     )
     .await;
+    // The script enhances the form: nothing to send until a window is chosen, which the button
+    // then names.
+    let submit = "document.querySelector('#booking-form button[type=submit]')";
+    assert_eq!(page.eval(&format!("{submit}.disabled")).await, true);
+    let named = page
+        .eval(&format!(
+            "(() => {{ const r = document.querySelector('#booking-form input[name=window]'); r.click(); \
+               return !{submit}.disabled && {submit}.textContent.endsWith(r.parentElement.textContent.trim()); }})()"
+        ))
+        .await;
+    assert_eq!(named, true, "the button names the chosen window");
     page.screenshot(&format!("booking-choose-{backend}")).await;
     assert_accessible(&page, "the booking page").await;
 

@@ -37,7 +37,8 @@ use crate::types::{LANGUAGES, Language, TenantId};
 use crate::{AppState, booking};
 use portico_sdk::time::Window;
 use view::{
-    BookingView, Branding, FeedbackView, LIVE_SCRIPT, Links, Rating, TenantView, ViewModel,
+    BOOKING_SCRIPT, BookingView, Branding, FeedbackView, LIVE_SCRIPT, Links, Rating, TenantView,
+    ViewModel,
 };
 
 /// The actor end users' changes are recorded as.
@@ -95,6 +96,7 @@ pub fn routes() -> Router<AppState> {
         .route("/t/{token}/feedback", axum::routing::post(submit_feedback))
         .route("/portal/logo/{profile}", get(logo))
         .route(LIVE_SCRIPT, get(live_script))
+        .route(BOOKING_SCRIPT, get(booking_script))
 }
 
 /// The profile's language, unless the browser prefers another one we have.
@@ -397,6 +399,7 @@ async fn model<'a>(
                 .then(|| format!("{base}/appointment.ics")),
             feedback: feedback_form.then(|| format!("{base}/feedback")),
             live_script: LIVE_SCRIPT,
+            booking_script: BOOKING_SCRIPT,
             page: base,
         },
         csrf_token: state.plugins.secrets.sign(&csrf_message(opened)),
@@ -888,6 +891,15 @@ async fn logo(
 
 /// The script that keeps tracking pages live, whatever their theme.
 async fn live_script() -> Response {
+    script(include_str!("../../assets/live.js"))
+}
+
+/// The script that enhances the booking page, whatever its theme.
+async fn booking_script() -> Response {
+    script(include_str!("../../assets/booking.js"))
+}
+
+fn script(source: &'static str) -> Response {
     (
         [
             (
@@ -899,7 +911,7 @@ async fn live_script() -> Response {
                 HeaderValue::from_static("public, max-age=300"),
             ),
         ],
-        include_str!("../../assets/live.js"),
+        source,
     )
         .into_response()
 }

@@ -9,7 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
 
-use super::view::{BookingView, Branding, FeedbackView, LIVE_SCRIPT, Links, TenantView, ViewModel};
+use super::view::{
+    BOOKING_SCRIPT, BookingView, Branding, FeedbackView, LIVE_SCRIPT, Links, TenantView, ViewModel,
+};
 use crate::AppState;
 use crate::http::pages::Pages;
 use crate::plugins::bindings::theme::exports::portico::plugin::pages::{Page, PageKind};
@@ -102,6 +104,7 @@ pub async fn message(
         links: Links {
             page: String::new(),
             live_script: LIVE_SCRIPT,
+            booking_script: BOOKING_SCRIPT,
             booking: None,
             cancel_booking: None,
             calendar: None,

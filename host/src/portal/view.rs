@@ -14,6 +14,8 @@ use crate::tickets::Ticket;
 
 /// Path of the script that keeps tracking pages live.
 pub const LIVE_SCRIPT: &str = "/portal/assets/live.js";
+/// Path of the script that enhances the booking page (which works without it).
+pub const BOOKING_SCRIPT: &str = "/portal/assets/booking.js";
 
 #[derive(Serialize)]
 pub struct ViewModel<'a> {
@@ -144,6 +146,7 @@ pub struct FeedbackView {
 pub struct Links {
     pub page: String,
     pub live_script: &'static str,
+    pub booking_script: &'static str,
     /// The booking page, where windows are chosen (a form posts back to it).
     pub booking: Option<String>,
     /// Where the cancel form posts.
