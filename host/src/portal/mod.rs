@@ -345,7 +345,13 @@ async fn booking_view(
     view.available = true;
     // Shown in the tenant's time zone, as every other time on the page.
     let tz = jiff::tz::TimeZone::get(&tenant.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    view.days = view::days(&slots, &tz, &opened.language, texts);
+    let intervals: Vec<_> = offer
+        .request
+        .days
+        .into_iter()
+        .flat_map(|d| d.intervals)
+        .collect();
+    view.days = view::days(&slots, &intervals, &tz, &opened.language, texts);
     view
 }
 

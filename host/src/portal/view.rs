@@ -123,7 +123,7 @@ pub struct DayView {
 #[derive(Serialize)]
 pub struct WindowOption {
     pub value: String,
-    /// Such as `08:00–10:00`.
+    /// Such as `08:00–10:00`, or `Morning 08:00–12:00` for a custom interval.
     pub label: String,
 }
 
@@ -167,9 +167,11 @@ pub fn format_time(at: jiff::Timestamp, time_zone: &str, language: &str) -> Stri
 }
 
 /// Windows grouped by local day, labelled in `language` (`weekday_1` … `weekday_7` name the
-/// days). A label repeated on a fall-back night carries the UTC offset to tell the two apart.
+/// days), those of custom intervals with the interval's name. A label repeated on a fall-back
+/// night carries the UTC offset to tell the two apart.
 pub fn days(
     slots: &[portico_sdk::schedule::Slot],
+    intervals: &[portico_sdk::schedule::Interval],
     tz: &jiff::tz::TimeZone,
     language: &str,
     texts: &HashMap<String, String>,
@@ -206,6 +208,10 @@ pub fn days(
         let day = days.last_mut().expect("a day was pushed");
         if day.windows.iter().any(|w| w.label == label) {
             label = format!("{label} ({})", start.strftime("%:z"));
+        }
+        // A custom interval is offered under its name.
+        if let Some(interval) = intervals.iter().find(|i| i.window == slot.window) {
+            label = format!("{} {label}", interval.name);
         }
         day.windows.push(WindowOption {
             value: format!("{}-{}", slot.window.start, slot.window.end),
@@ -309,4 +315,48 @@ pub fn salutation(
     template
         .replace("{first_name}", &ticket.contact.first_name)
         .replace("{last_name}", &ticket.contact.last_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use portico_sdk::schedule::{Interval, Slot};
+    use portico_sdk::time::Window;
+
+    use super::*;
+
+    fn slot(start: &str, minutes: i64) -> Slot {
+        let start = start.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        Slot {
+            window: Window {
+                start,
+                end: start + minutes * 60_000,
+            },
+            capacity_left: 1,
+        }
+    }
+
+    #[test]
+    fn windows_are_grouped_by_local_day_and_named() {
+        let tz = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let texts: HashMap<String, String> = [("weekday_7", "Sonntag"), ("weekday_1", "Montag")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        // The fall-back night has 02:00–02:30 twice; Monday has a named interval.
+        let slots = [
+            slot("2026-10-25T00:00:00Z", 30),
+            slot("2026-10-25T01:00:00Z", 30),
+            slot("2026-10-26T07:00:00Z", 240),
+        ];
+        let morning = Interval {
+            name: "Vormittag".into(),
+            window: slots[2].window,
+            capacity: 2,
+        };
+        let days = days(&slots, &[morning], &tz, "de", &texts);
+        assert_eq!(days[0].label, "Sonntag, 25.10.2026");
+        let labels: Vec<&str> = days[0].windows.iter().map(|w| w.label.as_str()).collect();
+        assert_eq!(labels, ["02:00–02:30", "02:00–02:30 (+01:00)"]);
+        assert_eq!(days[1].label, "Montag, 26.10.2026");
+        assert_eq!(days[1].windows[0].label, "Vormittag 08:00–12:00");
+    }
 }
