@@ -663,10 +663,23 @@ async fn submit_booking(
         check: booking::service::Check::Offered,
         change_notice_ms: Some(profile.change_notice_minutes * 60_000),
     };
-    match booking::service::book(&state, END_USER, &tenant.id, booking).await {
-        Ok(_) => Redirect::to(&format!("/t/{token}/booking?done=booked")).into_response(),
+    let booked = booking::service::book(&state, END_USER, &tenant.id, booking).await;
+    after_change(&state, &opened, &token, booked, "booked").await
+}
+
+/// After a booking change: the booking page saying what happened (post/redirect/get), or the
+/// booking page again with why the change was refused.
+async fn after_change(
+    state: &AppState,
+    opened: &Opened,
+    token: &str,
+    result: crate::error::Result<Ticket>,
+    done: &str,
+) -> Response {
+    match result {
+        Ok(_) => Redirect::to(&format!("/t/{token}/booking?done={done}")).into_response(),
         Err(e) => match booking_refusal(&e) {
-            Some((status, reason)) => refuse_booking(&state, &opened, &token, status, reason).await,
+            Some((status, reason)) => refuse_booking(state, opened, token, status, reason).await,
             None => e.into_response(),
         },
     }
@@ -684,22 +697,9 @@ async fn cancel_booking(
     };
     let notice = Some(opened.profile.change_notice_minutes * 60_000);
     let by = crate::tickets::service::BookedBy::Customer;
-    match booking::service::cancel(
-        &state,
-        END_USER,
-        &opened.tenant.id,
-        &opened.ticket,
-        by,
-        notice,
-    )
-    .await
-    {
-        Ok(_) => Redirect::to(&format!("/t/{token}/booking?done=cancelled")).into_response(),
-        Err(e) => match booking_refusal(&e) {
-            Some((status, reason)) => refuse_booking(&state, &opened, &token, status, reason).await,
-            None => e.into_response(),
-        },
-    }
+    let (tenant, ticket) = (&opened.tenant.id, &opened.ticket);
+    let cancelled = booking::service::cancel(&state, END_USER, tenant, ticket, by, notice).await;
+    after_change(&state, &opened, &token, cancelled, "cancelled").await
 }
 
 /// The appointment as an iCalendar file.
