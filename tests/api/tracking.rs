@@ -251,11 +251,70 @@ async fn guessing_links_is_rate_limited(app: TestApp) {
     }
     let limited = app.page("/t/guess-21", "acme.portico.test").await;
     assert_eq!(limited.status, 429);
+    assert_eq!(limited.headers["retry-after"], "600");
     assert_eq!(
         app.page(&path, "acme.portico.test").await.status,
-        429,
-        "until the window passes, even real links wait"
+        200,
+        "a valid link is served even to a client that guessed"
     );
+}
+
+/// The application behind a reverse proxy on the loopback address.
+fn behind_proxy(config: &mut portico::config::Config) {
+    config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+}
+
+/// A page on acme's portal through the proxy, for a client with `forwarded_for` as the
+/// proxy passed it on.
+async fn through_proxy(app: &TestApp, path: &str, forwarded_for: &str) -> u16 {
+    app.send(
+        reqwest::Method::GET,
+        path,
+        None,
+        None,
+        &[
+            ("host", "acme.portico.test"),
+            ("x-forwarded-for", forwarded_for),
+        ],
+    )
+    .await
+    .status
+}
+
+async fn behind_a_proxy_guesses_count_per_client(app: TestApp) {
+    let (_, _, _, path) = ticket_with_link(&app).await;
+    // The client writes what it likes on the left; the proxy appends the address it saw.
+    for n in 0..20 {
+        let forged = format!("10.0.0.{n}, 203.0.113.9");
+        assert_eq!(through_proxy(&app, &format!("/t/guess-{n}"), &forged).await, 404);
+    }
+    assert_eq!(
+        through_proxy(&app, "/t/guess-20", "10.9.9.9, 203.0.113.9").await,
+        429,
+        "a forged left-most hop does not escape the limit"
+    );
+    assert_eq!(
+        through_proxy(&app, &path, "203.0.113.9").await,
+        200,
+        "the guesser's own valid link still opens"
+    );
+    assert_eq!(
+        through_proxy(&app, "/t/guess-x", "198.51.100.7").await,
+        404,
+        "another client behind the same proxy is not limited"
+    );
+    assert_eq!(
+        through_proxy(&app, &path, "198.51.100.7, 127.0.0.1").await,
+        200,
+        "trusted hops are skipped"
+    );
+    // IPv6 clients count per /64, since one subscriber holds a whole one.
+    for n in 0..20 {
+        let client = format!("2001:db8:1:2::{n:x}");
+        assert_eq!(through_proxy(&app, "/t/guess", &client).await, 404);
+    }
+    assert_eq!(through_proxy(&app, "/t/guess", "2001:db8:1:2::ffff").await, 429);
+    assert_eq!(through_proxy(&app, "/t/guess", "2001:db8:1:3::1").await, 404);
 }
 
 on_both_backends!(
@@ -264,3 +323,5 @@ on_both_backends!(
     links_open_one_ticket_of_one_tenant_and_nothing_else,
     guessing_links_is_rate_limited
 );
+
+on_both_backends!(configured(behind_proxy): behind_a_proxy_guesses_count_per_client);

@@ -6,7 +6,7 @@ pub mod extract;
 pub mod guard;
 pub mod pages;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
@@ -150,13 +150,47 @@ async fn fallback(State(state): State<AppState>, request: Request) -> Response {
     }
 }
 
-/// The host the client asked for. `X-Forwarded-Host` counts only from a configured proxy.
-pub fn request_host(state: &AppState, request: &Request) -> Option<String> {
-    let peer = request
+fn peer(request: &Request) -> Option<IpAddr> {
+    request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let from_proxy = peer.is_some_and(|ip| state.config.trusted_proxies.contains(&ip));
+        .map(|c| c.0.ip())
+}
+
+/// The client's address: the socket peer, or, when the peer is a configured proxy, the
+/// right-most hop of `X-Forwarded-For` that is not one (the left-most hops are whatever the
+/// client wrote). IPv4-mapped IPv6 addresses are read as IPv4.
+pub fn client_address(state: &AppState, request: &Request) -> Option<IpAddr> {
+    let trusted = &state.config.trusted_proxies;
+    let mut client = peer(request)?.to_canonical();
+    if !trusted.contains(&client) {
+        return Some(client);
+    }
+    let hops = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect::<Vec<_>>();
+    for hop in hops.into_iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip.to_canonical();
+                if !trusted.contains(&client) {
+                    break;
+                }
+            }
+            // A hop the proxies did not write: the last address they vouched for stands.
+            Err(_) => break,
+        }
+    }
+    Some(client)
+}
+
+/// The host the client asked for. `X-Forwarded-Host` counts only from a configured proxy.
+pub fn request_host(state: &AppState, request: &Request) -> Option<String> {
+    let from_proxy = peer(request).is_some_and(|ip| state.config.trusted_proxies.contains(&ip));
     let forwarded = from_proxy
         .then(|| request.headers().get("x-forwarded-host"))
         .flatten()

@@ -8,10 +8,10 @@ pub mod view;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -73,8 +73,19 @@ impl Texts {
     }
 }
 
-/// Failed guesses per client address.
+/// Failed guesses per client: an IPv4 address or an IPv6 /64 (one subscriber's network).
+/// Bounded in size: past it, moka evicts the least used entries.
 pub type GuessCounter = Cache<IpAddr, u32>;
+
+/// The key failed guesses count under for a client address.
+fn guesser(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from_bits(
+            v6.to_bits() & !((1u128 << 64) - 1),
+        )),
+        v4 => v4,
+    }
+}
 
 pub fn guess_counter() -> GuessCounter {
     Cache::builder()
@@ -135,10 +146,7 @@ impl Visitor {
     fn of(state: &AppState, request: &Request) -> Self {
         Self {
             host: crate::http::request_host(state, request),
-            client: request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
+            client: crate::http::client_address(state, request).map(guesser),
             headers: request.headers().clone(),
         }
     }
@@ -209,17 +217,24 @@ async fn open(state: &AppState, visitor: &Visitor, token: &str) -> Result<Opened
         None => 0,
     };
     let tenant_language = language(&tenant.language, &visitor.headers);
-    if failures >= MAX_FAILED_GUESSES {
-        let texts = state.texts.get(&tenant_language);
-        return Err(state.pages.render(
-            StatusCode::TOO_MANY_REQUESTS,
-            "link_invalid.html",
-            context! { heading => texts.get("too_many_title"), text => texts.get("too_many_text"), lang => &tenant_language },
-        ));
-    }
+    // A valid link is always served: only failed guesses are limited, so nobody's guessing
+    // can lock an end user out of their ticket.
     let ticket_id = match links::resolve(&state.db.pool, &tenant.id, token).await {
         Ok(Some(id)) => id,
         Ok(None) => {
+            if failures >= MAX_FAILED_GUESSES {
+                let texts = state.texts.get(&tenant_language);
+                let mut page = state.pages.render(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "link_invalid.html",
+                    context! { heading => texts.get("too_many_title"), text => texts.get("too_many_text"), lang => &tenant_language },
+                );
+                page.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(GUESS_WINDOW.as_secs()),
+                );
+                return Err(page);
+            }
             if let Some(ip) = client {
                 state.guesses.insert(ip, failures + 1).await;
             }
