@@ -845,6 +845,27 @@ async fn themes_render_the_page_and_failures_fall_back_to_the_built_in_page(app:
         "the same install renders once it behaves: {}",
         page.text
     );
+    assert!(
+        page.text
+            .contains("<script id=\"theme-script\" nonce=\"none\">"),
+        "a theme never sees the page's nonce, so a script it writes cannot run: {}",
+        page.text
+    );
+    // Text that once stood for the nonce in kept theme output is shown as written.
+    let renamed = app
+        .patch(
+            &format!("/api/v1/tenants/{tenant}/tickets/{ticket}"),
+            &admin,
+            json!({"title": "portico-page-nonce"}),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    let page = app.page(&path, HOST).await;
+    assert!(
+        page.text.contains("<h1>portico-page-nonce</h1>"),
+        "{}",
+        page.text
+    );
 
     // A disabled or uninstalled theme: the built-in page.
     app.patch(

@@ -65,20 +65,10 @@ impl Pages {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Renders a page with a fresh nonce and strict security headers.
+    /// Renders a page with a fresh nonce and strict security headers. A rendering failure is
+    /// logged and becomes a plain error page rather than a broken one.
     pub fn render(&self, status: StatusCode, template: &str, ctx: Value) -> Response {
-        self.render_with_nonce(status, template, ctx, &Self::nonce())
-    }
-
-    /// Renders a page whose nonce was handed out already. A rendering failure is logged and
-    /// becomes a plain error page rather than a broken one.
-    pub fn render_with_nonce(
-        &self,
-        status: StatusCode,
-        template: &str,
-        ctx: Value,
-        nonce: &str,
-    ) -> Response {
+        let nonce = &Self::nonce();
         let ctx = context! { nonce => nonce, ..ctx };
         match self.env.get_template(template).and_then(|t| t.render(ctx)) {
             Ok(html) => Self::respond(status, html, nonce),

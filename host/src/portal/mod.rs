@@ -376,7 +376,6 @@ async fn model<'a>(
     opened: &'a Opened,
     page: &'static str,
     token: &str,
-    nonce: &'a str,
     booking: BookingView,
     feedback_error: Option<String>,
 ) -> ViewModel<'a> {
@@ -388,7 +387,6 @@ async fn model<'a>(
     ViewModel {
         page,
         language: &opened.language,
-        nonce,
         tenant: TenantView {
             name: &opened.tenant.display_name,
         },
@@ -419,8 +417,6 @@ async fn model<'a>(
                 .is_some()
                 .then(|| format!("{base}/appointment.ics")),
             feedback: feedback_form.then(|| format!("{base}/feedback")),
-            live_script: LIVE_SCRIPT,
-            booking_script: BOOKING_SCRIPT,
             page: base,
         },
         csrf_token: state.plugins.secrets.sign(&csrf_message(opened)),
@@ -449,7 +445,6 @@ async fn show(
         PageKind::Booking => "booking",
         _ => "tracking",
     };
-    let nonce = crate::http::pages::Pages::nonce();
     let windows = kind == PageKind::Booking;
     let booking = booking_view(
         state,
@@ -464,7 +459,6 @@ async fn show(
         opened,
         page,
         token,
-        &nonce,
         booking,
         outcome.feedback_error,
     )

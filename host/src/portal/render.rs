@@ -19,15 +19,21 @@ use crate::plugins::{PluginError, PluginKind, prepared, runs};
 use crate::profiles::Profile;
 use crate::tenants::Tenant;
 
-/// Stands for the page's nonce in what a theme renders, so that its output can be kept and
-/// served with a fresh nonce each time.
-const NONCE_PLACEHOLDER: &str = "portico-page-nonce";
-
 /// The built-in template of a page kind.
 fn native_template(kind: PageKind) -> &'static str {
     match kind {
         PageKind::Booking => "booking.html",
         _ => "tracking.html",
+    }
+}
+
+/// The host's script for a page kind, if it has one. Only the host's script carries the page's
+/// nonce: a theme never sees the nonce, so no script in its output runs.
+fn host_script(kind: PageKind) -> Option<&'static str> {
+    match kind {
+        PageKind::Tracking => Some(LIVE_SCRIPT),
+        PageKind::Booking => Some(BOOKING_SCRIPT),
+        _ => None,
     }
 }
 
@@ -44,8 +50,9 @@ pub async fn page(
     if let Some(install) = &profile.theme_install_id {
         match themed(state, tenant, install, kind, model).await {
             Ok((html, stylesheet)) => {
-                let html = with_styles(&html, &branding, &stylesheet, model.nonce);
-                return Pages::respond(status, html, model.nonce);
+                let nonce = Pages::nonce();
+                let html = into_head(&html, &branding, &stylesheet, host_script(kind), &nonce);
+                return Pages::respond(status, html, &nonce);
             }
             Err(reason) => tracing::warn!(
                 tenant = %tenant.id, install, reason, "theme failed; showing the built-in page"
@@ -77,14 +84,12 @@ pub async fn message(
         Err(e) => return e.into_response(),
     };
     let texts = state.texts.get(language);
-    let nonce = Pages::nonce();
     let model = ViewModel {
         page: match kind {
             PageKind::Unavailable => "unavailable",
             _ => "not_found",
         },
         language,
-        nonce: &nonce,
         tenant: TenantView {
             name: &tenant.display_name,
         },
@@ -103,8 +108,6 @@ pub async fn message(
         },
         links: Links {
             page: String::new(),
-            live_script: LIVE_SCRIPT,
-            booking_script: BOOKING_SCRIPT,
             booking: None,
             cancel_booking: None,
             calendar: None,
@@ -115,7 +118,8 @@ pub async fn message(
     if let Some(install) = &profile.theme_install_id {
         match themed(state, tenant, install, kind, &model).await {
             Ok((html, stylesheet)) => {
-                let html = with_styles(&html, &profile.colours.css(), &stylesheet, &nonce);
+                let nonce = Pages::nonce();
+                let html = into_head(&html, &profile.colours.css(), &stylesheet, None, &nonce);
                 return Pages::respond(status, html, &nonce);
             }
             Err(reason) => tracing::warn!(
@@ -125,17 +129,15 @@ pub async fn message(
     }
     let t = minijinja::value::Serde(texts);
     match kind {
-        PageKind::Unavailable => state.pages.render_with_nonce(
+        PageKind::Unavailable => state.pages.render(
             status,
             "unavailable.html",
             context! { t, tenant_name => &tenant.display_name, lang => language },
-            &nonce,
         ),
-        _ => state.pages.render_with_nonce(
+        _ => state.pages.render(
             status,
             "link_invalid.html",
             context! { heading => texts.get("invalid_title"), text => texts.get("invalid_text"), lang => language },
-            &nonce,
         ),
     }
 }
@@ -148,15 +150,15 @@ pub fn native(
     branding: &str,
     status: StatusCode,
 ) -> Response {
-    state.pages.render_with_nonce(
+    state.pages.render(
         status,
         native_template(kind),
         context! {
             m => minijinja::value::Serde(model),
             branding_css => branding,
+            script => host_script(kind),
             lang => model.language,
         },
-        model.nonce,
     )
 }
 
@@ -174,11 +176,9 @@ async fn themed(
     if runnable.kind != PluginKind::Theme {
         return Err("the install is not a theme".into());
     }
-    // The output depends only on the install and the view model, so it is kept (with a
-    // placeholder for the nonce, which is fresh on every response) until either changes.
-    let view_model = serde_json::to_string(model)
-        .map_err(|e| e.to_string())?
-        .replace(model.nonce, NONCE_PLACEHOLDER);
+    // The output depends only on the install and the view model (which holds no nonce), so it
+    // is kept until either changes.
+    let view_model = serde_json::to_string(model).map_err(|e| e.to_string())?;
     let key = crate::types::sha256_hex(
         format!(
             "{}\0{}\0{}\0{}\0{}\0{view_model}",
@@ -190,16 +190,10 @@ async fn themed(
         )
         .as_bytes(),
     );
-    let with_nonce = |page: &(String, String)| {
-        (
-            page.0.replace(NONCE_PLACEHOLDER, model.nonce),
-            page.1.clone(),
-        )
-    };
     if let Some(cache) = &state.plugins.rendered
         && let Some(page) = cache.get(&key).await
     {
-        return Ok(with_nonce(&page));
+        return Ok((*page).clone());
     }
     let page = Page {
         kind,
@@ -225,7 +219,7 @@ async fn themed(
             if let Some(cache) = &state.plugins.rendered {
                 cache.insert(key, page.clone()).await;
             }
-            Ok(with_nonce(&page))
+            Ok(Arc::unwrap_or_clone(page))
         }
         Err(error) => {
             let subject = runnable.subject(&tenant.id);
@@ -243,14 +237,23 @@ fn head_end(html: &str) -> Option<usize> {
     html.to_ascii_lowercase().find("</head>")
 }
 
-/// Puts the branding variables and the theme's stylesheet into the page's head, under the
-/// page's nonce (the policy allows no other styles).
-fn with_styles(html: &str, branding: &str, stylesheet: &str, nonce: &str) -> String {
+/// Puts the branding variables, the theme's stylesheet and the host's script into the page's
+/// head, under the page's nonce (the policy allows no other styles or scripts).
+fn into_head(
+    html: &str,
+    branding: &str,
+    stylesheet: &str,
+    script: Option<&str>,
+    nonce: &str,
+) -> String {
     let at = head_end(html).unwrap_or(0);
     // A stylesheet cannot close its element early.
     let stylesheet = stylesheet.replace("</", "<\\/");
+    let script = script
+        .map(|src| format!("<script nonce=\"{nonce}\" src=\"{src}\" defer></script>\n"))
+        .unwrap_or_default();
     format!(
-        "{}<style nonce=\"{nonce}\">\n{branding}{stylesheet}\n</style>\n{}",
+        "{}<style nonce=\"{nonce}\">\n{branding}{stylesheet}\n</style>\n{script}{}",
         &html[..at],
         &html[at..]
     )
@@ -263,10 +266,11 @@ mod tests {
     #[test]
     fn styles_go_into_the_head_and_cannot_escape() {
         let html = "<!doctype html><html><HEAD><title>x</title></HEAD><body></body></html>";
-        let out = with_styles(
+        let out = into_head(
             html,
             ":root{}",
             "p{} </style><script>alert(1)</script>",
+            Some("/portal/assets/live.js"),
             "n1",
         );
         let style_at = out.find("<style nonce=\"n1\">").unwrap();
@@ -274,5 +278,7 @@ mod tests {
         assert!(style_at > out.find("<title>").unwrap());
         assert!(!out.contains("</style><script>"));
         assert_eq!(out.matches("</style>").count(), 1);
+        let script_at = out.find("<script nonce=\"n1\" src=\"/portal/assets/live.js\"").unwrap();
+        assert!(style_at < script_at && script_at < out.find("</HEAD>").unwrap());
     }
 }

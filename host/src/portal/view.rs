@@ -21,8 +21,6 @@ pub const BOOKING_SCRIPT: &str = "/portal/assets/booking.js";
 pub struct ViewModel<'a> {
     pub page: &'static str,
     pub language: &'a str,
-    /// Goes on every `<script>` and `<style>` element; nothing else runs.
-    pub nonce: &'a str,
     pub tenant: TenantView<'a>,
     pub branding: Branding<'a>,
     pub texts: &'a HashMap<String, String>,
@@ -145,8 +143,6 @@ pub struct FeedbackView {
 #[derive(Serialize)]
 pub struct Links {
     pub page: String,
-    pub live_script: &'static str,
-    pub booking_script: &'static str,
     /// The booking page, where windows are chosen (a form posts back to it).
     pub booking: Option<String>,
     /// Where the cancel form posts.

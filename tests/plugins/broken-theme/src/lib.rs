@@ -1,6 +1,7 @@
 //! A theme that fails the way `config.fail` asks, to prove the host survives it and falls back:
 //! `"trap"` panics, `"loop"` never returns, `"empty"` returns an empty page and stylesheet.
-//! Anything else renders a minimal valid tracking page.
+//! Anything else renders a minimal valid tracking page, with a script that must not run: a theme
+//! gets no nonce, so it writes the one it finds, or `none`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -15,7 +16,8 @@ impl Theme for Minimal {
     fn templates() -> &'static [(&'static str, &'static str)] {
         &[(
             "tracking.html",
-            "<!doctype html><html><head><title>ok</title></head><body><h1>{{ ticket.title }}</h1></body></html>",
+            "<!doctype html><html><head><title>ok</title></head><body><h1>{{ ticket.title }}</h1>\
+             <script id=\"theme-script\" nonce=\"{{ nonce | default('none') }}\">document.title = 'ran';</script></body></html>",
         )]
     }
 }
