@@ -123,6 +123,15 @@ async fn portal_profile(
     const NAME: &str = "Easy Printer portal";
     let profiles = profiles::store::list(&state.db.pool, &tenant.id, "", 200).await?;
     if let Some(found) = profiles.into_iter().find(|p| p.name == NAME) {
+        // A demo made before booking existed gets its rules now.
+        if booking::service::rules_for(state, &tenant.id, "", &found.id)
+            .await?
+            .is_none()
+        {
+            let rules = booking_rules(state, caller, tenant).await?;
+            let owner = booking::service::Owner::Profile(&found.id);
+            booking::service::assign(state, caller, &tenant.id, owner, Some(&rules)).await?;
+        }
         return Ok(found.id);
     }
     let theme = plugins::installs::install_of(&state.db.pool, &tenant.id, "harbour")
@@ -173,12 +182,18 @@ async fn portal_profile(
 }
 
 /// The demo's booking rules: two-hour windows on weekdays from 8 to 18, two technicians, two
-/// hours' notice, ten business days ahead, closed over Christmas. Returns their id.
+/// hours' notice, ten business days ahead, closed over Christmas. Found by name when they
+/// exist; returns their id.
 async fn booking_rules(
     state: &AppState,
     caller: &Caller,
     tenant: &Tenant,
 ) -> anyhow::Result<String> {
+    const NAME: &str = "Weekday visits";
+    let existing = booking::store::list(&state.db.pool, &tenant.id, "", 200).await?;
+    if let Some(found) = existing.into_iter().find(|r| r.definition.name == NAME) {
+        return Ok(found.id);
+    }
     let time = |raw: &str| ClockTime::parse(raw).context("a clock time");
     let day = vec![TimeRange {
         start: time("08:00")?,
@@ -192,7 +207,7 @@ async fn booking_rules(
         Weekday::Friday,
     ];
     let definition = Definition {
-        name: "Weekday visits".into(),
+        name: NAME.into(),
         time_zone: tenant.time_zone.clone(),
         source: Source::Sla {
             business_hours: weekdays.into_iter().map(|d| (d, day.clone())).collect(),

@@ -21,7 +21,7 @@ pub struct Interval {
     pub capacity: u32,
 }
 
-/// One local calendar day, resolved by the host in the tenant's time zone.
+/// One local calendar day, resolved by the host in the rule set's time zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Day {
@@ -91,7 +91,7 @@ pub struct Request {
     pub now: i64,
     /// No window may start before this instant (now plus the minimum notice).
     pub not_before: i64,
-    /// IANA name of the tenant's time zone.
+    /// IANA name of the rule set's time zone.
     pub time_zone: String,
     /// The days from the ticket's creation (or today) to the end of the horizon.
     pub days: Vec<Day>,
@@ -321,10 +321,16 @@ impl<'a> Bounds<'a> {
         }
         let capacity = match request.rules {
             Rules::Sla(sla) => {
+                let window_ms = i64::from(sla.window_minutes) * MINUTE_MS;
+                if w.end - w.start != window_ms {
+                    return fail("it is not as long as the rules' windows");
+                }
+                // The visit, if longer than the window, must also end by closing.
+                let busy_until = w.start + window_ms.max(i64::from(sla.visit_minutes) * MINUTE_MS);
                 let open = self.offerable.iter().flat_map(|d| &d.open);
                 if !open
                     .into_iter()
-                    .any(|r| r.start <= w.start && w.end <= r.end)
+                    .any(|r| r.start <= w.start && busy_until <= r.end)
                 {
                     return fail("it is not within business hours");
                 }
@@ -567,6 +573,8 @@ mod tests {
         assert!(with(&|s| s[1].window.start -= 1).contains("overlaps"));
         assert!(with(&|s| s[0].window.end = s[0].window.start).contains("does not start before"));
         assert!(with(&|s| s[0].capacity_left = 3).contains("places left"));
+        // Shorter windows would multiply the places an hour holds.
+        assert!(with(&|s| s[0].window.end -= MINUTE_MS).contains("as long as"));
         assert!(
             with(&|s| s.push(Slot {
                 window: Window {
@@ -593,6 +601,26 @@ mod tests {
             capacity_left: 1,
         };
         assert!(check(&r, &[lunch]).unwrap_err().contains("business hours"));
+        // A two-hour visit in a one-hour window must also end by closing.
+        let long_visits = request(
+            SlaRules {
+                visit_minutes: 120,
+                ..sla(60, 60)
+            },
+            vec![day("1970-01-01", 0, &[(8, 12)])],
+        );
+        let last = Slot {
+            window: Window {
+                start: 11 * HOUR,
+                end: 12 * HOUR,
+            },
+            capacity_left: 1,
+        };
+        assert!(
+            check(&long_visits, &[last])
+                .unwrap_err()
+                .contains("business hours")
+        );
         // A deadline of four business hours ends at 12:00 closing: it reaches to 13:00.
         r.rules = Rules::Sla(SlaRules {
             deadline_minutes: Some(4 * 60),

@@ -305,6 +305,7 @@ impl Runtime {
         call: &Call<'_>,
         request: &schedule::Request,
     ) -> Invocation<Vec<schedule::Slot>> {
+        let legacy = matches!(plugin.pre, KindPre::Slots(_));
         let invocation = match &plugin.pre {
             KindPre::SlotsV2(pre) => {
                 let wit_request = slot_request_v0_2(request);
@@ -348,21 +349,23 @@ impl Runtime {
                         },
                     )
                     .await;
-                // What 0.1.0 cannot express (closures, buffers, caps, the response rule as 0.2.0
-                // states it) is applied here: windows it breaks are left out, not fatal.
                 map_ok(invocation, |r| {
                     r.map(|list| {
-                        let slots = list
-                            .into_iter()
+                        list.into_iter()
                             .map(|s| slot(s.window.start, s.window.end, s.capacity_left))
-                            .collect();
-                        schedule::keep_valid(request, slots)
+                            .collect::<Vec<_>>()
                     })
                 })
             }
             _ => return wrong_kind(plugin, PluginKind::SlotCalculator),
         };
+        // The output limit bounds the work below.
         let mut invocation = flatten(invocation, call.limits, |slots| slots.len() * 24);
+        // What 0.1.0 cannot express (closures, buffers, caps, the response rule as 0.2.0 states
+        // it) is applied here: windows it breaks are left out, not fatal.
+        if legacy && let Ok(slots) = &mut invocation.result {
+            *slots = schedule::keep_valid(request, std::mem::take(slots));
+        }
         if let Ok(slots) = &invocation.result
             && let Err(problem) = schedule::check(request, slots)
         {

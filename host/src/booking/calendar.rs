@@ -70,6 +70,12 @@ fn merged(mut windows: Vec<Window>) -> Vec<Window> {
     out
 }
 
+/// The local day of the rule set that holds the instant `at` (milliseconds).
+pub fn day_at(definition: &Definition, tz: &TimeZone, at: i64) -> Result<Day> {
+    let instant = jiff::Timestamp::from_millisecond(at).map_err(internal)?;
+    day(definition, tz, instant.to_zoned(tz.clone()).date())
+}
+
 /// One day of the rule set, with `offerable` to be decided by the caller.
 fn day(definition: &Definition, tz: &TimeZone, date: Date) -> Result<Day> {
     let weekday = Weekday::of(date);

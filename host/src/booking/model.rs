@@ -136,7 +136,9 @@ pub enum HorizonUnit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntervalDefinition {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    #[schema(min_items = 1)]
     pub weekdays: Vec<Weekday>,
     pub start: ClockTime,
     pub end: ClockTime,
@@ -170,16 +172,22 @@ pub enum Source {
         /// Distance between window starts; at least the window length (windows never
         /// overlap). Defaults to the window length.
         #[serde(default)]
+        #[schema(minimum = 5, maximum = 1440)]
         step_minutes: Option<u32>,
-        /// Time kept free around each booking.
+        /// Time kept free around each booking (at most 1,440).
         #[serde(default)]
+        #[schema(maximum = 1440)]
         buffer_minutes: u32,
         /// Bookings per window (jobs, or the technicians of the team), 1 to 10,000.
         #[schema(minimum = 1, maximum = 10000)]
         capacity: u32,
     },
     /// Custom intervals: fixed windows per weekday.
-    Intervals { intervals: Vec<IntervalDefinition> },
+    Intervals {
+        /// 1 to 100, no two overlapping on a weekday.
+        #[schema(min_items = 1, max_items = 100)]
+        intervals: Vec<IntervalDefinition>,
+    },
 }
 
 impl Source {
@@ -196,6 +204,7 @@ impl Source {
 #[serde(deny_unknown_fields)]
 pub struct Definition {
     /// 1 to 200 characters, unique in the tenant.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// IANA time zone of the business hours, such as `Europe/Berlin`.
     #[schema(example = "Europe/Berlin")]
@@ -203,6 +212,7 @@ pub struct Definition {
     /// What computes the windows: an SLA profile or custom intervals.
     pub source: Source,
     #[serde(default)]
+    #[schema(max_items = 500)]
     pub closures: Vec<Closure>,
     /// No window starts sooner than this after now (0 to 43,200).
     #[serde(default)]
@@ -211,6 +221,7 @@ pub struct Definition {
     pub horizon: Horizon,
     /// Bookings per local day across all windows; absent: no cap.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_per_day: Option<u32>,
     /// A slot-calculator install of the tenant; absent: the built-in standard calculator.
     #[serde(default)]

@@ -152,7 +152,9 @@ pub async fn assign(
     };
     let mut tx = state.events.begin().await?;
     if let Some(rules) = rules_id {
-        store::lock(&mut tx, tenant, rules, "")
+        // Locked, so that the rules cannot be deleted before the assignment commits.
+        let for_update = tx.for_update();
+        store::lock(&mut tx, tenant, rules, for_update)
             .await
             .map_err(|e| match e {
                 Error::NotFound(_) => {
@@ -448,17 +450,17 @@ pub async fn book(
     let d = &locked.definition;
     let reach = buffer_ms(d);
     let (_, tz) = d.check()?;
-    let day = calendar::days(d, &tz, window.start, window.start)?
-        .into_iter()
-        .find(|day| day.span.contains(window.start));
+    // Only the window's own day: this runs under the write lock.
+    let day = calendar::day_at(d, &tz, window.start)?;
     let capacity = match &d.source {
         Source::Sla { capacity, .. } => Some(*capacity),
         Source::Intervals { .. } => day
-            .as_ref()
-            .and_then(|day| day.intervals.iter().find(|i| i.window == window))
+            .intervals
+            .iter()
+            .find(|i| i.window == window)
             .map(|i| i.capacity),
     };
-    let span = day.as_ref().map_or(window, |d| d.span);
+    let span = day.span;
     let nearby: Vec<Window> = tickets::store::appointments_using(
         &mut tx,
         tenant,

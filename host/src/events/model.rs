@@ -71,7 +71,7 @@ pub enum Event {
     },
     /// Subject: the ticket.
     AppointmentCancelled { start: i64, end: i64, by: String },
-    /// Subject: the booking rules.
+    /// Subject: the booking rules, or the profile or project they were assigned to.
     BookingRulesChanged,
     /// Subject: the automated action.
     AutomatedActionChanged,

@@ -351,15 +351,20 @@ async fn booking_view(
         Ok(offer) => offer,
         Err(e) => {
             tracing::error!(error = ?e, "computing booking windows");
+            view.failed = true;
             return view;
         }
     };
     let Ok(slots) = offer.windows else {
+        view.failed = true;
         return view;
     };
     view.available = true;
-    // Shown in the tenant's time zone, as every other time on the page.
-    let tz = jiff::tz::TimeZone::get(&tenant.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    // Grouped by day and shown in the rules' time zone, the one their days were computed in.
+    let tz = offer.time_zone;
+    if let Some(name) = tz.iana_name() {
+        view.time_zone = name.to_string();
+    }
     let intervals: Vec<_> = offer
         .request
         .days
@@ -663,7 +668,7 @@ async fn submit_booking(
             )
             .await;
         }
-        Err(e) => return e.into_response(),
+        Err(e) => return booking_failed(&state, &opened, &token, &e).await,
     };
     let booking = booking::service::Booking {
         ticket,
@@ -689,9 +694,23 @@ async fn after_change(
         Ok(_) => Redirect::to(&format!("/t/{token}/booking?done={done}")).into_response(),
         Err(e) => match booking_refusal(&e) {
             Some((status, reason)) => refuse_booking(state, opened, token, status, reason).await,
-            None => e.into_response(),
+            None => booking_failed(state, opened, token, &e).await,
         },
     }
+}
+
+/// A booking form that failed for a reason the visitor cannot fix: logged, and the booking page
+/// says to try again later.
+async fn booking_failed(state: &AppState, opened: &Opened, token: &str, error: &Error) -> Response {
+    tracing::error!(?error, ticket = %opened.ticket.id, "a booking form failed");
+    refuse_booking(
+        state,
+        opened,
+        token,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "booking_unavailable_now",
+    )
+    .await
 }
 
 async fn cancel_booking(

@@ -92,11 +92,13 @@ pub struct BookingView {
     /// The profile's booking text and disclaimer in the page's language (or the profile's).
     pub text: String,
     pub disclaimer: String,
-    /// The IANA time zone the windows are shown in.
+    /// The IANA time zone the windows are shown in: the booking rules' zone.
     pub time_zone: String,
-    /// False when no window can be offered right now (no rules, or the calculator failed):
-    /// the page says booking is unavailable.
+    /// False when no window can be offered: the page says booking is unavailable.
     pub available: bool,
+    /// Whether that is for now only: the rules exist but their windows could not be computed
+    /// (a calculator failed or broke the rules), so the page says to try again later.
+    pub failed: bool,
     /// Free windows grouped by local day, earliest first (booking page only).
     pub days: Vec<DayView>,
     /// Whether the end user may still change or cancel the appointment online.

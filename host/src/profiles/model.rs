@@ -349,8 +349,10 @@ pub struct NewProfile {
     pub language: Option<Language>,
     pub link_expiry_days: Option<i64>,
     /// Defaults to 1,440 (a day).
+    #[schema(minimum = 0, maximum = 43200)]
     pub change_notice_minutes: Option<i64>,
     #[serde(default)]
+    #[schema(max_length = 50)]
     pub phone: String,
     #[serde(default)]
     pub translations: BTreeMap<String, ProfileTexts>,
@@ -381,7 +383,9 @@ pub struct ProfileChanges {
     /// `null`: links never expire.
     #[serde(default, deserialize_with = "crate::types::double_option")]
     pub link_expiry_days: Option<Option<i64>>,
+    #[schema(minimum = 0, maximum = 43200)]
     pub change_notice_minutes: Option<i64>,
+    #[schema(max_length = 50)]
     pub phone: Option<String>,
     /// Replaces all translations.
     pub translations: Option<BTreeMap<String, ProfileTexts>>,
