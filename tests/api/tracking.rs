@@ -259,6 +259,77 @@ async fn guessing_links_is_rate_limited(app: TestApp) {
     );
 }
 
+/// A free loopback port for a process of its own.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn tokens_stay_out_of_the_logs(app: TestApp) {
+    let (_, _, _, path) = ticket_with_link(&app).await;
+    let token = path.trim_start_matches("/t/").to_string();
+    // `portico serve` on the same database, logging every request at debug level.
+    let dir = &app.state.config.data_dir;
+    let config = dir.join("logging.toml");
+    std::fs::write(
+        &config,
+        "base_domain = \"portico.test\"\npublic_url = \"http://portico.test\"\nbackground_workers = false\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let log = dir.join("host.log");
+    let mut host = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env(
+            "PORTICO_DATABASE_URL",
+            app.state.config.database_url().expose(),
+        )
+        .env("PORTICO_DATA_DIR", dir)
+        .env("PORTICO_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("starting portico");
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..600 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the host started");
+    for page in [
+        path.clone(),
+        format!("{path}/booking"),
+        format!("{path}/events?from=1"),
+    ] {
+        let reply = client
+            .get(format!("{base}{page}"))
+            .header("host", "acme.portico.test")
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        assert!(reply.is_ok(), "{page} answered");
+    }
+    host.kill().unwrap();
+    host.wait().unwrap();
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        written.contains("path=/t/…/booking"),
+        "the requests were logged: {written}"
+    );
+    assert!(!written.contains(&token), "a token was logged: {written}");
+}
+
 /// The application behind a reverse proxy on the loopback address.
 fn behind_proxy(config: &mut portico::config::Config) {
     config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
@@ -325,3 +396,5 @@ on_both_backends!(
 );
 
 on_both_backends!(configured(behind_proxy): behind_a_proxy_guesses_count_per_client);
+
+on_both_backends!(tokens_stay_out_of_the_logs);

@@ -82,7 +82,7 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+            tracing::info_span!("request", method = %req.method(), path = %loggable_path(req.uri()), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
@@ -148,6 +148,23 @@ async fn fallback(State(state): State<AppState>, request: Request) -> Response {
         }
         _ => state.pages.not_found(),
     }
+}
+
+/// A request's path as logs may hold it: the secret in a tracking link (`/t/{token}/…`) is
+/// replaced by `…`, and a query string by `?…`, since either can carry a credential.
+pub fn loggable_path(uri: &axum::http::Uri) -> String {
+    let path = uri.path();
+    let mut shown = match path.strip_prefix("/t/") {
+        Some(rest) => match rest.find('/') {
+            Some(at) => format!("/t/…{}", &rest[at..]),
+            None => "/t/…".to_string(),
+        },
+        None => path.to_string(),
+    };
+    if uri.query().is_some() {
+        shown.push_str("?…");
+    }
+    shown
 }
 
 fn peer(request: &Request) -> Option<IpAddr> {
