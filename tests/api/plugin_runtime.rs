@@ -1,11 +1,16 @@
-//! The plugin sandbox itself, without HTTP: hostile guests get typed errors, the host stays
-//! healthy, and the next valid call succeeds.
+//! The plugin sandbox itself, without the host's API: hostile guests get typed errors, the host
+//! stays healthy, and the next valid call succeeds; what the outbound guard sends on, to
+//! receivers on loopback.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use axum::response::IntoResponse;
 
 use portico::plugins::bindings::action::exports::portico::plugin::steps::Event;
 use portico::plugins::bindings::theme::exports::portico::plugin::pages::{Page, PageKind};
-use portico::plugins::outbound::{Grants, Outbound, OutboundPolicy};
+use portico::plugins::bindings::portico::plugin::http;
+use portico::plugins::outbound::{Grants, Outbound, OutboundError, OutboundPolicy};
 use portico::plugins::runtime::{Allocation, Call, Runtime};
 use portico::plugins::{Limits, PluginKind};
 use portico_sdk::schedule::{Day, Interval, Request, Rules};
@@ -241,4 +246,108 @@ async fn a_spinning_guest_does_not_block_others() {
         "the theme rendered while the loop was still running"
     );
     assert_eq!(spinner.await.unwrap(), Err("plugin_timeout".to_string()));
+}
+
+/// One request a loopback receiver saw: method, headers and body.
+type Seen = Arc<Mutex<Vec<(String, axum::http::HeaderMap, Vec<u8>)>>>;
+
+/// A loopback HTTP receiver that records every request and answers `307` to `redirect` when
+/// given, else `200`.
+async fn receiver(redirect: Option<String>) -> (std::net::SocketAddr, Seen) {
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let (record, redirect) = (record.clone(), redirect.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            record
+                .lock()
+                .unwrap()
+                .push((parts.method.to_string(), parts.headers, body.to_vec()));
+            match redirect {
+                Some(to) => (
+                    axum::http::StatusCode::TEMPORARY_REDIRECT,
+                    [(axum::http::header::LOCATION, to)],
+                )
+                    .into_response(),
+                None => "ok".into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (address, seen)
+}
+
+fn loopback_outbound() -> (Outbound, Grants) {
+    let policy = OutboundPolicy {
+        allow_private: true,
+        allow_http: true,
+        smtp: None,
+    };
+    let grants = Grants {
+        http_hosts: vec!["127.0.0.1".into()],
+        smtp: false,
+    };
+    (Outbound::new(policy), grants)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_origin_carries_no_credentials_or_body() {
+    let (landing, landed) = receiver(None).await;
+    let (start, started) = receiver(Some(format!("http://{landing}/land"))).await;
+    let (outbound, grants) = loopback_outbound();
+    let header = |name: &str, value: &str| (name.to_string(), value.to_string());
+    let request = http::Request {
+        method: "POST".into(),
+        url: format!("http://{start}/start"),
+        headers: vec![
+            header("Authorization", "Bearer s3cret"),
+            header("Cookie", "session=1"),
+            header("Host", "internal.example"),
+            header("Content-Type", "application/json"),
+            header("X-Trace", "kept"),
+        ],
+        body: b"{\"card\": 4242}".to_vec(),
+    };
+    let response = outbound.http(&grants, request).await.unwrap();
+    assert_eq!(response.status, 200);
+    let first = &started.lock().unwrap()[0];
+    assert_eq!(first.0, "POST");
+    assert_eq!(first.1["authorization"], "Bearer s3cret");
+    assert_eq!(
+        first.1["host"],
+        start.to_string(),
+        "a plugin's Host header is never passed on"
+    );
+    assert_eq!(first.2, b"{\"card\": 4242}");
+    let second = &landed.lock().unwrap()[0];
+    assert_eq!(second.0, "GET", "303 semantics across origins");
+    for name in ["authorization", "cookie", "content-type"] {
+        assert!(second.1.get(name).is_none(), "{name} was sent on");
+    }
+    assert_eq!(second.1["x-trace"], "kept");
+    assert!(second.2.is_empty(), "the body was sent on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_request_headers_are_refused_before_the_host_acts() {
+    let (address, seen) = receiver(None).await;
+    let (outbound, grants) = loopback_outbound();
+    let request = http::Request {
+        method: "GET".into(),
+        url: format!("http://{address}/"),
+        headers: (0..40_000)
+            .map(|i| (format!("x-h{i}"), "v".to_string()))
+            .collect(),
+        body: Vec::new(),
+    };
+    let refused = outbound.http(&grants, request).await.map(|r| r.status);
+    assert!(
+        matches!(refused, Err(OutboundError::Refused(ref m)) if m.contains("headers")),
+        "{refused:?}"
+    );
+    assert!(seen.lock().unwrap().is_empty());
 }

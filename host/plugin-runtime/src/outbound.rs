@@ -24,6 +24,12 @@ use crate::bindings::v0_1_0::portico::plugin::{http, smtp};
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// Redirects followed per request.
 const MAX_REDIRECTS: usize = 5;
+/// Headers a plugin may set on one request, and the size of all of them together: checked
+/// before the host builds the request (a header map past 32,768 entries would panic).
+const MAX_REQUEST_HEADERS: usize = 100;
+const MAX_REQUEST_HEADER_BYTES: usize = 64 * 1024;
+/// Headers that carry the sender's credentials: never sent on to another origin.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
 /// In a manifest's `http_hosts`: any host the tenant names, such as a webhook's receiver. It is
 /// never a grant itself, so such a plugin reaches only the hosts a tenant granted one by one.
@@ -78,6 +84,14 @@ pub struct OutboundPolicy {
     pub smtp: Option<MailSettings>,
 }
 
+impl OutboundPolicy {
+    /// Whether plugins may connect to `ip`: public addresses, private ones where the operator
+    /// allows them, cloud metadata services never.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        !is_cloud_metadata(ip) && (self.allow_private || is_public(ip))
+    }
+}
+
 /// Where plugins' email goes, and from whom.
 #[derive(Debug, Clone)]
 pub struct MailSettings {
@@ -124,6 +138,25 @@ impl Outbound {
             })?;
         let mut url = reqwest::Url::parse(&request.url)
             .map_err(|e| OutboundError::Failed(format!("bad URL: {e}")))?;
+        let header_bytes: usize = request
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum();
+        if request.headers.len() > MAX_REQUEST_HEADERS || header_bytes > MAX_REQUEST_HEADER_BYTES
+        {
+            return Err(OutboundError::Refused(format!(
+                "at most {MAX_REQUEST_HEADERS} headers of {MAX_REQUEST_HEADER_BYTES} bytes in all"
+            )));
+        }
+        // The host names the destination itself: a plugin's `Host` header is never passed on.
+        let mut headers: Vec<&(String, String)> = request
+            .headers
+            .iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+            .collect();
+        let (mut method, mut body) = (method, request.body.clone());
+        let origin = url.origin();
         for _ in 0..=MAX_REDIRECTS {
             let addrs = self.check_destination(grants, &url).await?;
             let host = url.host_str().unwrap_or_default().to_string();
@@ -139,8 +172,8 @@ impl Outbound {
                 .map_err(|e| OutboundError::Failed(e.to_string()))?;
             let mut builder = client
                 .request(method.clone(), url.clone())
-                .body(request.body.clone());
-            for (name, value) in &request.headers {
+                .body(body.clone());
+            for (name, value) in &headers {
                 builder = builder.header(name, value);
             }
             let response = builder.send().await.map_err(|e| {
@@ -159,6 +192,29 @@ impl Outbound {
                 url = url
                     .join(location)
                     .map_err(|e| OutboundError::Failed(format!("bad redirect: {e}")))?;
+                // To another origin the request goes as a 303 would send it: a GET without body
+                // or credentials. Within the origin, 303 (and 301/302 after a POST) do the same
+                // without dropping credentials; 307 and 308 repeat the request.
+                let status = response.status().as_u16();
+                let cross_origin = url.origin() != origin;
+                if cross_origin {
+                    headers.retain(|(name, _)| {
+                        !CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+                    });
+                }
+                if cross_origin
+                    || status == 303
+                    || (matches!(status, 301 | 302) && method == reqwest::Method::POST)
+                {
+                    if method != reqwest::Method::HEAD {
+                        method = reqwest::Method::GET;
+                    }
+                    body.clear();
+                    headers.retain(|(name, _)| {
+                        !name.eq_ignore_ascii_case("content-type")
+                            && !name.eq_ignore_ascii_case("content-length")
+                    });
+                }
                 continue;
             }
             return read_response(response).await;
@@ -209,7 +265,7 @@ impl Outbound {
         };
         if let Some(bad) = addrs
             .iter()
-            .find(|a| !self.policy.allow_private && !is_public(a.ip()))
+            .find(|a| !self.policy.allows(a.ip()))
         {
             return Err(OutboundError::Refused(format!(
                 "{host} resolves to {}, which plugins may not reach",
@@ -500,6 +556,22 @@ pub fn url_host(url: &str) -> Option<String> {
     )
 }
 
+/// Cloud instance-metadata services, which hand out the machine's credentials: never reachable,
+/// even where the operator opened private networks to plugins.
+fn is_cloud_metadata(ip: IpAddr) -> bool {
+    const METADATA: [IpAddr; 6] = [
+        IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)), // AWS, GCP, Azure, OpenStack, …
+        IpAddr::V4(Ipv4Addr::new(169, 254, 170, 2)),   // AWS ECS task credentials
+        IpAddr::V4(Ipv4Addr::new(169, 254, 169, 123)), // AWS time sync, same link
+        IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)), // Alibaba Cloud
+        IpAddr::V4(Ipv4Addr::new(192, 0, 0, 192)),     // Oracle Cloud
+        IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)), // AWS over IPv6
+    ];
+    let ip = ip.to_canonical();
+    // Every link-local IPv4 address is on the metadata service's link.
+    matches!(ip, IpAddr::V4(v4) if v4.is_link_local()) || METADATA.contains(&ip)
+}
+
 /// True for addresses on the public internet.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
@@ -518,6 +590,10 @@ pub fn is_public(ip: IpAddr) -> bool {
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                || segments[0..6] == [0; 6] // IPv4-compatible ::a.b.c.d (deprecated)
+                || segments[0] == 0x2002 // 6to4, which relays to any IPv4 address
+                || (segments[0] == 0x2001 && segments[1] == 0) // Teredo
+                || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
                 || (segments[0] & 0xfe00) == 0xfc00 // unique local, incl. cloud metadata fd00:ec2::254
                 || (segments[0] & 0xffc0) == 0xfe80 // link-local
                 || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
@@ -566,6 +642,12 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
             "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "2002:c0a8:101::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip} should not be public");
         }
@@ -577,6 +659,30 @@ mod tests {
         ] {
             assert!(is_public(ip.parse().unwrap()), "{ip} should be public");
         }
+    }
+
+    #[test]
+    fn private_networks_never_open_cloud_metadata() {
+        let open = OutboundPolicy {
+            allow_private: true,
+            ..OutboundPolicy::default()
+        };
+        for ip in [
+            "169.254.169.254",
+            "169.254.170.2",
+            "169.254.1.1",
+            "100.100.100.200",
+            "192.0.0.192",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(!open.allows(ip.parse().unwrap()), "{ip} must stay closed");
+        }
+        assert!(open.allows("10.0.0.5".parse().unwrap()));
+        assert!(open.allows("127.0.0.1".parse().unwrap()));
+        let closed = OutboundPolicy::default();
+        assert!(!closed.allows("10.0.0.5".parse().unwrap()));
+        assert!(closed.allows("1.1.1.1".parse().unwrap()));
     }
 
     #[test]
