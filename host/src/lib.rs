@@ -55,6 +55,7 @@ pub struct Services {
     pub plugins: Plugins,
     pub texts: portal::Texts,
     pub guesses: portal::GuessCounter,
+    pub sign_ins: sessions::SignInThrottle,
     /// Tickets as they change, for live tracking pages.
     pub ticket_changes: portal::TicketChanges,
 }
@@ -103,6 +104,7 @@ impl AppState {
             plugins,
             texts: portal::Texts::load()?,
             guesses: portal::guess_counter(),
+            sign_ins: sessions::SignInThrottle::default(),
             ticket_changes,
             hosts,
             authz,

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::TestApp;
+use crate::support::process::HostProcess;
 
 /// A tenant "acme" (language de) with one ticket; returns (tenant, admin token, ticket id, link path).
 async fn ticket_with_link(app: &TestApp) -> (String, String, String, String) {
@@ -259,70 +260,27 @@ async fn guessing_links_is_rate_limited(app: TestApp) {
     );
 }
 
-/// A free loopback port for a process of its own.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn tokens_stay_out_of_the_logs(app: TestApp) {
     let (_, _, _, path) = ticket_with_link(&app).await;
     let token = path.trim_start_matches("/t/").to_string();
-    // `portico serve` on the same database, logging every request at debug level.
-    let dir = &app.state.config.data_dir;
-    let config = dir.join("logging.toml");
-    std::fs::write(
-        &config,
-        "base_domain = \"portico.test\"\npublic_url = \"http://portico.test\"\nbackground_workers = false\n",
-    )
-    .unwrap();
-    let port = free_port();
-    let log = dir.join("host.log");
-    let mut host = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .env(
-            "PORTICO_DATABASE_URL",
-            app.state.config.database_url().expose(),
-        )
-        .env("PORTICO_DATA_DIR", dir)
-        .env("PORTICO_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "debug")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("starting portico");
+    let config = "base_domain = \"portico.test\"\npublic_url = \"http://portico.test\"\nbackground_workers = false\n";
+    // Every request logged, at debug level.
+    let host = HostProcess::start(&app, config, &[("RUST_LOG", "debug")]).await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..600 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the host started");
     for page in [
         path.clone(),
         format!("{path}/booking"),
         format!("{path}/events?from=1"),
     ] {
         let reply = client
-            .get(format!("{base}{page}"))
+            .get(format!("{}{page}", host.base_url))
             .header("host", "acme.portico.test")
-            .timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
             .send()
             .await;
         assert!(reply.is_ok(), "{page} answered");
     }
-    host.kill().unwrap();
-    host.wait().unwrap();
-    let written = std::fs::read_to_string(&log).unwrap();
+    let written = host.stop();
     assert!(
         written.contains("path=/t/…/booking"),
         "the requests were logged: {written}"

@@ -88,6 +88,7 @@ pub struct UpdateUser {
     pub display_name: Option<String>,
     /// A disabled user's tokens stop working at once.
     pub disabled: Option<bool>,
+    /// A new password (at least 12 characters) revokes all of the user's tokens.
     pub password: Option<String>,
 }
 
@@ -206,7 +207,8 @@ pub struct CreateToken {
     pub user_id: Option<String>,
     /// What the token is for, e.g. "dispatch app".
     pub name: String,
-    /// Days until it expires; without it, it lasts until revoked.
+    /// Days until it expires, 1 to 3,650; defaults to 90.
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
 }
 
@@ -215,7 +217,8 @@ pub struct CreateToken {
 pub struct NewToken {
     /// What the token is for, e.g. "dispatch app".
     pub name: String,
-    /// Days until it expires; without it, it lasts until revoked.
+    /// Days until it expires, 1 to 3,650; defaults to 90.
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
 }
 

@@ -117,6 +117,11 @@ pub async fn update_user(
         changes.password_hash.as_deref(),
     )
     .await?;
+    // A new password ends every session and token the old one may have handed out.
+    let tokens_revoked = match changes.password_hash {
+        Some(_) => store::revoke_user_tokens(&mut tx, tenant, user_id).await?,
+        None => 0,
+    };
     let after = StaffUser {
         display_name: changes
             .display_name
@@ -132,7 +137,7 @@ pub async fn update_user(
             json!({"display_name": before.display_name, "disabled": before.disabled != 0}),
         ),
         after: Some(
-            json!({"display_name": after.display_name, "disabled": after.disabled != 0, "password_changed": changes.password_hash.is_some()}),
+            json!({"display_name": after.display_name, "disabled": after.disabled != 0, "password_changed": changes.password_hash.is_some(), "tokens_revoked": tokens_revoked}),
         ),
     };
     audit::record(&mut tx, &actor, change).await?;
@@ -204,7 +209,11 @@ pub async fn issue_token(
     })
 }
 
-/// Issues a token for one of the tenant's users; the secret is in the answer only.
+/// How long a token issued through the API lasts when the request does not say.
+pub const DEFAULT_TOKEN_DAYS: u32 = 90;
+
+/// Issues a token for one of the tenant's users (lasting [`DEFAULT_TOKEN_DAYS`] unless told);
+/// the secret is in the answer only.
 pub async fn issue_for(
     events: &Bus,
     caller: &Caller,
@@ -223,7 +232,8 @@ pub async fn issue_for(
             "tokens cannot be issued to a disabled user",
         ));
     }
-    let issued = issue_token(&mut tx, Some((tenant, &user.id)), name, expires_in_days).await?;
+    let days = expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
+    let issued = issue_token(&mut tx, Some((tenant, &user.id)), name, Some(days)).await?;
     let change = Change {
         tenant: Some(tenant),
         action: "api_token.create",

@@ -269,6 +269,23 @@ pub async fn lock_token(
     .await?)
 }
 
+/// Revokes every live token of a user; returns how many.
+pub async fn revoke_user_tokens(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    user_id: &str,
+) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(tenant)
+    .bind(user_id)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 pub async fn revoke_token(
     conn: &mut AnyConnection,
     tenant: &TenantId,

@@ -4,6 +4,25 @@ use axum::extract::{FromRequest, FromRequestParts};
 
 use crate::error::Error;
 
+/// The client's address as [`super::client_address`] reads it (behind a trusted proxy, from
+/// `X-Forwarded-For`); `None` where the server has no peer address, as in some tests.
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<crate::AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(super::client_address(
+            state,
+            &parts.headers,
+            &parts.extensions,
+        )))
+    }
+}
+
 /// `axum::Json` that rejects with an [`Error`].
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(Error))]

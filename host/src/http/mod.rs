@@ -167,9 +167,8 @@ pub fn loggable_path(uri: &axum::http::Uri) -> String {
     shown
 }
 
-fn peer(request: &Request) -> Option<IpAddr> {
-    request
-        .extensions()
+fn peer(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
 }
@@ -177,14 +176,17 @@ fn peer(request: &Request) -> Option<IpAddr> {
 /// The client's address: the socket peer, or, when the peer is a configured proxy, the
 /// right-most hop of `X-Forwarded-For` that is not one (the left-most hops are whatever the
 /// client wrote). IPv4-mapped IPv6 addresses are read as IPv4.
-pub fn client_address(state: &AppState, request: &Request) -> Option<IpAddr> {
+pub fn client_address(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Option<IpAddr> {
     let trusted = &state.config.trusted_proxies;
-    let mut client = peer(request)?.to_canonical();
+    let mut client = peer(extensions)?.to_canonical();
     if !trusted.contains(&client) {
         return Some(client);
     }
-    let hops = request
-        .headers()
+    let hops = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -207,7 +209,8 @@ pub fn client_address(state: &AppState, request: &Request) -> Option<IpAddr> {
 
 /// The host the client asked for. `X-Forwarded-Host` counts only from a configured proxy.
 pub fn request_host(state: &AppState, request: &Request) -> Option<String> {
-    let from_proxy = peer(request).is_some_and(|ip| state.config.trusted_proxies.contains(&ip));
+    let from_proxy = peer(request.extensions())
+        .is_some_and(|ip| state.config.trusted_proxies.contains(&ip));
     let forwarded = from_proxy
         .then(|| request.headers().get("x-forwarded-host"))
         .flatten()

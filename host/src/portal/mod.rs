@@ -146,7 +146,8 @@ impl Visitor {
     fn of(state: &AppState, request: &Request) -> Self {
         Self {
             host: crate::http::request_host(state, request),
-            client: crate::http::client_address(state, request).map(guesser),
+            client: crate::http::client_address(state, request.headers(), request.extensions())
+                .map(guesser),
             headers: request.headers().clone(),
         }
     }

@@ -3,3 +3,6 @@
 
 pub mod routes;
 pub mod service;
+pub mod throttle;
+
+pub use throttle::SignInThrottle;

@@ -6,12 +6,14 @@
 //! - [`database`]: the database of one test, and the PostgreSQL template it is cloned from;
 //! - [`dns`]: the DNS server that answers the application's TXT lookups;
 //! - [`guests`]: guest components built from `tests/plugins`;
-//! - [`smtp`]: an SMTP server that keeps the messages it accepts.
+//! - [`smtp`]: an SMTP server that keeps the messages it accepts;
+//! - [`process`]: `portico serve` in a process of its own, for its logs and memory.
 
 mod app;
 mod database;
 mod dns;
 mod guests;
+pub mod process;
 pub mod smtp;
 
 use std::future::Future;
