@@ -100,7 +100,7 @@ async fn technician(state: &AppState, caller: &Caller, tenant: &Tenant) -> Resul
         password_hash: None,
         roles: vec!["technician".into()],
     };
-    let user = auth::service::create_user(&state.events, caller, &tenant.id, new).await?;
+    let user = auth::service::create_user(&state.events, &state.authz, caller, &tenant.id, new).await?;
     Ok(user.id)
 }
 
@@ -453,6 +453,7 @@ pub async fn set_up(state: &AppState, base: &str) -> anyhow::Result<()> {
     }
     let admin_token = auth::service::issue_for(
         &state.events,
+        &state.authz,
         &caller,
         &tenant.id,
         &admin.id,

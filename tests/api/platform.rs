@@ -176,6 +176,20 @@ async fn openapi_documents_every_api_route(app: TestApp) {
     ] {
         assert!(paths.contains_key(expected), "{expected} is not documented");
     }
+    let answers = |path: &str, method: &str| -> Vec<String> {
+        paths[path][method]["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let guarded = answers("/api/v1/tenants/{tenant}/role-assignments", "post");
+    assert!(
+        guarded.contains(&"401".into()) && guarded.contains(&"403".into()),
+        "{guarded:?}"
+    );
+    assert!(answers("/api/v1/auth/token", "post").contains(&"429".into()));
     // Every documented operation answers (no documented route is missing from the router).
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {

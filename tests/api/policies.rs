@@ -309,7 +309,117 @@ async fn one_rule_for_role_names_on_every_route(app: TestApp) {
     assert_eq!((again.status, again.code()), (409, "already_assigned"));
 }
 
+async fn delegated_roles_grant_only_what_they_hold(app: TestApp) {
+    let (tenant, admin) = app.tenant_with_admin("acme").await;
+    let policies = format!("/api/v1/tenants/{tenant}/policies");
+    // A role that manages staff: users, tokens, role assignments and policies, and nothing else.
+    for (object, action) in [
+        ("/api/v1/tenants/{tenant}/users*", "*"),
+        ("/api/v1/tenants/{tenant}/tokens*", "*"),
+        ("/api/v1/tenants/{tenant}/role-assignments*", "*"),
+        ("/api/v1/tenants/{tenant}/policies*", "*"),
+    ] {
+        let added = app
+            .post(
+                &policies,
+                &admin,
+                json!({"role": "staff-manager", "object": object, "action": action}),
+            )
+            .await;
+        assert_eq!(added.status, 201, "{}", added.text);
+    }
+    let (manager, token) = app
+        .staff(&tenant, "m@acme.example", &["staff-manager"])
+        .await;
+    let me = app.get(&format!("/api/v1/tenants/{tenant}/me"), &admin).await;
+    let admin_id = me.json["id"].as_str().unwrap().to_string();
+    let refused = |reply: crate::support::Reply, what: &str| {
+        assert_eq!((reply.status, reply.code()), (403, "forbidden"), "{what}: {}", reply.text);
+    };
+    refused(
+        app.post(
+            &format!("/api/v1/tenants/{tenant}/tokens"),
+            &token,
+            json!({"user_id": admin_id, "name": "mine now"}),
+        )
+        .await,
+        "an admin's token",
+    );
+    refused(
+        app.patch(
+            &format!("/api/v1/tenants/{tenant}/users/{admin_id}"),
+            &token,
+            json!({"password": "taken over entirely"}),
+        )
+        .await,
+        "an admin's password",
+    );
+    refused(
+        app.post(
+            &format!("/api/v1/tenants/{tenant}/role-assignments"),
+            &token,
+            json!({"user_id": manager, "role": "tenant-admin"}),
+        )
+        .await,
+        "tenant-admin for oneself",
+    );
+    refused(
+        app.post(
+            &format!("/api/v1/tenants/{tenant}/users"),
+            &token,
+            json!({"email": "a@acme.example", "display_name": "A", "roles": ["dispatcher"]}),
+        )
+        .await,
+        "a user with a role beyond the manager's",
+    );
+    refused(
+        app.post(
+            &policies,
+            &token,
+            json!({"role": "staff-manager", "object": "/api/v1/tenants/{tenant}/*", "action": "*"}),
+        )
+        .await,
+        "a policy beyond the manager's",
+    );
+    // Within their own rights, they may delegate.
+    let (helper, _) = app.staff(&tenant, "h@acme.example", &[]).await;
+    let delegated = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/role-assignments"),
+            &token,
+            json!({"user_id": helper, "role": "staff-manager"}),
+        )
+        .await;
+    assert_eq!(delegated.status, 201, "{}", delegated.text);
+    let helper_token = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/tokens"),
+            &token,
+            json!({"user_id": helper, "name": "helper"}),
+        )
+        .await;
+    assert_eq!(helper_token.status, 201, "{}", helper_token.text);
+
+    // A role named after a user's id gives that user nothing.
+    let (tech, tech_token) = app.staff(&tenant, "t@acme.example", &["technician"]).await;
+    let named = app
+        .post(
+            &policies,
+            &admin,
+            json!({"role": tech, "object": "/api/v1/tenants/{tenant}/audit", "action": "GET"}),
+        )
+        .await;
+    assert_eq!(named.status, 201, "{}", named.text);
+    assert_eq!(
+        app.get(&format!("/api/v1/tenants/{tenant}/audit"), &tech_token)
+            .await
+            .status,
+        403
+    );
+}
+
 on_both_backends!(
+    delegated_roles_grant_only_what_they_hold,
     one_rule_for_role_names_on_every_route,
     built_in_roles_grant_what_they_say,
     changes_take_effect_on_the_next_request,

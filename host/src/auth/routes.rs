@@ -63,7 +63,14 @@ async fn create_user(
         email: input.email,
         roles: input.roles,
     };
-    let user = service::create_user(&state.events, &scope.caller, &scope.tenant.id, new).await?;
+    let user = service::create_user(
+        &state.events,
+        &state.authz,
+        &scope.caller,
+        &scope.tenant.id,
+        new,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
@@ -117,6 +124,7 @@ async fn update_user(
     };
     let user = service::update_user(
         &state.events,
+        &state.authz,
         &scope.caller,
         &scope.tenant.id,
         &user_id,
@@ -134,7 +142,14 @@ async fn delete_user(
     scope: Scope,
     Path((_, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    service::delete_user(&state.events, &scope.caller, &scope.tenant.id, &user_id).await?;
+    service::delete_user(
+        &state.events,
+        &state.authz,
+        &scope.caller,
+        &scope.tenant.id,
+        &user_id,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -158,6 +173,7 @@ async fn create_assignment(
 ) -> Result<(StatusCode, Json<RoleAssignment>)> {
     let assignment = service::assign_role(
         &state.events,
+        &state.authz,
         &scope.caller,
         &scope.tenant.id,
         &input.user_id,
@@ -248,6 +264,7 @@ async fn issue_for(
 ) -> Result<IssuedToken> {
     service::issue_for(
         &state.events,
+        &state.authz,
         &scope.caller,
         &scope.tenant.id,
         user_id,

@@ -10,9 +10,10 @@ use crate::audit::{self, Change};
 use crate::db::{self, now_ms};
 use crate::error::{Error, Result};
 use crate::events::{Bus, Event, Tx};
+use crate::policies::Authz;
 use crate::policies::service as roles;
 use crate::policies::store::RoleAssignment;
-use crate::types::{Caller, Email, TenantId};
+use crate::types::{Caller, Email, Principal, TenantId};
 
 /// A staff user to create; the password is hashed already (hashing is slow, so it happens before
 /// the transaction starts).
@@ -60,12 +61,32 @@ pub async fn add_user_in(
     Ok(user)
 }
 
+/// Another user's account may be changed, and tokens issued for it, only by a caller whose own
+/// rights cover that user's (so no one takes over an account that can do more than they can).
+async fn check_may_act_for(
+    authz: &Authz,
+    caller: &Caller,
+    tenant: &TenantId,
+    user_id: &str,
+) -> Result<()> {
+    let own = matches!(&caller.principal, Principal::Staff { user_id: me, .. } if me == user_id);
+    if own {
+        return Ok(());
+    }
+    let rights = authz.rights_of_user(tenant, user_id).await?;
+    authz.check_within(caller, tenant, &rights).await
+}
+
 pub async fn create_user(
     events: &Bus,
+    authz: &Authz,
     caller: &Caller,
     tenant: &TenantId,
     new: NewUser,
 ) -> Result<StaffUser> {
+    let roles: Vec<&str> = new.roles.iter().map(String::as_str).collect();
+    let rights = authz.rights_of_roles(tenant, &roles).await?;
+    authz.check_within(caller, tenant, &rights).await?;
     let mut tx = events.begin().await?;
     let user = add_user_in(&mut tx, &caller.actor(), tenant, &new).await?;
     tx.commit().await?;
@@ -75,11 +96,14 @@ pub async fn create_user(
 /// Gives one of the tenant's users a role; another tenant's user is simply not found.
 pub async fn assign_role(
     events: &Bus,
+    authz: &Authz,
     caller: &Caller,
     tenant: &TenantId,
     user_id: &str,
     role: &str,
 ) -> Result<RoleAssignment> {
+    let rights = authz.rights_of_roles(tenant, &[role]).await?;
+    authz.check_within(caller, tenant, &rights).await?;
     let mut tx = events.begin().await?;
     let for_update = tx.for_update();
     let user = store::lock_user(&mut tx, tenant, user_id, for_update).await?;
@@ -99,11 +123,13 @@ pub struct UserChanges {
 
 pub async fn update_user(
     events: &Bus,
+    authz: &Authz,
     caller: &Caller,
     tenant: &TenantId,
     user_id: &str,
     changes: UserChanges,
 ) -> Result<StaffUser> {
+    check_may_act_for(authz, caller, tenant, user_id).await?;
     let actor = caller.actor();
     let mut tx = events.begin().await?;
     let for_update = tx.for_update();
@@ -150,10 +176,12 @@ pub async fn update_user(
 /// Deletes a staff user; their role assignments and tokens go with them.
 pub async fn delete_user(
     events: &Bus,
+    authz: &Authz,
     caller: &Caller,
     tenant: &TenantId,
     user_id: &str,
 ) -> Result<()> {
+    check_may_act_for(authz, caller, tenant, user_id).await?;
     let actor = caller.actor();
     let mut tx = events.begin().await?;
     let before = store::delete_user(&mut tx, tenant, user_id).await?;
@@ -216,12 +244,14 @@ pub const DEFAULT_TOKEN_DAYS: u32 = 90;
 /// the secret is in the answer only.
 pub async fn issue_for(
     events: &Bus,
+    authz: &Authz,
     caller: &Caller,
     tenant: &TenantId,
     user_id: &str,
     name: &str,
     expires_in_days: Option<u32>,
 ) -> Result<IssuedToken> {
+    check_may_act_for(authz, caller, tenant, user_id).await?;
     let actor = caller.actor();
     let mut tx = events.begin().await?;
     let for_update = tx.for_update();

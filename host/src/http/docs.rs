@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{InfoBuilder, LicenseBuilder, OpenApi, SecurityRequirement};
+use utoipa::openapi::{
+    ContentBuilder, InfoBuilder, LicenseBuilder, OpenApi, Ref, ResponseBuilder, SecurityRequirement,
+};
 
 /// Adds bearer authentication as the default for every operation.
 pub fn finish(mut api: OpenApi) -> OpenApi {
@@ -35,7 +37,52 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
         "bearer",
         Vec::<String>::new(),
     )]);
+    with_guard_answers(&mut api);
     api
+}
+
+/// Every operation behind the guard (those without a security override of their own) may be
+/// answered 401 or 403 by it; the document says so once here rather than on every route.
+fn with_guard_answers(api: &mut OpenApi) {
+    let answers = [
+        ("401", "No valid bearer token (`unauthorized`)"),
+        (
+            "403",
+            "The caller's role may not do this (`forbidden`), or the tenant is suspended (`tenant_suspended`)",
+        ),
+    ];
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation.security.is_some() {
+                continue;
+            }
+            for (status, description) in answers {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                "application/json",
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                    .build(),
+                            )
+                            .build()
+                            .into()
+                    });
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]

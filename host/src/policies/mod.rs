@@ -15,6 +15,8 @@ use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
 use moka::future::Cache;
 
 use crate::db::Pool;
+use crate::error::{Error, Result};
+use crate::types::{Caller, Principal};
 use crate::events::{BoxFuture, Event, Recorded, Subscriber};
 use crate::types::TenantId;
 
@@ -101,6 +103,16 @@ pub const BUILT_IN_ROLES: &[(&str, &str, &[Permission])] = &[
     ),
 ];
 
+/// Users and roles are different kinds of subject: a role named like a user's id grants that
+/// user nothing.
+fn user_subject(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+fn role_subject(role: &str) -> String {
+    format!("role:{role}")
+}
+
 pub fn is_built_in_role(role: &str) -> bool {
     BUILT_IN_ROLES.iter().any(|(name, _, _)| *name == role)
 }
@@ -123,7 +135,7 @@ pub async fn build_enforcer(tenant: &str, rules: &TenantRules) -> casbin::Result
         .flat_map(|(role, _, perms)| {
             perms.iter().map(move |p| {
                 vec![
-                    role.to_string(),
+                    role_subject(role),
                     tenant.to_string(),
                     p.object.into(),
                     p.action.into(),
@@ -133,19 +145,35 @@ pub async fn build_enforcer(tenant: &str, rules: &TenantRules) -> casbin::Result
         .collect();
     policies.extend(
         rules.policies.iter().map(|(role, obj, act)| {
-            vec![role.clone(), tenant.to_string(), obj.clone(), act.clone()]
+            vec![role_subject(role), tenant.to_string(), obj.clone(), act.clone()]
         }),
     );
     enforcer.add_policies(policies).await?;
     let groupings: Vec<Vec<String>> = rules
         .assignments
         .iter()
-        .map(|(user, role)| vec![user.clone(), role.clone(), tenant.to_string()])
+        .map(|(user, role)| vec![user_subject(user), role_subject(role), tenant.to_string()])
         .collect();
     if !groupings.is_empty() {
         enforcer.add_grouping_policies(groupings).await?;
     }
     Ok(enforcer)
+}
+
+/// What a role or user may do: (route template, method) pairs, `*` as in [`Permission`].
+pub type Rights = Vec<(String, String)>;
+
+fn rights(rules: &TenantRules, roles: &[&str]) -> Rights {
+    let built_in = BUILT_IN_ROLES
+        .iter()
+        .filter(|(name, _, _)| roles.contains(name))
+        .flat_map(|(_, _, perms)| perms.iter().map(|p| (p.object.into(), p.action.into())));
+    let custom = rules
+        .policies
+        .iter()
+        .filter(|(role, _, _)| roles.contains(&role.as_str()))
+        .map(|(_, object, action)| (object.clone(), action.clone()));
+    built_in.chain(custom).collect()
 }
 
 /// Decides whether a staff user may perform an action, one cached enforcer per tenant.
@@ -181,7 +209,7 @@ impl Authz {
             .await;
         match enforcer {
             Ok(enforcer) => enforcer
-                .enforce((user_id, tenant.as_str(), object, action))
+                .enforce((user_subject(user_id), tenant.as_str(), object, action))
                 .unwrap_or_else(|e| {
                     tracing::error!(error = %e, "policy evaluation failed; denying");
                     false
@@ -191,6 +219,47 @@ impl Authz {
                 false
             }
         }
+    }
+
+    /// The rights `roles` give in a tenant: the built-in roles' permissions and the tenant's
+    /// policies for them, as (route template, method) pairs.
+    pub async fn rights_of_roles(&self, tenant: &TenantId, roles: &[&str]) -> Result<Rights> {
+        let rules = store::rules(&self.pool, tenant).await?;
+        Ok(rights(&rules, roles))
+    }
+
+    /// The rights a user of the tenant holds through their roles.
+    pub async fn rights_of_user(&self, tenant: &TenantId, user_id: &str) -> Result<Rights> {
+        let rules = store::rules(&self.pool, tenant).await?;
+        let roles: Vec<&str> = rules
+            .assignments
+            .iter()
+            .filter(|(user, _)| user == user_id)
+            .map(|(_, role)| role.as_str())
+            .collect();
+        Ok(rights(&rules, &roles))
+    }
+
+    /// Refuses a grant beyond the caller's own rights. A staff caller hands out (as a role, a
+    /// policy, a token or another user's password) only what it could do itself: it must be
+    /// allowed every request each granted right allows. Platform callers may grant anything.
+    pub async fn check_within(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+        granted: &Rights,
+    ) -> Result<()> {
+        let Principal::Staff { user_id, .. } = &caller.principal else {
+            return Ok(());
+        };
+        for (object, action) in granted {
+            if !self.is_allowed(tenant, user_id, object, action).await {
+                return Err(Error::Forbidden(
+                    "a grant must stay within your own rights",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Drops a tenant's cached enforcer after a change to its rules.
@@ -257,35 +326,46 @@ mod tests {
         )
         .await;
         let users = "/api/v1/tenants/{tenant}/users";
-        assert!(a.enforce(("ann", TENANT_A, users, "POST")).unwrap());
-        assert!(a.enforce(("dan", TENANT_A, users, "GET")).unwrap());
-        assert!(!a.enforce(("dan", TENANT_A, users, "POST")).unwrap());
+        assert!(a.enforce((user_subject("ann"), TENANT_A, users, "POST")).unwrap());
+        assert!(a.enforce((user_subject("dan"), TENANT_A, users, "GET")).unwrap());
+        assert!(!a.enforce((user_subject("dan"), TENANT_A, users, "POST")).unwrap());
         assert!(
-            a.enforce(("aud", TENANT_A, "/api/v1/tenants/{tenant}/audit", "GET"))
+            a.enforce((user_subject("aud"), TENANT_A, "/api/v1/tenants/{tenant}/audit", "GET"))
                 .unwrap()
         );
-        assert!(!a.enforce(("aud", TENANT_A, users, "GET")).unwrap());
+        assert!(!a.enforce((user_subject("aud"), TENANT_A, users, "GET")).unwrap());
         // Asked about another domain, tenant A's enforcer grants nothing.
-        assert!(!a.enforce(("ann", TENANT_B, users, "GET")).unwrap());
+        assert!(!a.enforce((user_subject("ann"), TENANT_B, users, "GET")).unwrap());
         // Nor does tenant B's enforcer know tenant A's people.
         let b = enforcer_for(TENANT_B, &[]).await;
-        assert!(!b.enforce(("ann", TENANT_B, users, "GET")).unwrap());
-        assert!(!b.enforce(("ann", TENANT_A, users, "GET")).unwrap());
+        assert!(!b.enforce((user_subject("ann"), TENANT_B, users, "GET")).unwrap());
+        assert!(!b.enforce((user_subject("ann"), TENANT_A, users, "GET")).unwrap());
     }
 
     #[tokio::test]
     async fn only_templates_under_the_tenant_prefix_match() {
         let a = enforcer_for(TENANT_A, &[("ann", "tenant-admin")]).await;
         assert!(
-            !a.enforce(("ann", TENANT_A, "/api/v1/tenants", "GET"))
+            !a.enforce((user_subject("ann"), TENANT_A, "/api/v1/tenants", "GET"))
                 .unwrap()
         );
         assert!(
-            !a.enforce(("ann", TENANT_A, "/api/v1/audit", "GET"))
+            !a.enforce((user_subject("ann"), TENANT_A, "/api/v1/audit", "GET"))
                 .unwrap()
         );
         assert!(
-            !a.enforce(("ann", TENANT_A, "/api/v1/tenants/{tenant}x", "GET"))
+            !a.enforce((user_subject("ann"), TENANT_A, "/api/v1/tenants/{tenant}x", "GET"))
+                .unwrap()
+        );
+        // A role named after a user's id gives that user nothing.
+        let rules = TenantRules {
+            assignments: Vec::new(),
+            policies: vec![("ann".into(), format!("{TENANT_ROUTES}/audit"), "GET".into())],
+        };
+        let named = build_enforcer(TENANT_A, &rules).await.unwrap();
+        assert!(
+            !named
+                .enforce((user_subject("ann"), TENANT_A, "/api/v1/tenants/{tenant}/audit", "GET"))
                 .unwrap()
         );
         assert!(

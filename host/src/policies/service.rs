@@ -82,6 +82,7 @@ pub async fn unassign(
 
 pub async fn add_policy(
     events: &Bus,
+    authz: &super::Authz,
     caller: &Caller,
     tenant: &TenantId,
     input: NewPolicy,
@@ -106,6 +107,8 @@ pub async fn add_policy(
             "action must be GET, POST, PUT, PATCH, DELETE or *",
         ));
     }
+    let granted = vec![(input.object.clone(), action.clone())];
+    authz.check_within(caller, tenant, &granted).await?;
     let policy = Policy {
         id: db::new_id(),
         role: input.role,
