@@ -29,7 +29,8 @@ pub struct Config {
     pub public_url: String,
     /// Nameserver (`ip:port`) for domain-verification lookups; absent: the system resolver.
     pub dns_resolver: Option<SocketAddr>,
-    /// Peers whose `X-Forwarded-Host` header is believed. Empty: the header is ignored.
+    /// Peers whose `X-Forwarded-Host` and `X-Forwarded-For` headers are believed. Empty: the
+    /// headers are ignored.
     pub trusted_proxies: Vec<IpAddr>,
     /// How many tenants' authorisation enforcers stay in memory.
     pub authz_cache_capacity: u64,
@@ -71,6 +72,31 @@ pub struct Config {
     /// delivery worker) beside the server; replicas share it safely, so only an API-only
     /// replica turns it off.
     pub background_workers: bool,
+    /// Limits of the HTTP server itself.
+    pub server: ServerSettings,
+}
+
+/// Limits that keep slow, idle or numerous clients from holding the server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Time a client has to send a request's headers; past it the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// Time a request has to be answered (a live page's stream, once started, is not cut);
+    /// past it the answer is `408`.
+    pub request_timeout_secs: u64,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 60,
+            max_connections: 10_000,
+        }
+    }
 }
 
 /// Delivery of notifications. The sending limits keep any tenant from using the platform as a
@@ -130,6 +156,7 @@ impl Default for Config {
             background_workers: true,
             plugin_invocations_per_minute: 120,
             time_trigger_interval_ms: 30_000,
+            server: ServerSettings::default(),
         }
     }
 }

@@ -61,6 +61,9 @@ pub enum Error {
     },
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The request was not answered within the server's request timeout.
+    #[error("the request took too long to answer")]
+    Timeout,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -92,6 +95,7 @@ impl Error {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,6 +112,7 @@ impl Error {
             Self::TenantSuspended => "tenant_suspended",
             Self::NotFound(_) => "not_found",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::Timeout => "request_timeout",
             Self::Internal(_) => "internal",
         }
     }

@@ -230,3 +230,43 @@ on_both_backends!(
     bad_input_gets_json_errors_with_the_right_status,
     openapi_documents_every_api_route
 );
+
+/// Slow clients: the server cuts one that takes too long over its headers, and answers others
+/// meanwhile.
+fn quick_header_timeout(config: &mut portico::config::Config) {
+    config.server.header_read_timeout_secs = 2;
+}
+
+async fn a_client_sending_its_headers_slowly_is_cut_off(app: TestApp) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.base_url.trim_start_matches("http://").to_string();
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        slow.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+    }
+    // One byte a second, as a slowloris client sends them: twelve seconds for the first line.
+    for byte in b"GET /healthz".iter() {
+        for stream in &mut slow {
+            // A write fails once the server has closed the connection: that is the point.
+            let _ = stream.write_all(&[*byte]).await;
+        }
+        let alive = app
+            .send(reqwest::Method::GET, "/healthz", None, None, &[])
+            .await;
+        assert_eq!(alive.status, 200, "others are answered meanwhile");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    for mut stream in slow {
+        let mut buffer = [0u8; 1024];
+        // Closed by the server: the read ends (at the end of the stream, or with a reset),
+        // where a connection the server still held would wait.
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read(&mut buffer),
+        )
+        .await;
+        assert!(read.is_ok(), "the slow connection is still open");
+    }
+}
+
+on_both_backends!(configured(quick_header_timeout): a_client_sending_its_headers_slowly_is_cut_off);
