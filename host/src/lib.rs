@@ -62,6 +62,8 @@ pub struct Services {
     pub sign_ins: sessions::SignInThrottle,
     /// Tickets as they change, for live tracking pages.
     pub ticket_changes: portal::TicketChanges,
+    /// Live pages' streams open now, for their caps.
+    pub live_streams: portal::LiveStreams,
 }
 
 impl Deref for AppState {
@@ -110,6 +112,7 @@ impl AppState {
             guesses: portal::guess_counter(),
             sign_ins: sessions::SignInThrottle::default(),
             ticket_changes,
+            live_streams: portal::LiveStreams::default(),
             hosts,
             authz,
             dns: DnsVerifier::new(config.dns_resolver)?,

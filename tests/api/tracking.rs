@@ -183,6 +183,91 @@ async fn status_changes_arrive_live(app: TestApp) {
     assert!(dispatched["at"].is_string());
 }
 
+/// Opens a live stream on `path` and reads its first event.
+async fn live_stream(app: &TestApp, path: &str) -> (reqwest::Response, String) {
+    let mut events = reqwest::Client::new()
+        .get(format!("{}{path}/events", app.base_url))
+        .header("host", "acme.portico.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let mut buffer = String::new();
+    next_event(&mut events, &mut buffer).await;
+    (events, buffer)
+}
+
+/// Reads until the server ends the stream; false if it is still open after ten seconds.
+async fn ends(mut events: reqwest::Response) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, events.chunk()).await {
+            Err(_) => return false,
+            Ok(Ok(Some(_))) => continue,
+            Ok(Ok(None) | Err(_)) => return true,
+        }
+    }
+}
+
+async fn live_updates_end_with_their_link(app: TestApp) {
+    let (tenant, admin, id, path) = ticket_with_link(&app).await;
+    let link = format!("/api/v1/tenants/{tenant}/tickets/{id}/tracking-link");
+    let (events, _) = live_stream(&app, &path).await;
+    assert_eq!(app.delete(&link, &admin).await.status, 204);
+    assert!(ends(events).await, "revoking the link ends its stream");
+
+    let reissued = app.post(&link, &admin, json!({})).await;
+    let path = reissued.json["tracking_url"]
+        .as_str()
+        .unwrap()
+        .split("portico.test")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let (events, _) = live_stream(&app, &path).await;
+    let suspended = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/suspend"),
+            &app.platform_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(suspended.status, 200, "{}", suspended.text);
+    assert!(ends(events).await, "suspending the tenant ends its streams");
+    app.post(
+        &format!("/api/v1/tenants/{tenant}/resume"),
+        &app.platform_token,
+        json!({}),
+    )
+    .await;
+
+    // One client holds at most 16 streams at once; closing one frees its place.
+    let mut open = Vec::new();
+    for _ in 0..16 {
+        open.push(live_stream(&app, &path).await.0);
+    }
+    let over = app.page(&format!("{path}/events"), "acme.portico.test").await;
+    assert_eq!(over.status, 429);
+    assert!(over.headers.contains_key("retry-after"));
+    drop(open.pop());
+    let mut freed = false;
+    // The server notices the closed connection when it next writes (a keep-alive every 15 s).
+    for _ in 0..250 {
+        let again = reqwest::Client::new()
+            .get(format!("{}{path}/events", app.base_url))
+            .header("host", "acme.portico.test")
+            .send()
+            .await
+            .unwrap();
+        if again.status() == 200 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(freed, "a closed stream gives its place back");
+}
+
 async fn links_open_one_ticket_of_one_tenant_and_nothing_else(app: TestApp) {
     let (tenant, admin, id, path) = ticket_with_link(&app).await;
     app.tenant_with_admin("rival").await;
@@ -350,7 +435,8 @@ on_both_backends!(
     the_tracking_page_shows_the_timeline_in_the_right_language,
     status_changes_arrive_live,
     links_open_one_ticket_of_one_tenant_and_nothing_else,
-    guessing_links_is_rate_limited
+    guessing_links_is_rate_limited,
+    live_updates_end_with_their_link
 );
 
 on_both_backends!(configured(behind_proxy): behind_a_proxy_guesses_count_per_client);

@@ -3,29 +3,26 @@
 //! appointment, download it as `.ics`) and the feedback form. No login; the token opens one ticket of one tenant, and failed guesses are rate-limited per
 //! client address. Pages are branded by the project's portal profile and rendered by its theme.
 
+mod live;
 mod render;
 pub mod view;
 
+pub use live::{LiveStreams, TicketChanges};
+
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use minijinja::context;
 use moka::future::Cache;
 use serde::Deserialize;
-use tokio::sync::broadcast;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::BroadcastStream;
 
 use crate::error::Error;
-use crate::events::{BoxFuture, Recorded, Subscriber};
 use crate::plugins::bindings::theme::exports::portico::plugin::pages::PageKind;
 use crate::profiles::{self, Profile};
 use crate::tenants::Tenant;
@@ -97,7 +94,7 @@ pub fn guess_counter() -> GuessCounter {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/t/{token}", get(tracking_page))
-        .route("/t/{token}/events", get(tracking_events))
+        .route("/t/{token}/events", get(live::tracking_events))
         .route("/t/{token}/booking", get(booking_page).post(submit_booking))
         .route(
             "/t/{token}/booking/cancel",
@@ -952,85 +949,6 @@ fn script(source: &'static str) -> Response {
 }
 
 /// Server-sent events: the ticket's current state at once, then again after every change.
-async fn tracking_events(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    request: Request,
-) -> Response {
-    let visitor = Visitor::of(&state, &request);
-    let opened = match open(&state, &visitor, &token).await {
-        Ok(opened) => opened,
-        Err(page) => return page,
-    };
-    let Opened {
-        tenant,
-        ticket,
-        language,
-        ..
-    } = opened;
-    let watched = (tenant.id.clone(), ticket.id.clone());
-    let changes = BroadcastStream::new(state.ticket_changes.subscribe()).filter_map(
-        move |change| match change {
-            Ok(changed) if changed == watched => Some(()),
-            Ok(_) => None,
-            // Missed messages: send the current state anyway.
-            Err(_) => Some(()),
-        },
-    );
-    let first = tokio_stream::once(());
-    let stream = first.chain(changes).then(move |()| {
-        let state = state.clone();
-        let tenant = tenant.clone();
-        let language = language.clone();
-        let ticket_id = ticket.id.clone();
-        async move {
-            let data = match load(&state.db.pool, &tenant.id, &ticket_id).await {
-                Ok(ticket) => {
-                    let texts = state.texts.get(&language);
-                    let view = view::ticket_view(&state, &tenant, &ticket, texts, &language).await;
-                    serde_json::to_string(&view).unwrap_or_default()
-                }
-                Err(_) => "{}".into(),
-            };
-            Ok::<_, Infallible>(Event::default().event("ticket").data(data))
-        }
-    });
-    Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
-}
-
-/// Tickets as they change, for live pages: a subscriber to the ticket events of every replica.
-#[derive(Clone)]
-pub struct TicketChanges(broadcast::Sender<(TenantId, String)>);
-
-impl TicketChanges {
-    pub fn new() -> Self {
-        Self(broadcast::channel(1024).0)
-    }
-
-    /// `(tenant, ticket)` of every ticket that changes from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<(TenantId, String)> {
-        self.0.subscribe()
-    }
-}
-
-impl Default for TicketChanges {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Subscriber for TicketChanges {
-    fn notify<'a>(&'a self, event: &'a Recorded) -> BoxFuture<'a, ()> {
-        if let (true, Some(tenant)) = (event.event.touches_ticket(), &event.tenant) {
-            // Nobody watching is fine.
-            drop(self.0.send((tenant.clone(), event.subject.clone())));
-        }
-        Box::pin(async {})
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
