@@ -47,12 +47,20 @@ pub struct Db {
 }
 
 impl Db {
-    /// Connects, creating the SQLite file's directory when needed.
+    /// Connects, creating the SQLite file's directory (private to this user) when needed.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         install_default_drivers();
         let backend = Backend::from_url(url)?;
-        if backend == Backend::Sqlite {
-            create_sqlite_parent_dir(url)?;
+        let sqlite_file = match backend {
+            Backend::Sqlite => sqlite_path(url),
+            Backend::Postgres => None,
+        };
+        if let Some(dir) = sqlite_file
+            .as_deref()
+            .and_then(std::path::Path::parent)
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            portico_plugin_runtime::files::private_dir(dir)?;
         }
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
@@ -60,6 +68,10 @@ impl Db {
             .connect(url)
             .await
             .with_context(|| format!("connecting to database {}", redact(url)))?;
+        if let Some(file) = &sqlite_file {
+            // Its journal and shared-memory files take the database file's permissions.
+            portico_plugin_runtime::files::make_private(file)?;
+        }
         if backend == Backend::Sqlite {
             // WAL lets readers proceed while one writer commits; the setting persists in the file.
             sqlx::query("PRAGMA journal_mode = WAL")
@@ -87,23 +99,15 @@ impl Db {
     }
 }
 
-fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
+/// The file of a SQLite URL; `None` for an in-memory database.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let path = url
         .trim_start_matches("sqlite:")
         .trim_start_matches("//")
         .split('?')
         .next()
         .unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
-    if let Some(dir) = std::path::Path::new(path)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    Ok(())
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
 /// The URL with any password replaced, for logs and errors.

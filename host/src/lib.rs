@@ -76,6 +76,9 @@ impl Deref for AppState {
 impl AppState {
     /// Connects to the database, applies migrations and builds every service.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        if config.data_dir.exists() {
+            portico_plugin_runtime::files::refuse_shared(&config.data_dir)?;
+        }
         let db = Db::connect(config.database_url().expose()).await?;
         db.migrate().await?;
         let events = event_bus(db.clone());

@@ -270,3 +270,56 @@ async fn a_client_sending_its_headers_slowly_is_cut_off(app: TestApp) {
 }
 
 on_both_backends!(configured(quick_header_timeout): a_client_sending_its_headers_slowly_is_cut_off);
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_state_is_private_and_shared_folders_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(app) = TestApp::spawn(crate::support::Backend::Sqlite).await else {
+        return;
+    };
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let config = app.state.config.clone();
+    assert_eq!(mode(&config.data_dir.join("secret.key")), 0o600);
+    let database = config.database_url();
+    let file = database
+        .expose()
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(mode(std::path::Path::new(&file)), 0o600, "{file}");
+
+    // A folder or key others may write is refused at start, with the reason.
+    let shared = std::env::temp_dir().join(format!("portico-shared-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&shared).unwrap();
+    let open_to_all = |p: &std::path::Path| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap()
+    };
+    let refused = |config: portico::config::Config| async move {
+        match portico::AppState::build(config).await {
+            Ok(_) => panic!("started with shared local state"),
+            Err(e) => format!("{e:#}"),
+        }
+    };
+    let cache = shared.join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    open_to_all(&cache);
+    let with_cache = portico::config::Config {
+        plugin_cache_dir: Some(cache.clone()),
+        ..config.clone()
+    };
+    assert!(refused(with_cache).await.contains("writable by other users"));
+
+    let keyed = shared.join("keyed");
+    std::fs::create_dir_all(&keyed).unwrap();
+    std::fs::copy(config.data_dir.join("secret.key"), keyed.join("secret.key")).unwrap();
+    open_to_all(&keyed.join("secret.key"));
+    let with_key = portico::config::Config {
+        data_dir: keyed,
+        ..config.clone()
+    };
+    assert!(refused(with_key).await.contains("writable by other users"));
+    std::fs::remove_dir_all(&shared).unwrap();
+}

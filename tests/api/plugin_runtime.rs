@@ -11,7 +11,7 @@ use portico::plugins::bindings::action::exports::portico::plugin::steps::Event;
 use portico::plugins::bindings::theme::exports::portico::plugin::pages::{Page, PageKind};
 use portico::plugins::bindings::portico::plugin::http;
 use portico::plugins::outbound::{Grants, Outbound, OutboundError, OutboundPolicy};
-use portico::plugins::runtime::{Allocation, Call, Runtime};
+use portico::plugins::runtime::{Allocation, Call, CompiledCache, Runtime};
 use portico::plugins::{Limits, PluginKind};
 use portico_sdk::schedule::{Day, Interval, Request, Rules};
 use portico_sdk::time::Window;
@@ -350,4 +350,68 @@ async fn absurd_request_headers_are_refused_before_the_host_acts() {
         "{refused:?}"
     );
     assert!(seen.lock().unwrap().is_empty());
+}
+
+/// A runtime that keeps compiled components in `dir`, vouched for with `key`.
+fn caching_runtime(dir: &std::path::Path, key: u8) -> Runtime {
+    let cache = CompiledCache {
+        dir: dir.to_path_buf(),
+        key: [key; 32],
+    };
+    Runtime::new(
+        Some(cache),
+        Outbound::new(OutboundPolicy::default()),
+        Allocation::Pooling,
+    )
+    .unwrap()
+}
+
+fn cached_files(dir: &std::path::Path) -> std::collections::BTreeSet<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_artefacts_this_host_wrote_for_a_component_are_loaded() {
+    let dir = std::env::temp_dir().join(format!("portico-cache-{}", uuid::Uuid::new_v4().simple()));
+    let first = caching_runtime(&dir, 7);
+    let (hello, broken) = (guest_wasm("hello-theme"), guest_wasm("broken-theme"));
+    first.load(PluginKind::Theme, &hello).unwrap();
+    let hello_file = cached_files(&dir).into_iter().next().unwrap();
+    first.load(PluginKind::Theme, &broken).unwrap();
+    let broken_file = cached_files(&dir)
+        .into_iter()
+        .find(|f| *f != hello_file)
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&hello_file), 0o600);
+    }
+    // Someone who can write the folder puts another theme's native code under hello's name.
+    std::fs::copy(&broken_file, &hello_file).unwrap();
+    let page = Page {
+        kind: PageKind::Tracking,
+        view_model: json!({"ticket": {"title": "Paper jam"}}).to_string(),
+        language: "en".into(),
+    };
+    let limits = Limits::for_kind(PluginKind::Theme);
+    for runtime in [caching_runtime(&dir, 7), caching_runtime(&dir, 8)] {
+        let theme = runtime.load(PluginKind::Theme, &hello).unwrap();
+        let rendered = runtime
+            .render(&theme, &call(&limits, "{}"), &page)
+            .await
+            .result
+            .unwrap();
+        assert!(
+            rendered.html.contains("<h1>Paper jam</h1>") && !rendered.html.contains("<title>ok"),
+            "the swapped artefact ran: {}",
+            rendered.html
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -4,6 +4,7 @@
 //! code hands it plain data and validates what comes back.
 
 pub mod bindings;
+pub mod files;
 pub mod input;
 pub mod manifest;
 pub mod outbound;

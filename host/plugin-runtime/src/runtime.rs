@@ -91,12 +91,52 @@ enum KindPre {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
-    cache_dir: Option<PathBuf>,
+    cache: Option<CompiledCache>,
     loaded: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
     outbound: Arc<Outbound>,
 }
 
 /// How the runtime allocates instances.
+/// Compiled components kept between starts, each file its MAC (HMAC-SHA256 under `key`, over
+/// its name and bytes) followed by the bytes: only what this host wrote, for that component, is
+/// ever loaded as native code.
+pub struct CompiledCache {
+    pub dir: PathBuf,
+    pub key: [u8; 32],
+}
+
+impl CompiledCache {
+    fn mac(&self, name: &str, bytes: &[u8]) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac =
+            <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
+        mac.update(name.as_bytes());
+        mac.update(&[0]);
+        mac.update(bytes);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The artefact called `name`, if it is there and this host's MAC vouches for it.
+    fn read(&self, name: &str) -> Option<Vec<u8>> {
+        let mut file = std::fs::read(self.dir.join(name)).ok()?;
+        if file.len() < 32 {
+            return None;
+        }
+        let bytes = file.split_off(32);
+        if file[..] != self.mac(name, &bytes)[..] {
+            tracing::warn!(name, "a compiled plugin in the cache does not carry this host's MAC; compiling it again");
+            return None;
+        }
+        Some(bytes)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        let mut file = self.mac(name, bytes).to_vec();
+        file.extend_from_slice(bytes);
+        crate::files::write_private(&self.dir.join(name), &file)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Allocation {
     /// Pre-reserved slots: fast instantiation. What the host uses.
@@ -106,9 +146,9 @@ pub enum Allocation {
 }
 
 impl Runtime {
-    /// A runtime whose compiled components are cached in `cache_dir`.
+    /// A runtime whose compiled components are kept in `cache` between starts.
     pub fn new(
-        cache_dir: Option<PathBuf>,
+        cache: Option<CompiledCache>,
         outbound: Outbound,
         allocation: Allocation,
     ) -> anyhow::Result<Self> {
@@ -152,13 +192,13 @@ impl Runtime {
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
-        if let Some(dir) = &cache_dir {
-            std::fs::create_dir_all(dir)?;
+        if let Some(cache) = &cache {
+            crate::files::private_dir(&cache.dir)?;
         }
         Ok(Self {
             engine,
             linker,
-            cache_dir,
+            cache,
             loaded: Mutex::default(),
             outbound: Arc::new(outbound),
         })
@@ -222,33 +262,27 @@ impl Runtime {
         reason = "wasmtime cannot check a precompiled artifact; see SAFETY"
     )]
     fn compile_cached(&self, sha256: &str, wasm: &[u8]) -> Result<Component, PluginError> {
-        let path = self
-            .cache_dir
-            .as_ref()
-            .map(|dir| dir.join(format!("{sha256}-{}.cwasm", self.engine_key())));
-        if let Some(path) = path.as_ref().filter(|p| p.exists()) {
-            // SAFETY: the file was written by `Component::serialize` of an engine with the same
-            // compatibility hash (part of its name), in a directory only this host writes.
-            match unsafe { Component::deserialize_file(&self.engine, path) } {
+        let name = format!("{sha256}-{}.cwasm", self.engine_key());
+        if let Some(cache) = &self.cache
+            && let Some(artefact) = cache.read(&name)
+        {
+            // SAFETY: the bytes were written by `Component::serialize` of an engine with the
+            // same compatibility hash (part of the name), for this very component: they carry
+            // this host's MAC over the name and the bytes, which only a holder of its key makes.
+            match unsafe { Component::deserialize(&self.engine, &artefact) } {
                 Ok(component) => return Ok(component),
                 Err(e) => {
-                    tracing::warn!(error = %e, path = %path.display(), "discarding unreadable compiled plugin")
+                    tracing::warn!(error = %e, name, "discarding unreadable compiled plugin")
                 }
             }
         }
         let component = Component::new(&self.engine, wasm)
             .map_err(|e| PluginError::Invalid(format!("{e:#}")))?;
-        if let Some(path) = path {
+        if let Some(cache) = &self.cache {
             let written = component
                 .serialize()
                 .map_err(|e| anyhow::anyhow!("{e}"))
-                .and_then(|bytes| {
-                    // A unique name per writer: concurrent loads of one component must not interleave.
-                    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-                    std::fs::write(&tmp, bytes)?;
-                    std::fs::rename(&tmp, &path)?;
-                    Ok(())
-                });
+                .and_then(|bytes| cache.write(&name, &bytes));
             if let Err(e) = written {
                 tracing::warn!(error = %e, "caching a compiled plugin failed; it will be compiled again next start");
             }

@@ -28,6 +28,7 @@ impl SecretBox {
         let encoded = if let Some(configured) = configured {
             configured.to_string()
         } else if key_file.exists() {
+            crate::files::refuse_shared(key_file)?;
             std::fs::read_to_string(key_file)
                 .with_context(|| format!("reading {}", key_file.display()))?
         } else {
@@ -35,7 +36,7 @@ impl SecretBox {
             rand::rng().fill_bytes(&mut key);
             let encoded = base64::engine::general_purpose::STANDARD.encode(key);
             if let Some(dir) = key_file.parent() {
-                std::fs::create_dir_all(dir)?;
+                crate::files::private_dir(dir)?;
             }
             write_private(key_file, &encoded)?;
             tracing::warn!(path = %key_file.display(), "generated a new secret key; replicas sharing a database need PORTICO_SECRET_KEY set to the same key");
@@ -52,6 +53,14 @@ impl SecretBox {
             cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
             mac_key: derive.finalize().into_bytes().into(),
         })
+    }
+
+    /// A key for `purpose`, derived from the host key: what it signs, nothing else can.
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key).expect("any key length");
+        mac.update(b"derived key for ");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// A signature of `message` (HMAC-SHA256, hex).

@@ -60,14 +60,18 @@ impl Plugins {
             allow_http: config.plugins_allow_http,
             smtp: config.smtp()?,
         };
-        let runtime = runtime::Runtime::new(
-            Some(config.plugin_cache_dir()),
-            outbound::Outbound::new(policy),
-            runtime::Allocation::Pooling,
-        )?;
         let secrets = secrets::SecretBox::load(
             config.secret_key.as_ref().map(|k| k.expose().as_str()),
             &config.data_dir.join("secret.key"),
+        )?;
+        let cache = runtime::CompiledCache {
+            dir: config.plugin_cache_dir(),
+            key: secrets.derived_key("compiled plugin cache"),
+        };
+        let runtime = runtime::Runtime::new(
+            Some(cache),
+            outbound::Outbound::new(policy),
+            runtime::Allocation::Pooling,
         )?;
         let per_minute = std::num::NonZeroU32::new(config.plugin_invocations_per_minute)
             .context("plugin_invocations_per_minute must be at least 1")?;
