@@ -382,6 +382,36 @@ async fn hostile_plugins_are_recorded_with_typed_errors(app: TestApp) {
         "a flood keeps the lines within the limit"
     );
 
+    // A secret a plugin puts in its error, its summary or its panic is redacted there too.
+    for (behaviour, outcome) in [
+        ("fail-secret", "plugin_failed"),
+        ("summary-secret", "ok"),
+        ("panic-secret", "plugin_trap"),
+    ] {
+        app.patch(
+            &install,
+            &admin,
+            json!({"config": {"behaviour": behaviour}}),
+        )
+        .await;
+        let run = app
+            .post(&format!("{install}/invoke"), &admin, event.clone())
+            .await;
+        assert_eq!(run.json["outcome"], outcome, "{behaviour}: {}", run.text);
+        assert!(
+            !run.text.contains("s3cr3t-value-42") && run.text.contains("[redacted]"),
+            "{behaviour}: {}",
+            run.text
+        );
+    }
+    let runs = app
+        .get(
+            &format!("/api/v1/tenants/{tenant}/plugin-runs?limit=200"),
+            &admin,
+        )
+        .await;
+    assert!(!runs.text.contains("s3cr3t-value-42"), "{}", runs.text);
+
     // At rest the secret is ciphertext only.
     let stored: (Vec<u8>,) = sqlx::query_as(
         "SELECT secrets FROM plugin_installs WHERE tenant_id = $1 AND plugin_id = 'hostile'",

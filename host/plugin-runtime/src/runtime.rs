@@ -446,6 +446,7 @@ impl Runtime {
                 },
             )
             .await;
+        use bindings::exports::portico::plugin::channel::DeliveryError;
         let mut invocation = invocation;
         if let Ok(Ok(delivery)) = &invocation.result {
             let size = delivery.provider_id.as_ref().map_or(0, String::len)
@@ -454,6 +455,22 @@ impl Runtime {
                 invocation.result = Err(PluginError::OutputTooLarge(call.limits.output_bytes));
             }
         }
+        // What is stored and shown: the install's secrets redacted, error texts cut short.
+        let clean = |text: String| truncate(redacted(call.secrets, text), MAX_ERROR_CHARS);
+        invocation.result = match invocation.result {
+            Ok(Ok(mut delivery)) => {
+                delivery.provider_id = delivery.provider_id.map(|t| redacted(call.secrets, t));
+                delivery.detail = delivery.detail.map(clean);
+                Ok(Ok(delivery))
+            }
+            Ok(Err(error)) => Ok(Err(match error {
+                DeliveryError::InvalidRecipient(m) => DeliveryError::InvalidRecipient(clean(m)),
+                DeliveryError::Rejected(m) => DeliveryError::Rejected(clean(m)),
+                DeliveryError::Temporary(m) => DeliveryError::Temporary(clean(m)),
+                DeliveryError::Configuration(m) => DeliveryError::Configuration(clean(m)),
+            })),
+            Err(e) => Err(e.redacted(call.secrets)),
+        };
         invocation
     }
 
@@ -490,9 +507,19 @@ impl Runtime {
                 },
             )
             .await;
-        flatten(invocation, call.limits, |o| {
+        let mut invocation = flatten(invocation, call.limits, |o| {
             o.summary.len() + o.external_ref.as_ref().map_or(0, String::len)
-        })
+        });
+        // What is stored and shown: the install's secrets redacted.
+        invocation.result = match invocation.result {
+            Ok(mut outcome) => {
+                outcome.summary = redacted(call.secrets, outcome.summary);
+                outcome.external_ref = outcome.external_ref.map(|r| redacted(call.secrets, r));
+                Ok(outcome)
+            }
+            Err(e) => Err(e.redacted(call.secrets)),
+        };
+        invocation
     }
 
     /// One invocation in a fresh store, under every limit.
@@ -713,7 +740,7 @@ fn flatten<T>(
             Err(PluginError::OutputTooLarge(limits.output_bytes))
         }
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(message)) => Err(PluginError::Failed(truncate(message, 1_000))),
+        Ok(Err(message)) => Err(PluginError::Failed(truncate(message, MAX_ERROR_CHARS))),
         Err(e) => Err(e),
     };
     Invocation {
@@ -732,6 +759,38 @@ fn classify(error: wasmtime::Error, state: &mut HostState) -> PluginError {
         Some(Trap::StackOverflow) => PluginError::Trap("stack overflow".into()),
         Some(trap) => PluginError::Trap(trap.to_string()),
         None => PluginError::Trap(truncate(format!("{error:#}"), 1_000)),
+    }
+}
+
+/// Longest error or detail text kept from a plugin.
+const MAX_ERROR_CHARS: usize = 1_000;
+
+/// `text` without any of the secret values (those of four characters or more; a shorter one
+/// would blank out ordinary text).
+fn without_secrets<'a>(mut text: String, secrets: impl Iterator<Item = &'a str>) -> String {
+    for secret in secrets.filter(|s| s.len() >= 4) {
+        text = text.replace(secret, "[redacted]");
+    }
+    text
+}
+
+/// `text` without any of the install's secrets.
+fn redacted(secrets: &[(String, String)], text: String) -> String {
+    without_secrets(text, secrets.iter().map(|(_, v)| v.as_str()))
+}
+
+impl PluginError {
+    /// The error with the install's secrets redacted from its text.
+    fn redacted(self, secrets: &[(String, String)]) -> Self {
+        let clean = |text: String| redacted(secrets, text);
+        match self {
+            Self::Trap(m) => Self::Trap(clean(m)),
+            Self::CapabilityDenied(m) => Self::CapabilityDenied(clean(m)),
+            Self::Failed(m) => Self::Failed(clean(m)),
+            Self::InvalidOutput(m) => Self::InvalidOutput(clean(m)),
+            Self::Invalid(m) => Self::Invalid(clean(m)),
+            other => other,
+        }
     }
 }
 
@@ -949,11 +1008,8 @@ impl HostState {
         wasmtime::Error::msg(message)
     }
 
-    fn redact(&self, mut text: String) -> String {
-        for secret in self.secrets.iter().filter(|s| s.len() >= 4) {
-            text = text.replace(secret.as_str(), "[redacted]");
-        }
-        text
+    fn redact(&self, text: String) -> String {
+        without_secrets(text, self.secrets.iter().map(String::as_str))
     }
 
     fn take_outbound_call(&mut self, what: &str) -> wasmtime::Result<()> {

@@ -63,6 +63,19 @@ impl Action for Hostile {
                 ));
                 done("logged".into())
             }
+            // The secret in each place a plugin's words are kept: an error, a summary, a panic.
+            "fail-secret" => Err(format!(
+                "the key {} was refused",
+                secrets.get("api_key").unwrap_or("unset")
+            )),
+            "summary-secret" => done(format!(
+                "used the key {}",
+                secrets.get("api_key").unwrap_or("unset")
+            )),
+            "panic-secret" => panic!(
+                "panicking with the key {}",
+                secrets.get("api_key").unwrap_or("unset")
+            ),
             "counter" => done(
                 CALLS
                     .fetch_add(1, Ordering::Relaxed)
