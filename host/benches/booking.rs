@@ -138,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
         config: "{}",
         secrets: &[],
         idempotency_key: "bench",
+        tenant: "",
     };
     let sandboxed = runtime.calculate(&plugin, &call, &request).await.result?;
     assert_eq!(sandboxed, native, "the plugin and the native build agree");

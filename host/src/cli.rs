@@ -369,6 +369,7 @@ async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
         config: &plugin_config,
         secrets: &secrets,
         idempotency_key: "portico-plugin-run",
+        tenant: "",
     };
     let (result, report) = input::execute(&runtime, &plugin, call, input).await?;
     for line in &report.logs {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::types::Secret;
 use portico_plugin_runtime::outbound::{MailSettings, MailTransport};
+use portico_plugin_runtime::pool::PoolSettings;
 use portico_plugin_runtime::{LimitsOverride, PluginKind};
 
 /// Everything the host needs to start. Every field has a default, so no configuration at all
@@ -74,6 +75,66 @@ pub struct Config {
     pub background_workers: bool,
     /// Limits of the HTTP server itself.
     pub server: ServerSettings,
+    /// How many plugin instances run at once, and how many of them one tenant may hold.
+    pub plugin_pool: PluginPoolSettings,
+}
+
+/// The plugin pool. Unset numbers are sized to the machine: instances of the largest memory
+/// filling at most half of it (1 to 64), a quarter of them per tenant.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginPoolSettings {
+    pub concurrency: Option<u32>,
+    pub per_tenant: Option<u32>,
+    /// Memory one instance may grow to, in MiB (default 256); per-install limits sit below it.
+    pub instance_memory_mb: Option<u32>,
+}
+
+impl PluginPoolSettings {
+    /// The pool for a machine with `memory` bytes (when known); refused when its worst case,
+    /// every instance at its largest, does not fit.
+    pub fn resolve(&self, memory: Option<u64>) -> anyhow::Result<PoolSettings> {
+        let instance_mb = u64::from(self.instance_memory_mb.unwrap_or(256).max(1));
+        let instance = instance_mb << 20;
+        let concurrency = match (self.concurrency, memory) {
+            (Some(configured), _) => configured.max(1),
+            (None, Some(memory)) => (memory / 2 / instance).clamp(1, 64) as u32,
+            (None, None) => 16,
+        };
+        let settings = PoolSettings {
+            concurrency,
+            per_tenant: self
+                .per_tenant
+                .unwrap_or(concurrency / 4)
+                .clamp(1, concurrency),
+            instance_memory: usize::try_from(instance).context("plugin_pool.instance_memory_mb")?,
+        };
+        if let Some(memory) = memory
+            && settings.worst_case_bytes() > memory
+        {
+            bail!(
+                "plugin_pool: {} instances of up to {instance_mb} MiB could need {} MiB, more than this machine's {} MiB; lower plugin_pool.concurrency or plugin_pool.instance_memory_mb",
+                settings.concurrency,
+                settings.worst_case_bytes() >> 20,
+                memory >> 20
+            );
+        }
+        Ok(settings)
+    }
+}
+
+/// The machine's memory in bytes, where the system says (`MemTotal` on Linux).
+pub fn machine_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// Limits that keep slow, idle or numerous clients from holding the server.
@@ -157,6 +218,7 @@ impl Default for Config {
             plugin_invocations_per_minute: 120,
             time_trigger_interval_ms: 30_000,
             server: ServerSettings::default(),
+            plugin_pool: PluginPoolSettings::default(),
         }
     }
 }
@@ -322,6 +384,22 @@ mod tests {
             config.smtp_server, None,
             "none is None, not an empty string"
         );
+    }
+
+    #[test]
+    fn the_plugin_pool_fits_the_machine_or_is_refused() {
+        const GIB: u64 = 1 << 30;
+        let sized = PluginPoolSettings::default().resolve(Some(24 * GIB)).unwrap();
+        assert_eq!((sized.concurrency, sized.per_tenant), (48, 12));
+        assert!(sized.worst_case_bytes() <= 12 * GIB);
+        let small = PluginPoolSettings::default().resolve(Some(2 * GIB)).unwrap();
+        assert_eq!(small.concurrency, 4);
+        let too_big = PluginPoolSettings {
+            concurrency: Some(256),
+            ..PluginPoolSettings::default()
+        };
+        let refused = too_big.resolve(Some(24 * GIB)).unwrap_err().to_string();
+        assert!(refused.contains("plugin_pool.concurrency"), "{refused}");
     }
 
     #[test]

@@ -36,6 +36,7 @@ fn call<'a>(limits: &'a Limits, config: &'a str) -> Call<'a> {
         config,
         secrets: &[],
         idempotency_key: "test",
+        tenant: "",
     }
 }
 
@@ -70,6 +71,7 @@ async fn act(runtime: &Runtime, behaviour: &str) -> Result<String, String> {
         config: &config,
         secrets: &secrets,
         idempotency_key: "key-1",
+        tenant: "",
     };
     let invocation = runtime.run_action(&plugin, &call, &event()).await;
     invocation

@@ -8,6 +8,7 @@ pub mod files;
 pub mod input;
 pub mod manifest;
 pub mod outbound;
+pub mod pool;
 pub mod runtime;
 pub mod secrets;
 
@@ -162,6 +163,8 @@ pub enum PluginError {
     InvalidOutput(String),
     #[error("the plugin cannot be loaded: {0}")]
     Invalid(String),
+    #[error("no plugin slot came free for this tenant before the deadline")]
+    Busy,
 }
 
 impl PluginError {
@@ -176,6 +179,7 @@ impl PluginError {
             Self::Failed(_) => "plugin_failed",
             Self::InvalidOutput(_) => "plugin_invalid_output",
             Self::Invalid(_) => "plugin_invalid",
+            Self::Busy => "plugin_busy",
         }
     }
 }

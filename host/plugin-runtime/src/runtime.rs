@@ -25,14 +25,11 @@ use crate::bindings::v0_1_0::portico::plugin::{http, log, smtp};
 use crate::bindings::v0_1_0::{self as bindings, action, slots, theme};
 use crate::bindings::v0_2_0;
 use crate::outbound::{Grants, MailRoute, Outbound, OutboundError};
+use crate::pool::{PoolSettings, Slots};
 use crate::{Limits, PluginError, PluginKind, WIT_VERSIONS};
 use portico_sdk::schedule;
 use portico_sdk::time::Window;
 
-/// Instances the pool keeps ready; more concurrent invocations wait for a slot.
-const POOLED_INSTANCES: u32 = 256;
-/// Upper bound of any instance's memory; per-invocation limits sit below it.
-const POOL_MAX_MEMORY: usize = 256 << 20;
 /// Epoch tick: the granularity of deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Log lines kept per invocation, whatever their size.
@@ -68,6 +65,8 @@ pub struct Call<'a> {
     pub config: &'a str,
     pub secrets: &'a [(String, String)],
     pub idempotency_key: &'a str,
+    /// Whose share of the pool the call uses; empty for calls of no tenant (the command line).
+    pub tenant: &'a str,
 }
 
 /// A validated, compiled component, ready to instantiate.
@@ -94,6 +93,7 @@ pub struct Runtime {
     cache: Option<CompiledCache>,
     loaded: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
     outbound: Arc<Outbound>,
+    slots: Slots,
 }
 
 /// How the runtime allocates instances.
@@ -146,12 +146,24 @@ pub enum Allocation {
 }
 
 impl Runtime {
-    /// A runtime whose compiled components are kept in `cache` between starts.
+    /// A runtime whose compiled components are kept in `cache` between starts, with the
+    /// default pool.
     pub fn new(
         cache: Option<CompiledCache>,
         outbound: Outbound,
         allocation: Allocation,
     ) -> anyhow::Result<Self> {
+        Self::with_pool(cache, outbound, allocation, PoolSettings::default())
+    }
+
+    /// A runtime with a pool of its own size and shares.
+    pub fn with_pool(
+        cache: Option<CompiledCache>,
+        outbound: Outbound,
+        allocation: Allocation,
+        settings: PoolSettings,
+    ) -> anyhow::Result<Self> {
+        let instances = settings.concurrency.max(1);
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.consume_fuel(true);
@@ -159,15 +171,16 @@ impl Runtime {
         config.max_wasm_stack(1 << 20);
         if allocation == Allocation::Pooling {
             let mut pool = PoolingAllocationConfig::default();
-            pool.total_component_instances(POOLED_INSTANCES);
-            pool.total_core_instances(POOLED_INSTANCES * 4);
-            pool.total_memories(POOLED_INSTANCES * 2);
-            pool.total_tables(POOLED_INSTANCES * 4);
-            pool.total_stacks(POOLED_INSTANCES);
+            // Sized to the slots, which callers wait for: instantiation never finds it full.
+            pool.total_component_instances(instances);
+            pool.total_core_instances(instances * 4);
+            pool.total_memories(instances * 2);
+            pool.total_tables(instances * 4);
+            pool.total_stacks(instances);
             pool.max_memories_per_component(2);
             pool.max_tables_per_component(8);
             pool.max_core_instances_per_component(16);
-            pool.max_memory_size(POOL_MAX_MEMORY);
+            pool.max_memory_size(settings.instance_memory);
             // Reset tables and fiber stacks by overwriting instead of returning pages to the
             // kernel: fewer system calls per invocation.
             pool.table_keep_resident(1 << 16);
@@ -201,6 +214,7 @@ impl Runtime {
             cache,
             loaded: Mutex::default(),
             outbound: Arc::new(outbound),
+            slots: Slots::new(settings),
         })
     }
 
@@ -533,6 +547,19 @@ impl Runtime {
     ) -> Invocation<T> {
         let started = Instant::now();
         let limits = call.limits;
+        let deadline = Duration::from_millis(limits.deadline_ms);
+        // Waiting for a slot counts against the deadline.
+        let until = tokio::time::Instant::from_std(started + deadline);
+        let Some(_slots) = self.slots.acquire(call.tenant, until).await else {
+            return Invocation {
+                result: Err(PluginError::Busy),
+                report: RunReport {
+                    duration_us: started.elapsed().as_micros() as u64,
+                    fuel_used: None,
+                    logs: Vec::new(),
+                },
+            };
+        };
         let mut state = HostState::new(kind, limits, grants, secrets, self.outbound.clone());
         state.idempotency_key = call.idempotency_key.to_string();
         if kind == PluginKind::Channel {
@@ -543,8 +570,7 @@ impl Runtime {
         let fuel = limits.fuel.unwrap_or(u64::MAX);
         let _ = store.set_fuel(fuel);
         store.epoch_deadline_async_yield_and_update(1);
-        let deadline = Duration::from_millis(limits.deadline_ms);
-        let outcome = tokio::time::timeout(deadline, run(&mut store)).await;
+        let outcome = tokio::time::timeout_at(until, run(&mut store)).await;
         let fuel_used = limits
             .fuel
             .map(|budget| budget.saturating_sub(store.get_fuel().unwrap_or(0)));

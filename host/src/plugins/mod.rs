@@ -68,10 +68,14 @@ impl Plugins {
             dir: config.plugin_cache_dir(),
             key: secrets.derived_key("compiled plugin cache"),
         };
-        let runtime = runtime::Runtime::new(
+        let pool = config
+            .plugin_pool
+            .resolve(crate::config::machine_memory())?;
+        let runtime = runtime::Runtime::with_pool(
             Some(cache),
             outbound::Outbound::new(policy),
             runtime::Allocation::Pooling,
+            pool,
         )?;
         let per_minute = std::num::NonZeroU32::new(config.plugin_invocations_per_minute)
             .context("plugin_invocations_per_minute must be at least 1")?;

@@ -19,6 +19,7 @@ use crate::types::TenantId;
 /// An enabled install ready to run: its compiled plugin, limits, grants, configuration and
 /// secrets.
 pub struct Runnable {
+    pub tenant: TenantId,
     pub install_id: String,
     pub plugin_id: String,
     pub version: String,
@@ -39,6 +40,7 @@ impl Runnable {
             config: &self.config,
             secrets: &self.secrets,
             idempotency_key,
+            tenant: self.tenant.as_str(),
         }
     }
 
@@ -109,6 +111,7 @@ pub async fn runnable(state: &AppState, tenant: &TenantId, id: &str) -> Result<R
         .await?;
     let own_limits: Option<LimitsOverride> = row.limits.as_deref().map(stored).transpose()?;
     Ok(Runnable {
+        tenant: tenant.clone(),
         limits: state.plugins.limits(manifest.kind, own_limits.as_ref()),
         grants: stored(&row.grants)?,
         secrets: open_secrets(state, tenant, &row)?.into_iter().collect(),
