@@ -389,10 +389,14 @@ mod tests {
     #[test]
     fn the_plugin_pool_fits_the_machine_or_is_refused() {
         const GIB: u64 = 1 << 30;
-        let sized = PluginPoolSettings::default().resolve(Some(24 * GIB)).unwrap();
+        let sized = PluginPoolSettings::default()
+            .resolve(Some(24 * GIB))
+            .unwrap();
         assert_eq!((sized.concurrency, sized.per_tenant), (48, 12));
         assert!(sized.worst_case_bytes() <= 12 * GIB);
-        let small = PluginPoolSettings::default().resolve(Some(2 * GIB)).unwrap();
+        let small = PluginPoolSettings::default()
+            .resolve(Some(2 * GIB))
+            .unwrap();
         assert_eq!(small.concurrency, 4);
         let too_big = PluginPoolSettings {
             concurrency: Some(256),

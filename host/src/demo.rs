@@ -100,7 +100,8 @@ async fn technician(state: &AppState, caller: &Caller, tenant: &Tenant) -> Resul
         password_hash: None,
         roles: vec!["technician".into()],
     };
-    let user = auth::service::create_user(&state.events, &state.authz, caller, &tenant.id, new).await?;
+    let user =
+        auth::service::create_user(&state.events, &state.authz, caller, &tenant.id, new).await?;
     Ok(user.id)
 }
 

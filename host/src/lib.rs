@@ -207,7 +207,8 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(request.map(axum::body::Body::new))
         });
-        let connection = graceful.watch(connections.serve_connection(TokioIo::new(stream), service));
+        let connection =
+            graceful.watch(connections.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = connection.await;
             drop(permit);

@@ -935,6 +935,7 @@ fn start_host(app: &TestApp, config: &Path) -> Child {
             app.state.config.database_url().expose(),
         )
         .env("PORTICO_DATA_DIR", &app.state.config.data_dir)
+        .env("PORTICO_SECRET_KEY", crate::support::TEST_SECRET_KEY)
         .env("PORTICO_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

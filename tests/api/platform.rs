@@ -260,11 +260,9 @@ async fn a_client_sending_its_headers_slowly_is_cut_off(app: TestApp) {
         let mut buffer = [0u8; 1024];
         // Closed by the server: the read ends (at the end of the stream, or with a reset),
         // where a connection the server still held would wait.
-        let read = tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            stream.read(&mut buffer),
-        )
-        .await;
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buffer))
+                .await;
         assert!(read.is_ok(), "the slow connection is still open");
     }
 }
@@ -275,7 +273,10 @@ on_both_backends!(configured(quick_header_timeout): a_client_sending_its_headers
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_state_is_private_and_shared_folders_are_refused() {
     use std::os::unix::fs::PermissionsExt;
-    let Some(app) = TestApp::spawn(crate::support::Backend::Sqlite).await else {
+    // With a key file of its own, not the tests' shared key.
+    let Some(app) =
+        TestApp::spawn_with(crate::support::Backend::Sqlite, |c| c.secret_key = None).await
+    else {
         return;
     };
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -292,7 +293,8 @@ async fn local_state_is_private_and_shared_folders_are_refused() {
     assert_eq!(mode(std::path::Path::new(&file)), 0o600, "{file}");
 
     // A folder or key others may write is refused at start, with the reason.
-    let shared = std::env::temp_dir().join(format!("portico-shared-{}", uuid::Uuid::new_v4().simple()));
+    let shared =
+        std::env::temp_dir().join(format!("portico-shared-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&shared).unwrap();
     let open_to_all = |p: &std::path::Path| {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap()
@@ -310,7 +312,11 @@ async fn local_state_is_private_and_shared_folders_are_refused() {
         plugin_cache_dir: Some(cache.clone()),
         ..config.clone()
     };
-    assert!(refused(with_cache).await.contains("writable by other users"));
+    assert!(
+        refused(with_cache)
+            .await
+            .contains("writable by other users")
+    );
 
     let keyed = shared.join("keyed");
     std::fs::create_dir_all(&keyed).unwrap();

@@ -483,6 +483,120 @@ async fn the_host_serves_while_a_plugin_spins(app: TestApp) {
     );
 }
 
+/// A pool of four instances, two per tenant.
+fn small_pool(config: &mut portico::config::Config) {
+    config.plugin_pool.concurrency = Some(4);
+    config.plugin_pool.per_tenant = Some(2);
+}
+
+async fn one_tenant_cannot_take_the_whole_plugin_pool(app: TestApp) {
+    let (greedy, greedy_admin) = app.tenant_with_admin("greedy").await;
+    app.publish("hostile", None).await;
+    let installed = app
+        .post(
+            &format!("/api/v1/tenants/{greedy}/plugins"),
+            &greedy_admin,
+            json!({"plugin_id": "hostile", "config": {"behaviour": "loop"}}),
+        )
+        .await;
+    let install = format!(
+        "/api/v1/tenants/{greedy}/plugins/{}",
+        installed.json["id"].as_str().unwrap()
+    );
+    app.patch(
+        &install,
+        &app.platform_token,
+        json!({"limits": {"deadline_ms": 3000}}),
+    )
+    .await;
+    // The other tenant's portal uses the Harbour theme.
+    let (tenant, admin) = app.tenant_with_admin("acme").await;
+    let harbour = app.install_of(&tenant, &admin, "harbour").await;
+    let profiles = app
+        .get(&format!("/api/v1/tenants/{tenant}/portal-profiles"), &admin)
+        .await;
+    let profile = profiles.json["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let themed = app
+        .patch(
+            &format!("/api/v1/tenants/{tenant}/portal-profiles/{profile}"),
+            &admin,
+            json!({"theme_install_id": harbour}),
+        )
+        .await;
+    assert_eq!(themed.status, 200, "{}", themed.text);
+    let project = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/projects"),
+            &admin,
+            json!({"name": "Printers"}),
+        )
+        .await;
+    let ticket = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/tickets"),
+            &admin,
+            json!({"project_id": project.json["id"], "title": "Paper jam",
+                "contact": {"first_name": "Eva", "last_name": "S", "email": "eva@example.com"}}),
+        )
+        .await;
+    let path = ticket.json["tracking_url"]
+        .as_str()
+        .unwrap()
+        .split("portico.test")
+        .nth(1)
+        .unwrap()
+        .to_string();
+
+    // Eight slow calls at once from one tenant: two run, the rest wait for its share.
+    let invoke = format!("{install}/invoke");
+    let saturating = futures_util::future::join_all(
+        (0..8).map(|_| app.post(&invoke, &greedy_admin, json!({"input": {"kind": "x"}}))),
+    );
+    let rendering = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut pages = Vec::new();
+        for _ in 0..3 {
+            pages.push(app.page(&path, "acme.portico.test").await);
+        }
+        pages
+    };
+    let (runs, pages) = tokio::join!(saturating, rendering);
+    for page in &pages {
+        assert_eq!(page.status, 200);
+        assert!(
+            page.text.contains("class=\"harbour\""),
+            "the theme rendered, not the fallback: {}",
+            page.text
+        );
+    }
+    let outcomes: Vec<&str> = runs
+        .iter()
+        .map(|r| r.json["outcome"].as_str().unwrap())
+        .collect();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| ["plugin_timeout", "plugin_busy"].contains(o)),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&"plugin_busy"),
+        "calls past the share waited: {outcomes:?}"
+    );
+    let failures = app
+        .get(
+            &format!("/api/v1/tenants/{tenant}/plugin-runs?plugin_id=harbour&limit=50"),
+            &admin,
+        )
+        .await;
+    assert_eq!(failures.json["items"], json!([]), "{}", failures.text);
+}
+
+on_both_backends!(configured(small_pool): one_tenant_cannot_take_the_whole_plugin_pool);
+
 on_both_backends!(
     publish_install_invoke_upgrade_and_roll_back,
     new_tenants_get_the_built_in_plugins,

@@ -331,10 +331,17 @@ async fn delegated_roles_grant_only_what_they_hold(app: TestApp) {
     let (manager, token) = app
         .staff(&tenant, "m@acme.example", &["staff-manager"])
         .await;
-    let me = app.get(&format!("/api/v1/tenants/{tenant}/me"), &admin).await;
+    let me = app
+        .get(&format!("/api/v1/tenants/{tenant}/me"), &admin)
+        .await;
     let admin_id = me.json["id"].as_str().unwrap().to_string();
     let refused = |reply: crate::support::Reply, what: &str| {
-        assert_eq!((reply.status, reply.code()), (403, "forbidden"), "{what}: {}", reply.text);
+        assert_eq!(
+            (reply.status, reply.code()),
+            (403, "forbidden"),
+            "{what}: {}",
+            reply.text
+        );
     };
     refused(
         app.post(

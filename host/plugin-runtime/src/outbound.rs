@@ -143,8 +143,7 @@ impl Outbound {
             .iter()
             .map(|(name, value)| name.len() + value.len())
             .sum();
-        if request.headers.len() > MAX_REQUEST_HEADERS || header_bytes > MAX_REQUEST_HEADER_BYTES
-        {
+        if request.headers.len() > MAX_REQUEST_HEADERS || header_bytes > MAX_REQUEST_HEADER_BYTES {
             return Err(OutboundError::Refused(format!(
                 "at most {MAX_REQUEST_HEADERS} headers of {MAX_REQUEST_HEADER_BYTES} bytes in all"
             )));
@@ -263,10 +262,7 @@ impl Outbound {
                 .map_err(|e| OutboundError::Failed(format!("cannot resolve {host}: {e}")))?
                 .collect(),
         };
-        if let Some(bad) = addrs
-            .iter()
-            .find(|a| !self.policy.allows(a.ip()))
-        {
+        if let Some(bad) = addrs.iter().find(|a| !self.policy.allows(a.ip())) {
             return Err(OutboundError::Refused(format!(
                 "{host} resolves to {}, which plugins may not reach",
                 bad.ip()

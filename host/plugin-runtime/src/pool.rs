@@ -64,7 +64,10 @@ impl Slots {
             // Forget idle tenants' shares: nobody holds them.
             tenants.retain(|_, share| Arc::strong_count(share) > 1);
         }
-        let share = self.settings.per_tenant.clamp(1, self.settings.concurrency.max(1));
+        let share = self
+            .settings
+            .per_tenant
+            .clamp(1, self.settings.concurrency.max(1));
         tenants
             .entry(tenant.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(share as usize)))

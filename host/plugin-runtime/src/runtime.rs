@@ -124,7 +124,10 @@ impl CompiledCache {
         }
         let bytes = file.split_off(32);
         if file[..] != self.mac(name, &bytes)[..] {
-            tracing::warn!(name, "a compiled plugin in the cache does not carry this host's MAC; compiling it again");
+            tracing::warn!(
+                name,
+                "a compiled plugin in the cache does not carry this host's MAC; compiling it again"
+            );
             return None;
         }
         Some(bytes)

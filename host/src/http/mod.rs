@@ -224,8 +224,8 @@ pub fn client_address(
 
 /// The host the client asked for. `X-Forwarded-Host` counts only from a configured proxy.
 pub fn request_host(state: &AppState, request: &Request) -> Option<String> {
-    let from_proxy = peer(request.extensions())
-        .is_some_and(|ip| state.config.trusted_proxies.contains(&ip));
+    let from_proxy =
+        peer(request.extensions()).is_some_and(|ip| state.config.trusted_proxies.contains(&ip));
     let forwarded = from_proxy
         .then(|| request.headers().get("x-forwarded-host"))
         .flatten()

@@ -16,9 +16,9 @@ use moka::future::Cache;
 
 use crate::db::Pool;
 use crate::error::{Error, Result};
-use crate::types::{Caller, Principal};
 use crate::events::{BoxFuture, Event, Recorded, Subscriber};
 use crate::types::TenantId;
+use crate::types::{Caller, Principal};
 
 /// Subject, domain (tenant id), object (the matched route template, never the raw path) and
 /// action (the HTTP method). Roles are granted per domain, and the matcher demands that the
@@ -143,11 +143,14 @@ pub async fn build_enforcer(tenant: &str, rules: &TenantRules) -> casbin::Result
             })
         })
         .collect();
-    policies.extend(
-        rules.policies.iter().map(|(role, obj, act)| {
-            vec![role_subject(role), tenant.to_string(), obj.clone(), act.clone()]
-        }),
-    );
+    policies.extend(rules.policies.iter().map(|(role, obj, act)| {
+        vec![
+            role_subject(role),
+            tenant.to_string(),
+            obj.clone(),
+            act.clone(),
+        ]
+    }));
     enforcer.add_policies(policies).await?;
     let groupings: Vec<Vec<String>> = rules
         .assignments
@@ -254,9 +257,7 @@ impl Authz {
         };
         for (object, action) in granted {
             if !self.is_allowed(tenant, user_id, object, action).await {
-                return Err(Error::Forbidden(
-                    "a grant must stay within your own rights",
-                ));
+                return Err(Error::Forbidden("a grant must stay within your own rights"));
             }
         }
         Ok(())
@@ -326,20 +327,46 @@ mod tests {
         )
         .await;
         let users = "/api/v1/tenants/{tenant}/users";
-        assert!(a.enforce((user_subject("ann"), TENANT_A, users, "POST")).unwrap());
-        assert!(a.enforce((user_subject("dan"), TENANT_A, users, "GET")).unwrap());
-        assert!(!a.enforce((user_subject("dan"), TENANT_A, users, "POST")).unwrap());
         assert!(
-            a.enforce((user_subject("aud"), TENANT_A, "/api/v1/tenants/{tenant}/audit", "GET"))
+            a.enforce((user_subject("ann"), TENANT_A, users, "POST"))
                 .unwrap()
         );
-        assert!(!a.enforce((user_subject("aud"), TENANT_A, users, "GET")).unwrap());
+        assert!(
+            a.enforce((user_subject("dan"), TENANT_A, users, "GET"))
+                .unwrap()
+        );
+        assert!(
+            !a.enforce((user_subject("dan"), TENANT_A, users, "POST"))
+                .unwrap()
+        );
+        assert!(
+            a.enforce((
+                user_subject("aud"),
+                TENANT_A,
+                "/api/v1/tenants/{tenant}/audit",
+                "GET"
+            ))
+            .unwrap()
+        );
+        assert!(
+            !a.enforce((user_subject("aud"), TENANT_A, users, "GET"))
+                .unwrap()
+        );
         // Asked about another domain, tenant A's enforcer grants nothing.
-        assert!(!a.enforce((user_subject("ann"), TENANT_B, users, "GET")).unwrap());
+        assert!(
+            !a.enforce((user_subject("ann"), TENANT_B, users, "GET"))
+                .unwrap()
+        );
         // Nor does tenant B's enforcer know tenant A's people.
         let b = enforcer_for(TENANT_B, &[]).await;
-        assert!(!b.enforce((user_subject("ann"), TENANT_B, users, "GET")).unwrap());
-        assert!(!b.enforce((user_subject("ann"), TENANT_A, users, "GET")).unwrap());
+        assert!(
+            !b.enforce((user_subject("ann"), TENANT_B, users, "GET"))
+                .unwrap()
+        );
+        assert!(
+            !b.enforce((user_subject("ann"), TENANT_A, users, "GET"))
+                .unwrap()
+        );
     }
 
     #[tokio::test]
@@ -354,8 +381,13 @@ mod tests {
                 .unwrap()
         );
         assert!(
-            !a.enforce((user_subject("ann"), TENANT_A, "/api/v1/tenants/{tenant}x", "GET"))
-                .unwrap()
+            !a.enforce((
+                user_subject("ann"),
+                TENANT_A,
+                "/api/v1/tenants/{tenant}x",
+                "GET"
+            ))
+            .unwrap()
         );
         // A role named after a user's id gives that user nothing.
         let rules = TenantRules {
@@ -365,7 +397,12 @@ mod tests {
         let named = build_enforcer(TENANT_A, &rules).await.unwrap();
         assert!(
             !named
-                .enforce((user_subject("ann"), TENANT_A, "/api/v1/tenants/{tenant}/audit", "GET"))
+                .enforce((
+                    user_subject("ann"),
+                    TENANT_A,
+                    "/api/v1/tenants/{tenant}/audit",
+                    "GET"
+                ))
                 .unwrap()
         );
         assert!(

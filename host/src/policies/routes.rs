@@ -93,7 +93,14 @@ async fn create_policy(
     scope: Scope,
     Json(input): Json<NewPolicy>,
 ) -> Result<(StatusCode, Json<Policy>)> {
-    let policy = service::add_policy(&state.events, &state.authz, &scope.caller, &scope.tenant.id, input).await?;
+    let policy = service::add_policy(
+        &state.events,
+        &state.authz,
+        &scope.caller,
+        &scope.tenant.id,
+        input,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(policy)))
 }
 

@@ -30,7 +30,7 @@ use crate::tickets::Ticket;
 use crate::tickets::feedback::{self, Refusal};
 use crate::tickets::service::{give_feedback, load};
 use crate::tickets::{Status, links};
-use crate::types::{LANGUAGES, Language, TenantId};
+use crate::types::{LANGUAGES, Language};
 use crate::{AppState, booking};
 use portico_sdk::time::Window;
 use view::{
@@ -457,15 +457,7 @@ async fn show(
         outcome.booking_error,
     )
     .await;
-    let model = model(
-        state,
-        opened,
-        page,
-        token,
-        booking,
-        outcome.feedback_error,
-    )
-    .await;
+    let model = model(state, opened, page, token, booking, outcome.feedback_error).await;
     render::page(state, &opened.tenant, &opened.profile, kind, &model, status).await
 }
 

@@ -278,7 +278,9 @@ mod tests {
         assert!(style_at > out.find("<title>").unwrap());
         assert!(!out.contains("</style><script>"));
         assert_eq!(out.matches("</style>").count(), 1);
-        let script_at = out.find("<script nonce=\"n1\" src=\"/portal/assets/live.js\"").unwrap();
+        let script_at = out
+            .find("<script nonce=\"n1\" src=\"/portal/assets/live.js\"")
+            .unwrap();
         assert!(style_at < script_at && script_at < out.find("</HEAD>").unwrap());
     }
 }

@@ -1,17 +1,11 @@
 //! Password sign-in, timed the same whether or not the account exists.
 
 use crate::AppState;
-use crate::auth::password::{check_password, hash_password};
+use crate::auth::password::{check_password, decoy_hash};
 use crate::auth::{IssuedToken, service as staff, store as accounts};
 use crate::error::{Error, Result};
 use crate::tenants::{Tenant, store as tenants};
 use crate::types::Email;
-
-/// A hash of a random password, checked when no account matches, so that a wrong email costs as
-/// much time as a wrong password and response times reveal nothing.
-static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    hash_password("decoy password that never matches").unwrap_or_default()
-});
 
 /// What a sign-in asks for.
 pub struct Credentials<'a> {
@@ -44,7 +38,11 @@ pub async fn sign_in(state: &AppState, given: Credentials<'_>) -> Result<(Tenant
         None => None,
     };
     let stored = account.as_ref().and_then(|a| a.password_hash.as_deref());
-    let matches = check_password(given.password, stored.unwrap_or(&DECOY_HASH)).await?;
+    let against = match stored {
+        Some(stored) => stored,
+        None => decoy_hash().await?,
+    };
+    let matches = check_password(given.password, against).await?;
     let signed_in = match (tenant, account) {
         (Some(tenant), Some(account))
             if matches && account.disabled == 0 && account.password_hash.is_some() =>

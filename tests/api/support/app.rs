@@ -15,6 +15,10 @@ use super::database::{Backend, TestDatabase};
 use super::dns::DnsServer;
 use super::guests::guest_wasm;
 
+/// The host key of every test application: compiled plugins in the shared cache carry a MAC
+/// under a key derived from it, so tests can share them.
+pub const TEST_SECRET_KEY: &str = "cG9ydGljbyB0ZXN0cyBzaGFyZSB0aGlzIGtleSAzMmI=";
+
 /// A running application with its own database, DNS server and platform token.
 pub struct TestApp {
     pub base_url: String,
@@ -76,9 +80,8 @@ impl TestApp {
             dns_resolver: Some(dns.addr),
             data_dir: database.dir.clone(),
             // Compiled plugins are keyed by content and engine, so tests can share them.
-            plugin_cache_dir: Some(
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache"),
-            ),
+            plugin_cache_dir: Some(test_plugin_cache()),
+            secret_key: Some(Secret::new(TEST_SECRET_KEY.to_string())),
             ..Config::default()
         };
         configure(&mut config);
@@ -296,4 +299,9 @@ async fn serve(state: &AppState) -> String {
         std::future::pending(),
     ));
     format!("http://{addr}")
+}
+
+/// The compiled-plugin cache the tests share.
+pub fn test_plugin_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache")
 }

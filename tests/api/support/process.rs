@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::app::TestApp;
+use super::app::{TEST_SECRET_KEY, TestApp, test_plugin_cache};
 
 pub struct HostProcess {
     child: Child,
@@ -20,7 +20,9 @@ impl HostProcess {
         let dir = &app.state.config.data_dir;
         let id = uuid::Uuid::new_v4().simple();
         let config_file = dir.join(format!("host-{id}.toml"));
-        std::fs::write(&config_file, config).unwrap();
+        // The tests' shared cache of compiled plugins, which the shared key vouches for.
+        let cache = format!("plugin_cache_dir = {:?}\n", test_plugin_cache());
+        std::fs::write(&config_file, format!("{cache}{config}")).unwrap();
         let log = dir.join(format!("host-{id}.log"));
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -36,6 +38,7 @@ impl HostProcess {
                 app.state.config.database_url().expose(),
             )
             .env("PORTICO_DATA_DIR", dir)
+            .env("PORTICO_SECRET_KEY", TEST_SECRET_KEY)
             .env("PORTICO_LISTEN", format!("127.0.0.1:{port}"))
             .envs(env.iter().copied())
             .stdout(Stdio::null())
