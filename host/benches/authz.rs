@@ -112,7 +112,7 @@ async fn bench_sqlite(scratch: &Path, run: &mut Run) -> anyhow::Result<()> {
     ));
     let requests = requests(&tenants);
 
-    let authz = Authz::new(db.pool.clone(), count as u64);
+    let authz = Authz::new(db.pool.clone(), count as u64, Duration::from_secs(3600));
     let rss_before = rss_kib();
     let started = Instant::now();
     for tenant in &tenants {
@@ -165,7 +165,7 @@ async fn bench_sqlite(scratch: &Path, run: &mut Run) -> anyhow::Result<()> {
 
     // What an install with the shipped configuration sees when every tenant is busy.
     let capacity = Config::default().authz_cache_capacity;
-    let authz = Authz::new(db.pool.clone(), capacity);
+    let authz = Authz::new(db.pool.clone(), capacity, Duration::from_secs(3600));
     run.row(
         format!(
             "Portico: per-tenant enforcer, default cache capacity ({})",
@@ -203,7 +203,11 @@ async fn bench_postgres(server: &str, run: &mut Run) -> anyhow::Result<()> {
         db.migrate().await?;
         let tenants = populate(&db.pool, run.tenants).await?;
         let requests = requests(&tenants);
-        let authz = Authz::new(db.pool.clone(), run.tenants as u64);
+        let authz = Authz::new(
+            db.pool.clone(),
+            run.tenants as u64,
+            Duration::from_secs(3600),
+        );
         run.row(
             "Portico: per-tenant enforcer, cold build (PostgreSQL)",
             per_tenant_cold(&authz, &tenants, &requests).await,

@@ -35,6 +35,9 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// How many tenants' authorisation enforcers stay in memory.
     pub authz_cache_capacity: u64,
+    /// Seconds a tenant's enforcer is used before it is rebuilt from the database, whatever
+    /// announcements arrived: the longest a replica that missed one stays stale.
+    pub authz_cache_ttl_secs: u64,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// Key that encrypts plugin secrets at rest: 32 bytes, base64. Absent: a key is generated
@@ -200,6 +203,7 @@ impl Default for Config {
             dns_resolver: None,
             trusted_proxies: Vec::new(),
             authz_cache_capacity: 1_000,
+            authz_cache_ttl_secs: 30,
             max_body_bytes: 1024 * 1024,
             secret_key: None,
             plugin_cache_dir: None,

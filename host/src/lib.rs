@@ -83,7 +83,11 @@ impl AppState {
         db.migrate().await?;
         let events = event_bus(db.clone());
         let hosts = HostResolver::new(db.pool.clone(), config.base_domain.clone());
-        let authz = Authz::new(db.pool.clone(), config.authz_cache_capacity);
+        let authz = Authz::new(
+            db.pool.clone(),
+            config.authz_cache_capacity,
+            std::time::Duration::from_secs(config.authz_cache_ttl_secs.max(1)),
+        );
         let ticket_changes = portal::TicketChanges::new();
         let plugins = Plugins::new(&config)?;
         events.subscribe(hosts.clone());

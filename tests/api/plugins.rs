@@ -742,6 +742,21 @@ async fn channels_send_email_through_the_host_only_when_granted() {
     );
     assert!(data.contains("To: eva@customer.example"), "{data}");
     assert!(data.contains("From: portal@acme.example"), "{data}");
+
+    // Thousands of recipients: refused before the host builds the message, as a typed error.
+    app.patch(&install, &admin, json!({"config": {"copies": 5000}}))
+        .await;
+    let flooding = json!({"input": {"recipient": {"email": "eva@customer.example"},
+        "subject": "Hello", "text": "Hello"}, "idempotency_key": "msg-2"});
+    let refused = app
+        .post(&format!("{install}/invoke"), &admin, flooding)
+        .await;
+    assert_eq!(
+        refused.json["outcome"], "plugin_limit_exceeded",
+        "{}",
+        refused.text
+    );
+    assert_eq!(sink.received().len(), 1, "nothing more was sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

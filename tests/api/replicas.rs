@@ -124,3 +124,29 @@ async fn changes_through_one_replica_reach_the_others() {
         "the second replica fell back to the built-in page once the theme was disabled"
     );
 }
+
+/// Enforcers rebuilt a second after they were built.
+fn short_policy_cache(config: &mut portico::config::Config) {
+    config.authz_cache_ttl_secs = 1;
+}
+
+/// A change whose announcement never reached a replica (a lost notification) reaches it anyway
+/// once its cached enforcer expires.
+async fn a_lost_announcement_leaves_a_replica_stale_only_briefly(first: TestApp) {
+    let second = first.replica().await;
+    let (tenant, _) = first.tenant_with_admin("acme").await;
+    let (user, token) = first.staff(&tenant, "s@acme.example", &[]).await;
+    let users = format!("/api/v1/tenants/{tenant}/users");
+    assert_eq!(second.get(&users, &token).await.status, 403);
+    // Written straight to the database: no event, so no replica hears of it.
+    let tenant_id = portico::types::TenantId::parse(&tenant).unwrap();
+    let mut conn = first.state.db.pool.acquire().await.unwrap();
+    portico::policies::store::insert_assignment(&mut conn, &tenant_id, &user, "viewer")
+        .await
+        .unwrap();
+    drop(conn);
+    let allowed = eventually(200, async || second.get(&users, &token).await).await;
+    assert_eq!(allowed.status, 200, "the replica caught up on its own");
+}
+
+crate::on_both_backends!(configured(short_policy_cache): a_lost_announcement_leaves_a_replica_stale_only_briefly);

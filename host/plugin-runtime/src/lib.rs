@@ -165,6 +165,8 @@ pub enum PluginError {
     Invalid(String),
     #[error("no plugin slot came free for this tenant before the deadline")]
     Busy,
+    #[error("the plugin passed the host more than it accepts: {0}")]
+    LimitExceeded(String),
 }
 
 impl PluginError {
@@ -180,6 +182,7 @@ impl PluginError {
             Self::InvalidOutput(_) => "plugin_invalid_output",
             Self::Invalid(_) => "plugin_invalid",
             Self::Busy => "plugin_busy",
+            Self::LimitExceeded(_) => "plugin_limit_exceeded",
         }
     }
 }

@@ -32,6 +32,9 @@ use portico_sdk::time::Window;
 
 /// Epoch tick: the granularity of deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Recipients of one email a plugin sends, and the size of its body (text and HTML).
+const MAX_EMAIL_RECIPIENTS: usize = 50;
+const MAX_EMAIL_BODY_BYTES: usize = 1 << 20;
 /// Log lines kept per invocation, whatever their size.
 const MAX_LOG_LINES: usize = 500;
 
@@ -1158,6 +1161,25 @@ impl smtp::Host for HostState {
             return Err(self.stop(PluginError::CapabilityDenied(
                 "sending email was not granted".into(),
             )));
+        }
+        // Checked before any work is done for it: the host never builds an absurd message.
+        let body = email.text.len() + email.html.as_ref().map_or(0, String::len);
+        let over = if email.to.len() > MAX_EMAIL_RECIPIENTS {
+            Some(format!(
+                "an email to {} recipients; at most {MAX_EMAIL_RECIPIENTS}",
+                email.to.len()
+            ))
+        } else if email.to.iter().any(|a| a.len() > 320) || email.subject.len() > 998 {
+            Some("an address over 320 bytes or a subject over 998".into())
+        } else if body > MAX_EMAIL_BODY_BYTES {
+            Some(format!(
+                "an email body of {body} bytes; at most {MAX_EMAIL_BODY_BYTES}"
+            ))
+        } else {
+            None
+        };
+        if let Some(what) = over {
+            return Err(self.stop(PluginError::LimitExceeded(what)));
         }
         self.take_outbound_call("smtp")?;
         self.emails_sent += 1;

@@ -187,9 +187,14 @@ pub struct Authz {
 }
 
 impl Authz {
-    pub fn new(pool: Pool, capacity: u64) -> Self {
+    /// Enforcers are rebuilt after a change announced on any replica, and at the latest `ttl`
+    /// after they were built, so that a lost announcement leaves a replica stale for no longer.
+    pub fn new(pool: Pool, capacity: u64, ttl: std::time::Duration) -> Self {
         Self {
-            enforcers: Cache::new(capacity),
+            enforcers: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build(),
             pool,
         }
     }

@@ -1,4 +1,5 @@
-//! A notification channel that sends email through the host.
+//! A notification channel that sends email through the host; `config.copies` repeats the
+//! recipient that many times, as a careless or hostile plugin might.
 
 use portico_sdk::smtp::{self, Email, SmtpError};
 use portico_sdk::{Channel, Delivery, DeliveryError, Json, Message, Secrets, register_channel};
@@ -8,7 +9,7 @@ struct Mailer;
 impl Channel for Mailer {
     fn deliver(
         message: Message,
-        _config: Json,
+        config: Json,
         _secrets: Secrets,
         key: String,
     ) -> Result<Delivery, DeliveryError> {
@@ -16,8 +17,9 @@ impl Channel for Mailer {
             .recipient
             .email
             .ok_or(DeliveryError::InvalidRecipient("no email address".into()))?;
+        let copies = config["copies"].as_u64().unwrap_or(1) as usize;
         let email = Email {
-            to: vec![to],
+            to: vec![to; copies],
             subject: message.subject,
             text: message.text,
             html: message.html,
