@@ -427,13 +427,13 @@ async fn hostile_plugins_are_recorded_with_typed_errors(app: TestApp) {
     assert!(!app.get(&install, &admin).await.text.contains("s3cr3t"));
 }
 
-async fn the_host_serves_while_a_plugin_spins(app: TestApp) {
-    let (tenant, admin) = app.tenant_with_admin("acme").await;
+/// Installs the hostile action, spinning for three seconds on each call; returns its path.
+async fn spinning_install(app: &TestApp, tenant: &str, admin: &str) -> String {
     app.publish("hostile", None).await;
     let installed = app
         .post(
             &format!("/api/v1/tenants/{tenant}/plugins"),
-            &admin,
+            admin,
             json!({"plugin_id": "hostile", "config": {"behaviour": "loop"}}),
         )
         .await;
@@ -447,6 +447,12 @@ async fn the_host_serves_while_a_plugin_spins(app: TestApp) {
         json!({"limits": {"deadline_ms": 3000}}),
     )
     .await;
+    install
+}
+
+async fn the_host_serves_while_a_plugin_spins(app: TestApp) {
+    let (tenant, admin) = app.tenant_with_admin("acme").await;
+    let install = spinning_install(&app, &tenant, &admin).await;
     let started = Instant::now();
     let invoke = format!("{install}/invoke");
     let spinning = app.post(&invoke, &admin, json!({"input": {"kind": "x"}}));
@@ -491,24 +497,7 @@ fn small_pool(config: &mut portico::config::Config) {
 
 async fn one_tenant_cannot_take_the_whole_plugin_pool(app: TestApp) {
     let (greedy, greedy_admin) = app.tenant_with_admin("greedy").await;
-    app.publish("hostile", None).await;
-    let installed = app
-        .post(
-            &format!("/api/v1/tenants/{greedy}/plugins"),
-            &greedy_admin,
-            json!({"plugin_id": "hostile", "config": {"behaviour": "loop"}}),
-        )
-        .await;
-    let install = format!(
-        "/api/v1/tenants/{greedy}/plugins/{}",
-        installed.json["id"].as_str().unwrap()
-    );
-    app.patch(
-        &install,
-        &app.platform_token,
-        json!({"limits": {"deadline_ms": 3000}}),
-    )
-    .await;
+    let install = spinning_install(&app, &greedy, &greedy_admin).await;
     // The other tenant's portal uses the Harbour theme.
     let (tenant, admin) = app.tenant_with_admin("acme").await;
     let harbour = app.install_of(&tenant, &admin, "harbour").await;
@@ -527,28 +516,7 @@ async fn one_tenant_cannot_take_the_whole_plugin_pool(app: TestApp) {
         )
         .await;
     assert_eq!(themed.status, 200, "{}", themed.text);
-    let project = app
-        .post(
-            &format!("/api/v1/tenants/{tenant}/projects"),
-            &admin,
-            json!({"name": "Printers"}),
-        )
-        .await;
-    let ticket = app
-        .post(
-            &format!("/api/v1/tenants/{tenant}/tickets"),
-            &admin,
-            json!({"project_id": project.json["id"], "title": "Paper jam",
-                "contact": {"first_name": "Eva", "last_name": "S", "email": "eva@example.com"}}),
-        )
-        .await;
-    let path = ticket.json["tracking_url"]
-        .as_str()
-        .unwrap()
-        .split("portico.test")
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let (_, path) = app.ticket_with_link(&tenant, &admin, "Paper jam").await;
 
     // Eight slow calls at once from one tenant: two run, the rest wait for its share.
     let invoke = format!("{install}/invoke");

@@ -12,31 +12,8 @@ use crate::support::process::HostProcess;
 /// A tenant "acme" (language de) with one ticket; returns (tenant, admin token, ticket id, link path).
 async fn ticket_with_link(app: &TestApp) -> (String, String, String, String) {
     let (tenant, admin) = app.tenant_with_admin("acme").await;
-    let project = app
-        .post(
-            &format!("/api/v1/tenants/{tenant}/projects"),
-            &admin,
-            json!({"name": "Printers"}),
-        )
-        .await;
-    let created = app
-        .post(
-            &format!("/api/v1/tenants/{tenant}/tickets"),
-            &admin,
-            json!({
-            "project_id": project.json["id"], "title": "Drucker <Fach 2>",
-            "contact": {"first_name": "Eva", "last_name": "Schmidt", "email": "eva@example.com"}}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let url = created.json["tracking_url"].as_str().unwrap();
-    let path = url.split("portico.test").nth(1).unwrap().to_string();
-    (
-        tenant,
-        admin,
-        created.json["id"].as_str().unwrap().to_string(),
-        path,
-    )
+    let (id, path) = app.ticket_with_link(&tenant, &admin, "Drucker <Fach 2>").await;
+    (tenant, admin, id, path)
 }
 
 /// Reads server-sent events from a response until one named `ticket` arrives.

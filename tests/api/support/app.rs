@@ -258,6 +258,35 @@ impl TestApp {
         (id, token)
     }
 
+    /// Creates a project and a ticket in it for Eva; returns the ticket's id and the path of
+    /// its tracking link.
+    pub async fn ticket_with_link(&self, tenant: &str, admin: &str, title: &str) -> (String, String) {
+        let project = self
+            .post(
+                &format!("/api/v1/tenants/{tenant}/projects"),
+                admin,
+                serde_json::json!({"name": "Printers"}),
+            )
+            .await;
+        let ticket = self
+            .post(
+                &format!("/api/v1/tenants/{tenant}/tickets"),
+                admin,
+                serde_json::json!({"project_id": project.json["id"], "title": title,
+                    "contact": {"first_name": "Eva", "last_name": "Schmidt", "email": "eva@example.com"}}),
+            )
+            .await;
+        assert_eq!(ticket.status, 201, "{}", ticket.text);
+        let path = ticket.json["tracking_url"]
+            .as_str()
+            .unwrap()
+            .split("portico.test")
+            .nth(1)
+            .unwrap()
+            .to_string();
+        (ticket.json["id"].as_str().unwrap().to_string(), path)
+    }
+
     /// The id of the tenant's install of `plugin`.
     pub async fn install_of(&self, tenant: &str, token: &str, plugin: &str) -> String {
         let installs = self
