@@ -12,7 +12,9 @@ use crate::support::process::HostProcess;
 /// A tenant "acme" (language de) with one ticket; returns (tenant, admin token, ticket id, link path).
 async fn ticket_with_link(app: &TestApp) -> (String, String, String, String) {
     let (tenant, admin) = app.tenant_with_admin("acme").await;
-    let (id, path) = app.ticket_with_link(&tenant, &admin, "Drucker <Fach 2>").await;
+    let (id, path) = app
+        .ticket_with_link(&tenant, &admin, "Drucker <Fach 2>")
+        .await;
     (tenant, admin, id, path)
 }
 

@@ -104,7 +104,7 @@ fn portico(
             config: "{}",
             secrets: &[],
             idempotency_key: "bench",
-        tenant: "",
+            tenant: "",
         };
         let outcome = handle
             .block_on(runtime.run_action(&plugin, &call, &event))

@@ -260,7 +260,12 @@ impl TestApp {
 
     /// Creates a project and a ticket in it for Eva; returns the ticket's id and the path of
     /// its tracking link.
-    pub async fn ticket_with_link(&self, tenant: &str, admin: &str, title: &str) -> (String, String) {
+    pub async fn ticket_with_link(
+        &self,
+        tenant: &str,
+        admin: &str,
+        title: &str,
+    ) -> (String, String) {
         let project = self
             .post(
                 &format!("/api/v1/tenants/{tenant}/projects"),
