@@ -78,6 +78,10 @@ pub struct Config {
     pub background_workers: bool,
     /// Limits of the HTTP server itself.
     pub server: ServerSettings,
+    /// How often a verified domain's TXT record is checked again.
+    pub domain_recheck_hours: u64,
+    /// How long a domain whose TXT record is gone keeps serving before it stops.
+    pub domain_grace_hours: u64,
     /// How many plugin instances run at once, and how many of them one tenant may hold.
     pub plugin_pool: PluginPoolSettings,
 }
@@ -222,6 +226,8 @@ impl Default for Config {
             plugin_invocations_per_minute: 120,
             time_trigger_interval_ms: 30_000,
             server: ServerSettings::default(),
+            domain_recheck_hours: 6,
+            domain_grace_hours: 72,
             plugin_pool: PluginPoolSettings::default(),
         }
     }
@@ -328,6 +334,14 @@ impl Config {
     }
 
     /// The SMTP server and sender for plugins' email, if one is configured.
+    pub fn domain_check_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.domain_recheck_hours.max(1) * 3600)
+    }
+
+    pub fn domain_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.domain_grace_hours * 3600)
+    }
+
     pub fn smtp(&self) -> anyhow::Result<Option<MailSettings>> {
         let transport = match (&self.smtp_server, &self.email_outbox_dir) {
             (Some(server), _) => {

@@ -175,6 +175,7 @@ pub async fn serve(
             tokio::spawn(automations::consumer::consumer().run(state.events.clone())),
             tokio::spawn(deliveries::worker::run(state.clone())),
             tokio::spawn(automations::service::run_time_triggers(state.clone())),
+            tokio::spawn(domains::service::run_checks(state.clone())),
         ]
     } else {
         Vec::new()

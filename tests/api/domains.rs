@@ -140,4 +140,67 @@ async fn a_domain_serves_the_tenant_only_after_verification(app: TestApp) {
     );
 }
 
-on_both_backends!(a_domain_serves_the_tenant_only_after_verification);
+async fn a_domain_whose_record_is_gone_stops_serving_after_a_grace_period(app: TestApp) {
+    let (tenant, admin) = app.tenant_with_admin("acme").await;
+    let domains = format!("/api/v1/tenants/{tenant}/domains");
+    let added = app
+        .post(&domains, &admin, json!({"name": "portal.acme.example"}))
+        .await;
+    let id = added.json["id"].as_str().unwrap().to_string();
+    let record = "_portico-challenge.portal.acme.example";
+    app.dns
+        .set_txt(record, added.json["challenge_token"].as_str().unwrap());
+    let verified = app
+        .post(&format!("{domains}/{id}/verify"), &admin, json!({}))
+        .await;
+    assert_eq!(verified.json["status"], "verified", "{}", verified.text);
+
+    // The periodic check, with the clock pinned: every 6 hours, 72 hours of grace.
+    const HOUR: i64 = 3_600_000;
+    let start = portico::db::now_ms();
+    let check = async |hours: i64| {
+        portico::domains::service::recheck_due(&app.state, start + hours * HOUR, 6 * HOUR, 72 * HOUR)
+            .await
+            .unwrap()
+    };
+    assert_eq!(check(1).await, 0, "checked at verification, not due yet");
+    assert_eq!(check(7).await, 1);
+    let domain = app.get(&format!("{domains}/{id}"), &admin).await;
+    assert_eq!(domain.json["problem"], serde_json::Value::Null);
+
+    app.dns.clear_txt(record);
+    assert_eq!(check(14).await, 1);
+    let failing = app.get(&format!("{domains}/{id}"), &admin).await;
+    assert_eq!(failing.json["status"], "verified", "within the grace period");
+    assert!(failing.json["problem"].as_str().unwrap().contains(record), "{}", failing.text);
+    assert_eq!(app.page("/", "portal.acme.example").await.status, 200);
+
+    check(14 + 73).await;
+    let stopped = app.get(&format!("{domains}/{id}"), &admin).await;
+    assert_eq!(stopped.json["status"], "pending", "{}", stopped.text);
+    assert!(
+        stopped.json["problem"].as_str().unwrap().starts_with("stopped serving"),
+        "{}",
+        stopped.text
+    );
+    assert_eq!(app.page("/", "portal.acme.example").await.status, 404);
+    let audit = app
+        .get(&format!("/api/v1/tenants/{tenant}/audit?limit=100"), &admin)
+        .await;
+    assert!(audit.text.contains("domain.unverify"), "{}", audit.text);
+
+    // Back in DNS and verified again: it serves, and the problem is gone.
+    app.dns
+        .set_txt(record, added.json["challenge_token"].as_str().unwrap());
+    let again = app
+        .post(&format!("{domains}/{id}/verify"), &admin, json!({}))
+        .await;
+    assert_eq!(again.json["status"], "verified");
+    assert_eq!(again.json["problem"], serde_json::Value::Null);
+    assert_eq!(app.page("/", "portal.acme.example").await.status, 200);
+}
+
+on_both_backends!(
+    a_domain_serves_the_tenant_only_after_verification,
+    a_domain_whose_record_is_gone_stops_serving_after_a_grace_period
+);

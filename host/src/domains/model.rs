@@ -20,6 +20,9 @@ pub(super) struct DomainRow {
     pub challenge_token: String,
     pub verified_at: Option<i64>,
     pub created_at: i64,
+    pub checked_at: Option<i64>,
+    pub failing_since: Option<i64>,
+    pub problem: Option<String>,
 }
 
 /// A custom domain and what to publish to verify it.
@@ -37,6 +40,15 @@ pub struct Domain {
     pub verified_at: Option<jiff::Timestamp>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: jiff::Timestamp,
+    /// When the TXT record was last seen holding the token.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub checked_at: Option<jiff::Timestamp>,
+    /// Since when a verified domain's TXT record has been missing; it stops serving once the
+    /// grace period has passed.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub failing_since: Option<jiff::Timestamp>,
+    /// What is wrong, for the admin: a record gone, or a domain that stopped serving and why.
+    pub problem: Option<String>,
 }
 
 impl From<DomainRow> for Domain {
@@ -57,6 +69,9 @@ impl From<DomainRow> for Domain {
             challenge_token: r.challenge_token,
             verified_at: r.verified_at.map(db::timestamp),
             created_at: db::timestamp(r.created_at),
+            checked_at: r.checked_at.map(db::timestamp),
+            failing_since: r.failing_since.map(db::timestamp),
+            problem: r.problem,
         }
     }
 }

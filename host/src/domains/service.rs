@@ -52,6 +52,9 @@ pub async fn add(
         ),
         verified_at: None,
         created_at: now_ms(),
+        checked_at: None,
+        failing_since: None,
+        problem: None,
     };
     let mut tx = state.events.begin().await?;
     store::insert(&mut tx, tenant, &row).await?;
@@ -108,7 +111,94 @@ pub async fn verify(
     };
     finish(tx, &caller.actor(), &row.name, change).await?;
     row.verified_at = Some(now);
+    row.checked_at = Some(now);
+    row.failing_since = None;
+    row.problem = None;
     Ok(row.into())
+}
+
+/// Checks again, as of `now`, the verified domains not checked for `interval_ms`: a domain whose
+/// TXT record no longer holds its token is marked failing, and once it has failed for
+/// `grace_ms` it stops serving the tenant (it is pending again, with the reason). A DNS server
+/// that does not answer counts against no one. Returns how many domains were checked.
+pub async fn recheck_due(
+    state: &AppState,
+    now: i64,
+    interval_ms: i64,
+    grace_ms: i64,
+) -> Result<usize> {
+    let due = store::due_for_check(&state.db.pool, now - interval_ms, 100).await?;
+    for (tenant, id) in &due {
+        let current = store::find(&state.db.pool, tenant, id).await?;
+        let record = challenge_name(&DomainName::parse(&current.name)?);
+        let holds = match state.dns.txt(&record).await {
+            Ok(values) => values.iter().any(|v| v.trim() == current.challenge_token),
+            Err(LookupError::NoRecord(_)) => false,
+            Err(LookupError::Failed(e)) => {
+                tracing::warn!(domain = current.name, error = %e, "re-verifying a domain: DNS did not answer");
+                continue;
+            }
+        };
+        let mut tx = state.events.begin().await?;
+        let for_update = tx.for_update();
+        let mut row = store::lock(&mut tx, tenant, id, for_update).await?;
+        if row.verified_at.is_none() {
+            continue;
+        }
+        if holds {
+            row.checked_at = Some(now);
+            row.failing_since = None;
+            row.problem = None;
+            store::record_check(&mut tx, tenant, &row).await?;
+            tx.commit().await?;
+            continue;
+        }
+        let since = row.failing_since.unwrap_or(now);
+        let since_text = db::timestamp(since).to_string();
+        row.failing_since = Some(since);
+        if now - since < grace_ms {
+            row.problem = Some(format!(
+                "the TXT record at {record} has not held the challenge token since {since_text}; the domain stops serving if it is not back within the grace period"
+            ));
+            store::record_check(&mut tx, tenant, &row).await?;
+            tx.commit().await?;
+            continue;
+        }
+        row.verified_at = None;
+        row.problem = Some(format!(
+            "stopped serving on {}: the TXT record at {record} has not held the challenge token since {since_text}; publish it again and verify",
+            db::timestamp(now)
+        ));
+        store::record_check(&mut tx, tenant, &row).await?;
+        let change = Change {
+            tenant: Some(tenant),
+            action: "domain.unverify",
+            target: id,
+            before: Some(json!({"name": row.name, "status": "verified"})),
+            after: Some(json!({"name": row.name, "status": "pending", "problem": row.problem})),
+        };
+        finish(tx, "domain check", &row.name, change).await?;
+    }
+    Ok(due.len())
+}
+
+/// Re-verifies domains in the background, every few minutes, for as long as the host runs.
+pub async fn run_checks(state: AppState) {
+    let interval = state.config.domain_check_interval();
+    let grace = state.config.domain_grace();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(300)).await;
+        if let Err(e) = recheck_due(
+            &state,
+            now_ms(),
+            interval.as_millis() as i64,
+            grace.as_millis() as i64,
+        )
+        .await
+        {
+            tracing::warn!(error = ?e, "re-verifying domains failed; trying again later");
+        }
+    }
 }
 
 /// Removes a domain; it stops serving the tenant at once.

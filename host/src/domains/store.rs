@@ -7,7 +7,8 @@ use crate::db::{self, Pool};
 use crate::error::{Error, Result};
 use crate::types::TenantId;
 
-const COLUMNS: &str = "id, name, challenge_token, verified_at, created_at";
+const COLUMNS: &str =
+    "id, name, challenge_token, verified_at, created_at, checked_at, failing_since, problem";
 
 pub(super) async fn find(pool: &Pool, tenant: &TenantId, id: &str) -> Result<DomainRow> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -97,7 +98,7 @@ pub(super) async fn mark_verified(
     at: i64,
 ) -> Result<()> {
     let updated =
-        sqlx::query("UPDATE domains SET verified_at = $3 WHERE tenant_id = $1 AND id = $2")
+        sqlx::query("UPDATE domains SET verified_at = $3, checked_at = $3, failing_since = NULL, problem = NULL WHERE tenant_id = $1 AND id = $2")
             .bind(tenant)
             .bind(&row.id)
             .bind(at)
@@ -110,6 +111,45 @@ pub(super) async fn mark_verified(
         )),
         other => other.map(drop).map_err(Error::from),
     }
+}
+
+/// Verified domains of every tenant not checked since `before`, oldest first: the periodic
+/// re-verification walks all tenants, and names each one in the writes that follow.
+pub(super) async fn due_for_check(
+    pool: &Pool,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<(TenantId, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, id FROM domains WHERE verified_at IS NOT NULL AND COALESCE(checked_at, 0) < $1
+         ORDER BY COALESCE(checked_at, 0) LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The outcome of a check: when it was seen, since when it fails, why, and whether it still
+/// serves (`verified_at`).
+pub(super) async fn record_check(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    row: &DomainRow,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE domains SET verified_at = $3, checked_at = $4, failing_since = $5, problem = $6
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(&row.id)
+    .bind(row.verified_at)
+    .bind(row.checked_at)
+    .bind(row.failing_since)
+    .bind(&row.problem)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 pub(super) async fn delete(conn: &mut AnyConnection, tenant: &TenantId, id: &str) -> Result<()> {
