@@ -1,7 +1,7 @@
 //! Who may run a plugin now: at most `concurrency` instances at once (the size of the pooled
 //! allocator, so instantiation never fails for want of a slot), and at most `per_tenant` of them
 //! for any one tenant, so that one tenant's slow plugins cannot take every slot. A call waits
-//! for its slots until its own deadline.
+//! for its slots for at most half of its deadline.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

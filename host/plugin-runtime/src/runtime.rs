@@ -554,9 +554,11 @@ impl Runtime {
         let started = Instant::now();
         let limits = call.limits;
         let deadline = Duration::from_millis(limits.deadline_ms);
-        // Waiting for a slot counts against the deadline.
+        // Waiting for a slot counts against the deadline, and takes at most half of it: a slot
+        // that comes free with almost no time left is of no use.
         let until = tokio::time::Instant::from_std(started + deadline);
-        let Some(_slots) = self.slots.acquire(call.tenant, until).await else {
+        let wait_until = tokio::time::Instant::from_std(started + deadline / 2);
+        let Some(_slots) = self.slots.acquire(call.tenant, wait_until).await else {
             return Invocation {
                 result: Err(PluginError::Busy),
                 report: RunReport {
