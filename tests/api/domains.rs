@@ -159,9 +159,14 @@ async fn a_domain_whose_record_is_gone_stops_serving_after_a_grace_period(app: T
     const HOUR: i64 = 3_600_000;
     let start = portico::db::now_ms();
     let check = async |hours: i64| {
-        portico::domains::service::recheck_due(&app.state, start + hours * HOUR, 6 * HOUR, 72 * HOUR)
-            .await
-            .unwrap()
+        portico::domains::service::recheck_due(
+            &app.state,
+            start + hours * HOUR,
+            6 * HOUR,
+            72 * HOUR,
+        )
+        .await
+        .unwrap()
     };
     assert_eq!(check(1).await, 0, "checked at verification, not due yet");
     assert_eq!(check(7).await, 1);
@@ -171,15 +176,25 @@ async fn a_domain_whose_record_is_gone_stops_serving_after_a_grace_period(app: T
     app.dns.clear_txt(record);
     assert_eq!(check(14).await, 1);
     let failing = app.get(&format!("{domains}/{id}"), &admin).await;
-    assert_eq!(failing.json["status"], "verified", "within the grace period");
-    assert!(failing.json["problem"].as_str().unwrap().contains(record), "{}", failing.text);
+    assert_eq!(
+        failing.json["status"], "verified",
+        "within the grace period"
+    );
+    assert!(
+        failing.json["problem"].as_str().unwrap().contains(record),
+        "{}",
+        failing.text
+    );
     assert_eq!(app.page("/", "portal.acme.example").await.status, 200);
 
     check(14 + 73).await;
     let stopped = app.get(&format!("{domains}/{id}"), &admin).await;
     assert_eq!(stopped.json["status"], "pending", "{}", stopped.text);
     assert!(
-        stopped.json["problem"].as_str().unwrap().starts_with("stopped serving"),
+        stopped.json["problem"]
+            .as_str()
+            .unwrap()
+            .starts_with("stopped serving"),
         "{}",
         stopped.text
     );

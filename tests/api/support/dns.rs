@@ -40,7 +40,10 @@ impl DnsServer {
 
     /// Removes every TXT record at a name, as a domain's owner who deleted it would.
     pub fn clear_txt(&self, name: &str) {
-        self.records.lock().unwrap().remove(&name.to_ascii_lowercase());
+        self.records
+            .lock()
+            .unwrap()
+            .remove(&name.to_ascii_lowercase());
     }
 
     /// Publishes a TXT record (name without trailing dot); earlier values at the name stay.
