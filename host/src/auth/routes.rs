@@ -19,7 +19,7 @@ use crate::types::{self, Email, Page, PageParams, Principal};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = Email)]
     pub email: Email,
     pub display_name: String,
     /// At least 12 characters. Without one, the user works with API tokens only.

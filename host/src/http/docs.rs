@@ -37,20 +37,29 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
         "bearer",
         Vec::<String>::new(),
     )]);
-    with_guard_answers(&mut api);
+    with_common_answers(&mut api);
     api
 }
 
-/// Every operation behind the guard (those without a security override of their own) may be
-/// answered 401 or 403 by it; the document says so once here rather than on every route.
-fn with_guard_answers(api: &mut OpenApi) {
-    let answers = [
+/// What any operation may answer besides its own statuses, said once here rather than on
+/// every route: 400 for a malformed request, 422 for a body that does not fit its schema, and,
+/// behind the guard (operations without a security override of their own), 401 and 403.
+fn with_common_answers(api: &mut OpenApi) {
+    let guard = [
         ("401", "No valid bearer token (`unauthorized`)"),
         (
             "403",
             "The caller's role may not do this (`forbidden`), or the tenant is suspended (`tenant_suspended`)",
         ),
     ];
+    let malformed = (
+        "400",
+        "A malformed request: a query string, path parameter or JSON body that does not parse (`invalid_query`, `invalid_path`, `malformed_body`, `unsupported_content_type`)",
+    );
+    let invalid_body = (
+        "422",
+        "A JSON body that parses but does not fit the schema (`invalid_body`), or a value the service refuses; the message names the field",
+    );
     for item in api.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -60,8 +69,12 @@ fn with_guard_answers(api: &mut OpenApi) {
             &mut item.delete,
         ];
         for operation in operations.into_iter().flatten() {
-            if operation.security.is_some() {
-                continue;
+            let mut answers = vec![malformed];
+            if operation.request_body.is_some() {
+                answers.push(invalid_body);
+            }
+            if operation.security.is_none() {
+                answers.extend(guard);
             }
             for (status, description) in answers {
                 operation

@@ -18,7 +18,7 @@ use crate::types::Email;
 pub struct SignIn {
     /// Tenant id or slug.
     pub tenant: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = Email)]
     pub email: Email,
     pub password: String,
     /// What the token is for; defaults to "sign-in".

@@ -36,7 +36,7 @@ pub struct CreateTenant {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FirstAdmin {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = Email)]
     pub email: Email,
     pub display_name: String,
     /// At least 12 characters. Without one, the admin signs in with API tokens only.
