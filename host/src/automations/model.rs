@@ -77,7 +77,7 @@ pub struct Condition {
     pub field: String,
     pub operator: Operator,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: Value,
 }
 

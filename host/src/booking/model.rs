@@ -156,11 +156,14 @@ pub enum Source {
         /// Ranges per weekday, in any order; overlapping ranges merge. A weekday left out is
         /// closed.
         business_hours: BTreeMap<Weekday, Vec<TimeRange>>,
-        /// Business minutes after the ticket was created before the first window.
+        /// Business minutes after the ticket was created before the first window (at most a
+        /// year's minutes).
         #[serde(default)]
+        #[schema(maximum = 525600)]
         response_minutes: u32,
         /// Business minutes after creation by which a window must start; absent: none.
         #[serde(default)]
+        #[schema(maximum = 525600)]
         deadline_minutes: Option<u32>,
         /// Length of the visit (5 to 1,440); a window is offered when a visit starting at its
         /// start ends by closing time.
@@ -229,6 +232,7 @@ pub struct Definition {
 }
 
 const MAX_NOTICE_MINUTES: u32 = 30 * 24 * 60;
+const MAX_BUSINESS_MINUTES: u32 = 365 * 24 * 60;
 
 fn invalid(message: impl Into<String>) -> Error {
     Error::invalid("invalid_rules", message)
@@ -309,6 +313,13 @@ impl Definition {
                 }
                 if *buffer_minutes > 1440 {
                     return Err(invalid("buffer_minutes: at most 1440"));
+                }
+                if *response_minutes > MAX_BUSINESS_MINUTES
+                    || deadline_minutes.is_some_and(|d| d > MAX_BUSINESS_MINUTES)
+                {
+                    return Err(invalid(
+                        "response_minutes, deadline_minutes: at most 525600 (a year)",
+                    ));
                 }
                 if deadline_minutes.is_some_and(|d| d < *response_minutes) {
                     return Err(invalid("deadline_minutes: not before response_minutes"));

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 /// Where a delivery is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DeliveryStatus)]
 pub enum Status {
     /// Waiting for its next attempt (or for quiet hours or a sending limit to pass).
     Pending,

@@ -56,6 +56,10 @@ fn with_common_answers(api: &mut OpenApi) {
         "400",
         "A malformed request: a query string, path parameter or JSON body that does not parse (`invalid_query`, `invalid_path`, `malformed_body`, `unsupported_content_type`)",
     );
+    let not_found = (
+        "404",
+        "The tenant or an object the path names does not exist, or is another tenant's (`not_found`)",
+    );
     let invalid_body = (
         "422",
         "A JSON body that parses but does not fit the schema (`invalid_body`), or a value the service refuses; the message names the field",
@@ -70,6 +74,12 @@ fn with_common_answers(api: &mut OpenApi) {
         ];
         for operation in operations.into_iter().flatten() {
             let mut answers = vec![malformed];
+            let in_path = |p: &utoipa::openapi::path::Parameter| {
+                p.parameter_in == utoipa::openapi::path::ParameterIn::Path
+            };
+            if operation.parameters.iter().flatten().any(in_path) {
+                answers.push(not_found);
+            }
             if operation.request_body.is_some() {
                 answers.push(invalid_body);
             }
