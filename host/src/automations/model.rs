@@ -163,6 +163,7 @@ pub struct QuietHours {
 /// One step of an action, run in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[schema(as = ActionStep)]
 pub enum Step {
     /// Sends a message through one of the tenant's notification channel installs.
     Notify {
@@ -340,6 +341,7 @@ pub struct PreviewMessage {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ActionPreviewRequest)]
 pub struct PreviewRequest {
     /// The ticket to render the messages for.
     pub ticket_id: String,

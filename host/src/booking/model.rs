@@ -224,7 +224,7 @@ pub struct Definition {
     pub horizon: Horizon,
     /// Bookings per local day across all windows; absent: no cap.
     #[serde(default)]
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 100000)]
     pub max_per_day: Option<u32>,
     /// A slot-calculator install of the tenant; absent: the built-in standard calculator.
     #[serde(default)]
@@ -254,8 +254,8 @@ impl Definition {
         if self.notice_minutes > MAX_NOTICE_MINUTES {
             return Err(invalid("notice_minutes: at most 43200 (30 days)"));
         }
-        if self.max_per_day == Some(0) {
-            return Err(invalid("max_per_day: at least 1, or absent"));
+        if self.max_per_day.is_some_and(|cap| !(1..=100_000).contains(&cap)) {
+            return Err(invalid("max_per_day: 1 to 100000, or absent"));
         }
         if self.closures.len() > 500 {
             return Err(invalid("closures: at most 500"));

@@ -206,6 +206,7 @@ pub struct Span {
 /// The windows a rule set offers at a pinned time; nothing is booked.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = BookingPreviewRequest)]
 pub struct PreviewRequest {
     /// A stored rule set; or give `rules`.
     pub rules_id: Option<String>,

@@ -146,6 +146,7 @@ pub struct Contact {
 
 /// One reached step.
 #[derive(Serialize, ToSchema)]
+#[schema(as = TimelineStep)]
 pub struct Step {
     pub status: Status,
     #[schema(value_type = String, format = DateTime)]
