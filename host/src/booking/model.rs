@@ -254,7 +254,10 @@ impl Definition {
         if self.notice_minutes > MAX_NOTICE_MINUTES {
             return Err(invalid("notice_minutes: at most 43200 (30 days)"));
         }
-        if self.max_per_day.is_some_and(|cap| !(1..=100_000).contains(&cap)) {
+        if self
+            .max_per_day
+            .is_some_and(|cap| !(1..=100_000).contains(&cap))
+        {
             return Err(invalid("max_per_day: 1 to 100000, or absent"));
         }
         if self.closures.len() > 500 {
