@@ -21,6 +21,7 @@ use crate::types::{self, Email, Page, PageParams, Principal};
 pub struct CreateUser {
     #[schema(value_type = String, format = Email)]
     pub email: Email,
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub display_name: String,
     /// At least 12 characters. Without one, the user works with API tokens only.
     pub password: Option<String>,
@@ -222,6 +223,7 @@ pub struct CreateToken {
     /// Whose token this is; defaults to the calling staff user.
     pub user_id: Option<String>,
     /// What the token is for, e.g. "dispatch app".
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
     /// Days until it expires, 1 to 3,650; defaults to 90.
     #[schema(minimum = 1, maximum = 3650)]
@@ -232,6 +234,7 @@ pub struct CreateToken {
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What the token is for, e.g. "dispatch app".
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
     /// Days until it expires, 1 to 3,650; defaults to 90.
     #[schema(minimum = 1, maximum = 3650)]

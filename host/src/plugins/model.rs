@@ -323,6 +323,7 @@ pub struct RunFilter {
     /// Only runs of this plugin.
     pub plugin_id: Option<String>,
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -30,6 +30,8 @@ pub struct Policy {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPolicy {
+    /// 1 to 40 lower-case letters, digits or hyphens; not a built-in role.
+    #[schema(pattern = "^[a-z0-9-]{1,40}$")]
     pub role: String,
     pub object: String,
     pub action: String,

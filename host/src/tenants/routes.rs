@@ -21,7 +21,7 @@ use crate::types::{self, Caller, Email, Language, Page, PageParams, Slug, TimeZo
 pub struct CreateTenant {
     #[schema(value_type = String, example = "easy-printer")]
     pub slug: Slug,
-    #[schema(example = "Easy Printer Solution GmbH")]
+    #[schema(example = "Easy Printer Solution GmbH", min_length = 1, max_length = 200, pattern = "\\S")]
     pub display_name: String,
     /// Defaults to `UTC`.
     #[schema(value_type = Option<String>, example = "Europe/Berlin")]
@@ -38,6 +38,7 @@ pub struct CreateTenant {
 pub struct FirstAdmin {
     #[schema(value_type = String, format = Email)]
     pub email: Email,
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub display_name: String,
     /// At least 12 characters. Without one, the admin signs in with API tokens only.
     pub password: Option<String>,

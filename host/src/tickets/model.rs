@@ -89,6 +89,7 @@ pub struct Project {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectInput {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     pub profile_id: Option<String>,
 }
@@ -96,6 +97,7 @@ pub struct ProjectInput {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectChanges {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: Option<String>,
     /// `null`: the tenant's default profile.
     #[serde(default, deserialize_with = "crate::types::double_option")]
@@ -288,6 +290,7 @@ impl TicketRow {
 #[serde(deny_unknown_fields)]
 pub struct NewTicket {
     pub project_id: String,
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: String,
     #[serde(default)]
     pub description: String,
@@ -333,7 +336,9 @@ pub struct StatusChange {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PositionReport {
+    #[schema(minimum = -90, maximum = 90)]
     pub latitude: f64,
+    #[schema(minimum = -180, maximum = 180)]
     pub longitude: f64,
     /// Expected arrival.
     #[schema(value_type = Option<String>, format = DateTime)]

@@ -95,6 +95,7 @@ pub struct TicketFilter {
     /// Searches title, contact name and email, and the ticket number.
     pub q: Option<String>,
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
