@@ -21,7 +21,12 @@ use crate::types::{self, Caller, Email, Language, Page, PageParams, Slug, TimeZo
 pub struct CreateTenant {
     #[schema(value_type = String, example = "easy-printer")]
     pub slug: Slug,
-    #[schema(example = "Easy Printer Solution GmbH", min_length = 1, max_length = 200, pattern = "\\S")]
+    #[schema(
+        example = "Easy Printer Solution GmbH",
+        min_length = 1,
+        max_length = 200,
+        pattern = "\\S"
+    )]
     pub display_name: String,
     /// Defaults to `UTC`.
     #[schema(value_type = Option<String>, example = "Europe/Berlin")]
