@@ -38,7 +38,47 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
         Vec::<String>::new(),
     )]);
     with_common_answers(&mut api);
+    open_flattened_members(&mut api);
     api
+}
+
+/// A request type that refuses unknown fields (`additionalProperties: false`) and is flattened
+/// into a response (a rule set's definition beside its id) would make that response refuse its
+/// own fields. Such members of an `allOf` are inlined without the restriction.
+fn open_flattened_members(api: &mut OpenApi) {
+    use utoipa::openapi::schema::AdditionalProperties;
+    use utoipa::openapi::{RefOr, Schema};
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    let closed: BTreeMap<String, Schema> = components
+        .schemas
+        .iter()
+        .filter_map(|(name, schema)| match schema {
+            RefOr::T(Schema::Object(object))
+                if matches!(
+                    object.additional_properties.as_deref(),
+                    Some(AdditionalProperties::FreeForm(false))
+                ) =>
+            {
+                let mut open = object.clone();
+                open.additional_properties = None;
+                Some((format!("#/components/schemas/{name}"), Schema::Object(open)))
+            }
+            _ => None,
+        })
+        .collect();
+    for schema in components.schemas.values_mut() {
+        if let RefOr::T(Schema::AllOf(all)) = schema {
+            for member in &mut all.items {
+                if let RefOr::Ref(reference) = member
+                    && let Some(open) = closed.get(&reference.ref_location)
+                {
+                    *member = RefOr::T(open.clone());
+                }
+            }
+        }
+    }
 }
 
 /// What any operation may answer besides its own statuses, said once here rather than on
