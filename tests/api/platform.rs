@@ -1,6 +1,6 @@
 //! Health, request ids, error shapes, and the OpenAPI document.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::TestApp;
@@ -202,6 +202,11 @@ async fn openapi_documents_every_api_route(app: TestApp) {
     ] {
         assert!(schemas.contains_key(name), "{name} is missing");
     }
+    // A rule set is its definition plus an id and times: the definition's refusal of unknown
+    // fields (a request's) does not close the response.
+    let rule_set = &schemas["RuleSet"]["allOf"][0];
+    assert_eq!(rule_set["additionalProperties"], Value::Null, "{rule_set}");
+    assert!(rule_set["properties"]["time_zone"].is_object(), "{rule_set}");
     // Every documented operation answers (no documented route is missing from the router).
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {
