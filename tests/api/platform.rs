@@ -206,7 +206,10 @@ async fn openapi_documents_every_api_route(app: TestApp) {
     // fields (a request's) does not close the response.
     let rule_set = &schemas["RuleSet"]["allOf"][0];
     assert_eq!(rule_set["additionalProperties"], Value::Null, "{rule_set}");
-    assert!(rule_set["properties"]["time_zone"].is_object(), "{rule_set}");
+    assert!(
+        rule_set["properties"]["time_zone"].is_object(),
+        "{rule_set}"
+    );
     // Every documented operation answers (no documented route is missing from the router).
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {
