@@ -13,7 +13,7 @@ use crate::tickets::Status;
 /// What an action watches. Appointments and contacts arrive with booking and the login portal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Object {
+pub enum Watched {
     Ticket,
 }
 
@@ -197,7 +197,7 @@ pub struct Action {
     pub name: String,
     pub description: String,
     pub active: bool,
-    pub object: Object,
+    pub object: Watched,
     pub trigger: Trigger,
     pub conditions: Conditions,
     pub steps: Vec<Step>,
@@ -265,7 +265,7 @@ pub struct NewAction {
     pub description: String,
     #[serde(default = "yes")]
     pub active: bool,
-    pub object: Object,
+    pub object: Watched,
     pub trigger: Trigger,
     #[serde(default)]
     pub conditions: Conditions,

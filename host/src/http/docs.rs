@@ -69,15 +69,42 @@ fn open_flattened_members(api: &mut OpenApi) {
         })
         .collect();
     for schema in components.schemas.values_mut() {
-        if let RefOr::T(Schema::AllOf(all)) = schema {
-            for member in &mut all.items {
-                if let RefOr::Ref(reference) = member
-                    && let Some(open) = closed.get(&reference.ref_location)
-                {
-                    *member = RefOr::T(open.clone());
-                }
+        open_members(schema, &closed, false);
+    }
+}
+
+/// [`open_flattened_members`] through a schema and everything nested in it (a page of rule sets
+/// holds them inline).
+fn open_members(
+    schema: &mut utoipa::openapi::RefOr<utoipa::openapi::Schema>,
+    closed: &BTreeMap<String, utoipa::openapi::Schema>,
+    in_all_of: bool,
+) {
+    use utoipa::openapi::schema::ArrayItems;
+    use utoipa::openapi::{RefOr, Schema};
+    match schema {
+        RefOr::Ref(reference) if in_all_of => {
+            if let Some(open) = closed.get(&reference.ref_location) {
+                *schema = RefOr::T(open.clone());
             }
         }
+        RefOr::Ref(_) => {}
+        RefOr::T(Schema::AllOf(all)) => {
+            for member in &mut all.items {
+                open_members(member, closed, true);
+            }
+        }
+        RefOr::T(Schema::Object(object)) => {
+            for property in object.properties.values_mut() {
+                open_members(property, closed, false);
+            }
+        }
+        RefOr::T(Schema::Array(array)) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                open_members(items, closed, false);
+            }
+        }
+        RefOr::T(_) => {}
     }
 }
 
