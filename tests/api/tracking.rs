@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::TestApp;
 use crate::support::process::HostProcess;
+use crate::support::{TestApp, link_path};
 
 /// A tenant "acme" (language de) with one ticket; returns (tenant, admin token, ticket id, link path).
 async fn ticket_with_link(app: &TestApp) -> (String, String, String, String) {
@@ -196,13 +196,7 @@ async fn live_updates_end_with_their_link(app: TestApp) {
     assert!(ends(events).await, "revoking the link ends its stream");
 
     let reissued = app.post(&link, &admin, json!({})).await;
-    let path = reissued.json["tracking_url"]
-        .as_str()
-        .unwrap()
-        .split("portico.test")
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let path = link_path(&reissued.json["tracking_url"]);
     let (events, _) = live_stream(&app, &path).await;
     let suspended = app
         .post(

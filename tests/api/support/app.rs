@@ -282,13 +282,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(ticket.status, 201, "{}", ticket.text);
-        let path = ticket.json["tracking_url"]
-            .as_str()
-            .unwrap()
-            .split("portico.test")
-            .nth(1)
-            .unwrap()
-            .to_string();
+        let path = link_path(&ticket.json["tracking_url"]);
         (ticket.json["id"].as_str().unwrap().to_string(), path)
     }
 
@@ -333,6 +327,15 @@ async fn serve(state: &AppState) -> String {
         std::future::pending(),
     ));
     format!("http://{addr}")
+}
+
+/// The path of a tracking link the API answered with (`http://<tenant>.portico.test/t/…`).
+pub fn link_path(url: &Value) -> String {
+    let url = url.as_str().expect("a tracking URL");
+    url.split("portico.test")
+        .nth(1)
+        .expect("on the test domain")
+        .to_string()
 }
 
 /// The compiled-plugin cache the tests share.

@@ -20,7 +20,7 @@ use std::future::Future;
 
 use portico::config::Config;
 
-pub use app::{Reply, TEST_SECRET_KEY, TestApp};
+pub use app::{Reply, TEST_SECRET_KEY, TestApp, link_path};
 pub use database::Backend;
 pub use guests::guest_wasm;
 
