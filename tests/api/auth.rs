@@ -265,6 +265,18 @@ async fn failed_sign_ins_wait_without_locking_the_owner_out(app: TestApp) {
         .parse()
         .unwrap();
     assert!((1..=900).contains(&wait), "{wait}");
+    // Guesses sent all at once are counted as they come, not after their passwords are checked.
+    let parallel = futures_util::future::join_all(
+        (0..20).map(|_| sign_in_from(&app, "203.0.113.50", "dora@acme.example", "another guess")),
+    )
+    .await;
+    let checked = parallel.iter().filter(|r| r.status == 401).count();
+    assert_eq!(
+        checked,
+        5,
+        "{:?}",
+        parallel.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
     let owner = sign_in_from(
         &app,
         "198.51.100.7",

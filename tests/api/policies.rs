@@ -388,6 +388,42 @@ async fn delegated_roles_grant_only_what_they_hold(app: TestApp) {
         .await,
         "a policy beyond the manager's",
     );
+    let assignments = app
+        .get(
+            &format!("/api/v1/tenants/{tenant}/role-assignments"),
+            &admin,
+        )
+        .await;
+    let admins_role = assignments.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["user_id"] == admin_id.as_str() && a["role"] == "tenant-admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    refused(
+        app.delete(
+            &format!("/api/v1/tenants/{tenant}/role-assignments/{admins_role}"),
+            &token,
+        )
+        .await,
+        "taking tenant-admin from an admin",
+    );
+    let odd = app
+        .post(
+            &policies,
+            &admin,
+            json!({"role": "staff-manager", "object": "/api/v1/tenants/{tenant}é", "action": "GET"}),
+        )
+        .await;
+    assert_eq!(
+        (odd.status, odd.code()),
+        (422, "invalid_object"),
+        "{}",
+        odd.text
+    );
     // Within their own rights, they may delegate.
     let (helper, _) = app.staff(&tenant, "h@acme.example", &[]).await;
     let delegated = app

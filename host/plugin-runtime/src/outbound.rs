@@ -28,6 +28,9 @@ const MAX_REDIRECTS: usize = 5;
 /// before the host builds the request (a header map past 32,768 entries would panic).
 const MAX_REQUEST_HEADERS: usize = 100;
 const MAX_REQUEST_HEADER_BYTES: usize = 64 * 1024;
+/// The largest URL and request body a plugin may send.
+const MAX_URL_BYTES: usize = 8 * 1024;
+const MAX_REQUEST_BODY_BYTES: usize = 1 << 20;
 /// Headers that carry the sender's credentials: never sent on to another origin.
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
@@ -132,6 +135,11 @@ impl Outbound {
         grants: &Grants,
         request: http::Request,
     ) -> Result<http::Response, OutboundError> {
+        if request.url.len() > MAX_URL_BYTES || request.body.len() > MAX_REQUEST_BODY_BYTES {
+            return Err(OutboundError::Refused(format!(
+                "a URL of at most {MAX_URL_BYTES} bytes and a body of at most {MAX_REQUEST_BODY_BYTES}"
+            )));
+        }
         let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| {
                 OutboundError::Failed(format!("{:?} is not an HTTP method", request.method))

@@ -345,9 +345,7 @@ impl Runtime {
                 },
             )
             .await;
-        flatten(invocation, call.limits, |r| {
-            r.html.len() + r.stylesheet.len()
-        })
+        flatten(invocation, call, |r| r.html.len() + r.stylesheet.len())
     }
 
     /// Runs a slot calculator on `request`, through whichever WIT version it was built against,
@@ -414,7 +412,7 @@ impl Runtime {
             _ => return wrong_kind(plugin, PluginKind::SlotCalculator),
         };
         // The output limit bounds the work below.
-        let mut invocation = flatten(invocation, call.limits, |slots| slots.len() * 24);
+        let mut invocation = flatten(invocation, call, |slots| slots.len() * 24);
         // What 0.1.0 cannot express (closures, buffers, caps, the response rule as 0.2.0 states
         // it) is applied here: windows it breaks are left out, not fatal.
         if legacy && let Ok(slots) = &mut invocation.result {
@@ -527,7 +525,7 @@ impl Runtime {
                 },
             )
             .await;
-        let mut invocation = flatten(invocation, call.limits, |o| {
+        let mut invocation = flatten(invocation, call, |o| {
             o.summary.len() + o.external_ref.as_ref().map_or(0, String::len)
         });
         // What is stored and shown: the install's secrets redacted.
@@ -766,15 +764,20 @@ fn wrong_kind<T>(plugin: &LoadedPlugin, wanted: PluginKind) -> Invocation<T> {
 /// Turns a guest-level `Err(message)` into [`PluginError::Failed`] and checks the output size.
 fn flatten<T>(
     invocation: Invocation<Result<T, String>>,
-    limits: &Limits,
+    call: &Call<'_>,
     size: impl Fn(&T) -> usize,
 ) -> Invocation<T> {
+    let limits = call.limits;
     let result = match invocation.result {
         Ok(Ok(value)) if size(&value) > limits.output_bytes => {
             Err(PluginError::OutputTooLarge(limits.output_bytes))
         }
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(message)) => Err(PluginError::Failed(truncate(message, MAX_ERROR_CHARS))),
+        // Redacted before it is cut, so that no part of a secret survives at the cut.
+        Ok(Err(message)) => Err(PluginError::Failed(truncate(
+            redacted(call.secrets, message),
+            MAX_ERROR_CHARS,
+        ))),
         Err(e) => Err(e),
     };
     Invocation {
@@ -792,7 +795,11 @@ fn classify(error: wasmtime::Error, state: &mut HostState) -> PluginError {
         _ if state.memory.denied => PluginError::MemoryLimit(state.memory.limit),
         Some(Trap::StackOverflow) => PluginError::Trap("stack overflow".into()),
         Some(trap) => PluginError::Trap(trap.to_string()),
-        None => PluginError::Trap(truncate(format!("{error:#}"), 1_000)),
+        // Redacted before it is cut, so that no part of a secret survives at the cut.
+        None => PluginError::Trap(truncate(
+            state.redact(format!("{error:#}")),
+            MAX_ERROR_CHARS,
+        )),
     }
 }
 

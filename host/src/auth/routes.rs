@@ -209,6 +209,7 @@ async fn delete_assignment(
 ) -> Result<StatusCode> {
     roles::service::unassign(
         &state.events,
+        &state.authz,
         &scope.caller,
         &scope.tenant.id,
         &assignment_id,
@@ -326,6 +327,7 @@ async fn revoke_token(
 ) -> Result<StatusCode> {
     service::revoke(
         &state.events,
+        &state.authz,
         &scope.caller,
         &scope.tenant.id,
         &token_id,
@@ -396,6 +398,7 @@ async fn revoke_my_token(
     let user_id = own_user_id(&scope)?.to_string();
     service::revoke(
         &state.events,
+        &state.authz,
         &scope.caller,
         &scope.tenant.id,
         &token_id,

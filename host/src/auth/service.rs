@@ -283,6 +283,7 @@ pub async fn issue_for(
 /// Revokes a token of the tenant (of `only_user` when given); revoking twice is fine.
 pub async fn revoke(
     events: &Bus,
+    authz: &Authz,
     caller: &Caller,
     tenant: &TenantId,
     token_id: &str,
@@ -295,6 +296,9 @@ pub async fn revoke(
         .await?
         .filter(|t| only_user.is_none() || t.user_id.as_deref() == only_user)
         .ok_or(Error::NotFound("token"))?;
+    if let Some(owner) = &token.user_id {
+        check_may_act_for(authz, caller, tenant, owner).await?;
+    }
     if token.revoked_at.is_none() {
         store::revoke_token(&mut tx, tenant, token_id).await?;
         let change = Change {

@@ -40,7 +40,7 @@ pub struct Domain {
     pub verified_at: Option<jiff::Timestamp>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: jiff::Timestamp,
-    /// When the TXT record was last seen holding the token.
+    /// When the TXT record was last checked (at verification, then periodically).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub checked_at: Option<jiff::Timestamp>,
     /// Since when a verified domain's TXT record has been missing; it stops serving once the

@@ -129,57 +129,78 @@ pub async fn recheck_due(
 ) -> Result<usize> {
     let due = store::due_for_check(&state.db.pool, now - interval_ms, 100).await?;
     for (tenant, id) in &due {
-        let current = store::find(&state.db.pool, tenant, id).await?;
-        let record = challenge_name(&DomainName::parse(&current.name)?);
-        let holds = match state.dns.txt(&record).await {
-            Ok(values) => values.iter().any(|v| v.trim() == current.challenge_token),
-            Err(LookupError::NoRecord(_)) => false,
-            Err(LookupError::Failed(e)) => {
-                tracing::warn!(domain = current.name, error = %e, "re-verifying a domain: DNS did not answer");
-                continue;
-            }
-        };
-        let mut tx = state.events.begin().await?;
-        let for_update = tx.for_update();
-        let mut row = store::lock(&mut tx, tenant, id, for_update).await?;
-        if row.verified_at.is_none() {
-            continue;
+        // One domain's trouble never stops the others' checks.
+        if let Err(e) = recheck(state, tenant, id, now, grace_ms).await {
+            tracing::warn!(error = ?e, domain = id, "re-verifying a domain failed");
         }
-        if holds {
-            row.checked_at = Some(now);
+    }
+    Ok(due.len())
+}
+
+/// One domain's check; every outcome moves its `checked_at` on, so that failing domains take
+/// their turn like the others.
+async fn recheck(
+    state: &AppState,
+    tenant: &TenantId,
+    id: &str,
+    now: i64,
+    grace_ms: i64,
+) -> Result<()> {
+    let current = store::find(&state.db.pool, tenant, id).await?;
+    let record = challenge_name(&DomainName::parse(&current.name)?);
+    let holds = match state.dns.txt(&record).await {
+        Ok(values) => Some(values.iter().any(|v| v.trim() == current.challenge_token)),
+        Err(LookupError::NoRecord(_)) => Some(false),
+        Err(LookupError::Failed(e)) => {
+            tracing::warn!(domain = current.name, error = %e, "re-verifying a domain: DNS did not answer");
+            None
+        }
+    };
+    let mut tx = state.events.begin().await?;
+    let for_update = tx.for_update();
+    let mut row = store::lock(&mut tx, tenant, id, for_update).await?;
+    if row.verified_at.is_none() {
+        return Ok(());
+    }
+    row.checked_at = Some(now);
+    match holds {
+        // Unknown: counts against no one, and is asked again next time.
+        None => {
+            store::record_check(&mut tx, tenant, &row).await?;
+            return tx.commit().await;
+        }
+        Some(true) => {
             row.failing_since = None;
             row.problem = None;
             store::record_check(&mut tx, tenant, &row).await?;
-            tx.commit().await?;
-            continue;
+            return tx.commit().await;
         }
-        let since = row.failing_since.unwrap_or(now);
-        let since_text = db::timestamp(since).to_string();
-        row.failing_since = Some(since);
-        if now - since < grace_ms {
-            row.problem = Some(format!(
-                "the TXT record at {record} has not held the challenge token since {since_text}; the domain stops serving if it is not back within the grace period"
-            ));
-            store::record_check(&mut tx, tenant, &row).await?;
-            tx.commit().await?;
-            continue;
-        }
-        row.verified_at = None;
+        Some(false) => {}
+    }
+    let since = row.failing_since.unwrap_or(now);
+    let since_text = db::timestamp(since).to_string();
+    row.failing_since = Some(since);
+    if now - since < grace_ms {
         row.problem = Some(format!(
-            "stopped serving on {}: the TXT record at {record} has not held the challenge token since {since_text}; publish it again and verify",
-            db::timestamp(now)
+            "the TXT record at {record} has not held the challenge token since {since_text}; the domain stops serving if it is not back within the grace period"
         ));
         store::record_check(&mut tx, tenant, &row).await?;
-        let change = Change {
-            tenant: Some(tenant),
-            action: "domain.unverify",
-            target: id,
-            before: Some(json!({"name": row.name, "status": "verified"})),
-            after: Some(json!({"name": row.name, "status": "pending", "problem": row.problem})),
-        };
-        finish(tx, "domain check", &row.name, change).await?;
+        return tx.commit().await;
     }
-    Ok(due.len())
+    row.verified_at = None;
+    row.problem = Some(format!(
+        "stopped serving on {}: the TXT record at {record} has not held the challenge token since {since_text}; publish it again and verify",
+        db::timestamp(now)
+    ));
+    store::record_check(&mut tx, tenant, &row).await?;
+    let change = Change {
+        tenant: Some(tenant),
+        action: "domain.unverify",
+        target: id,
+        before: Some(json!({"name": row.name, "status": "verified"})),
+        after: Some(json!({"name": row.name, "status": "pending", "problem": row.problem})),
+    };
+    finish(tx, "domain check", &row.name, change).await
 }
 
 /// Re-verifies domains in the background, every few minutes, for as long as the host runs.

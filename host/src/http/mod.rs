@@ -201,6 +201,7 @@ pub fn client_address(
     if !trusted.contains(&client) {
         return Some(client);
     }
+    let mut vouched = false;
     let hops = headers
         .get_all("x-forwarded-for")
         .iter()
@@ -212,20 +213,33 @@ pub fn client_address(
             Ok(ip) => {
                 client = ip.to_canonical();
                 if !trusted.contains(&client) {
+                    vouched = true;
                     break;
                 }
             }
-            // A hop the proxies did not write: the last address they vouched for stands.
             Err(_) => break,
         }
     }
-    Some(client)
+    // A proxy that named no client (no header, or a hop it did not write): nobody is known,
+    // rather than the proxy itself, which would make every client one.
+    vouched.then_some(client)
+}
+
+/// The network a client address stands for in limits: an IPv4 address, or an IPv6 /64 (one
+/// subscriber's network).
+pub fn network_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from_bits(
+            v6.to_bits() & !((1u128 << 64) - 1),
+        )),
+        v4 => v4,
+    }
 }
 
 /// The host the client asked for. `X-Forwarded-Host` counts only from a configured proxy.
 pub fn request_host(state: &AppState, request: &Request) -> Option<String> {
-    let from_proxy =
-        peer(request.extensions()).is_some_and(|ip| state.config.trusted_proxies.contains(&ip));
+    let from_proxy = peer(request.extensions())
+        .is_some_and(|ip| state.config.trusted_proxies.contains(&ip.to_canonical()));
     let forwarded = from_proxy
         .then(|| request.headers().get("x-forwarded-host"))
         .flatten()

@@ -112,7 +112,14 @@ async fn delete_policy(
     scope: Scope,
     Path((_, policy_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    service::remove_policy(&state.events, &scope.caller, &scope.tenant.id, &policy_id).await?;
+    service::remove_policy(
+        &state.events,
+        &state.authz,
+        &scope.caller,
+        &scope.tenant.id,
+        &policy_id,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

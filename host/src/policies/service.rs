@@ -58,8 +58,11 @@ pub async fn assign_in(
     Ok(assignment)
 }
 
+/// Takes a role from a user; only a caller whose own rights cover the role's may (so that no one
+/// strips an administrator of what they cannot grant themselves).
 pub async fn unassign(
     events: &Bus,
+    authz: &super::Authz,
     caller: &Caller,
     tenant: &TenantId,
     assignment_id: &str,
@@ -67,6 +70,8 @@ pub async fn unassign(
     let actor = caller.actor();
     let mut tx = events.begin().await?;
     let existing = store::delete_assignment(&mut tx, tenant, assignment_id).await?;
+    let rights = authz.rights_of_roles(tenant, &[&existing.role]).await?;
+    authz.check_within(caller, tenant, &rights).await?;
     let change = Change {
         tenant: Some(tenant),
         action: "role_assignment.delete",
@@ -94,7 +99,11 @@ pub async fn add_policy(
             "built-in roles cannot be changed; define a role of your own",
         ));
     }
-    if !input.object.starts_with(TENANT_ROUTES) || input.object.len() > 200 {
+    let route_characters = |c: char| c.is_ascii_alphanumeric() || "/{}_*.-".contains(c);
+    if !input.object.starts_with(TENANT_ROUTES)
+        || input.object.len() > 200
+        || !input.object.chars().all(route_characters)
+    {
         return Err(Error::invalid(
             "invalid_object",
             format!("a policy object is a route template starting with {TENANT_ROUTES}"),
@@ -132,8 +141,10 @@ pub async fn add_policy(
     Ok(policy)
 }
 
+/// Removes a custom policy; only a caller whose own rights cover it may.
 pub async fn remove_policy(
     events: &Bus,
+    authz: &super::Authz,
     caller: &Caller,
     tenant: &TenantId,
     policy_id: &str,
@@ -141,6 +152,8 @@ pub async fn remove_policy(
     let actor = caller.actor();
     let mut tx = events.begin().await?;
     let existing = store::delete_policy(&mut tx, tenant, policy_id).await?;
+    let removed = vec![(existing.object.clone(), existing.action.clone())];
+    authz.check_within(caller, tenant, &removed).await?;
     let change = Change {
         tenant: Some(tenant),
         action: "policy.delete",

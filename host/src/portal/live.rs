@@ -1,7 +1,8 @@
 //! Live tracking pages: a server-sent event stream per open page that sends the ticket as it
 //! changes. The link is checked again on every change and at a fixed interval, so a stream ends
-//! once its link is revoked or expired or its tenant suspended; streams are capped per client
-//! and per ticket, and each ends after a maximum lifetime (the browser reconnects).
+//! once its link is revoked or expired or its tenant suspended; streams are capped per client,
+//! per ticket, per tenant and in all, and each ends after a maximum lifetime (the browser
+//! reconnects).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -27,6 +28,10 @@ use crate::types::TenantId;
 const MAX_STREAMS_PER_CLIENT: usize = 16;
 /// Streams open on one ticket at once.
 const MAX_STREAMS_PER_TICKET: usize = 32;
+/// Streams open on one tenant's tickets at once, and on the whole host: below the server's
+/// connection cap, so that live pages never hold every connection.
+const MAX_STREAMS_PER_TENANT: usize = 1_000;
+const MAX_STREAMS: usize = 4_000;
 /// How often an open stream checks its link again, changes or not.
 const RECHECK: Duration = Duration::from_secs(30);
 /// How long a stream lives; the browser then opens a new one (and its link is checked anew).
@@ -83,7 +88,11 @@ struct Slot {
 
 impl LiveStreams {
     fn take(&self, client: Option<IpAddr>, tenant: &TenantId, ticket: &str) -> Option<Slot> {
-        let mut wanted = vec![(format!("ticket {tenant} {ticket}"), MAX_STREAMS_PER_TICKET)];
+        let mut wanted = vec![
+            (format!("ticket {tenant} {ticket}"), MAX_STREAMS_PER_TICKET),
+            (format!("tenant {tenant}"), MAX_STREAMS_PER_TENANT),
+            ("all".to_string(), MAX_STREAMS),
+        ];
         if let Some(client) = client {
             wanted.push((format!("client {client}"), MAX_STREAMS_PER_CLIENT));
         }

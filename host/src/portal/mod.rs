@@ -74,16 +74,6 @@ impl Texts {
 /// Bounded in size: past it, moka evicts the least used entries.
 pub type GuessCounter = Cache<IpAddr, u32>;
 
-/// The key failed guesses count under for a client address.
-fn guesser(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from_bits(
-            v6.to_bits() & !((1u128 << 64) - 1),
-        )),
-        v4 => v4,
-    }
-}
-
 pub fn guess_counter() -> GuessCounter {
     Cache::builder()
         .max_capacity(100_000)
@@ -144,7 +134,7 @@ impl Visitor {
         Self {
             host: crate::http::request_host(state, request),
             client: crate::http::client_address(state, request.headers(), request.extensions())
-                .map(guesser),
+                .map(crate::http::network_of),
             headers: request.headers().clone(),
         }
     }
@@ -234,7 +224,12 @@ async fn open(state: &AppState, visitor: &Visitor, token: &str) -> Result<Opened
                 return Err(page);
             }
             if let Some(ip) = client {
-                state.guesses.insert(ip, failures + 1).await;
+                // One atomic step, so that parallel misses all count.
+                state
+                    .guesses
+                    .entry(ip)
+                    .and_upsert_with(|n| std::future::ready(n.map_or(1, |n| n.into_value() + 1)))
+                    .await;
             }
             return Err(render::message(
                 state,

@@ -31,7 +31,7 @@ pub async fn sign_in(state: &AppState, given: Credentials<'_>) -> Result<(Tenant
         ));
     }
     let account_key = format!("{} {}", given.tenant.to_ascii_lowercase(), given.email);
-    state.sign_ins.check(given.client, &account_key).await?;
+    state.sign_ins.attempt(given.client, &account_key).await?;
     let tenant = tenants::find(&state.db.pool, given.tenant).await.ok();
     let account = match &tenant {
         Some(t) => accounts::credentials(&state.db.pool, &t.id, given.email).await?,
@@ -52,7 +52,6 @@ pub async fn sign_in(state: &AppState, given: Credentials<'_>) -> Result<(Tenant
         _ => None,
     };
     let Some((tenant, account)) = signed_in else {
-        state.sign_ins.failed(given.client, &account_key).await;
         return Err(Error::Unauthorized);
     };
     state.sign_ins.succeeded(given.client, &account_key).await;

@@ -1,7 +1,7 @@
-//! Failed sign-ins, counted per client address and per account from that address. A client
-//! that fails too often waits (`429` with `Retry-After`); nobody else does, so guessing at an
-//! account from elsewhere never locks its owner out. Memory is bounded: past the capacity the
-//! least used counters go first.
+//! Sign-in attempts, counted per client address (an IPv6 client per /64) and per account from
+//! that address; a success gives its attempt back. A client that tries too often waits (`429`
+//! with `Retry-After`); nobody else does, so guessing at an account from elsewhere never locks
+//! its owner out. Memory is bounded: past the capacity the least used counters go first.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -46,28 +46,51 @@ impl Default for SignInThrottle {
 }
 
 fn keys(address: IpAddr, account: &str) -> [String; 2] {
-    [address.to_string(), format!("{address} {account}")]
+    let network = crate::http::network_of(address);
+    [network.to_string(), format!("{network} {account}")]
 }
 
 impl SignInThrottle {
-    /// Whether a sign-in from `address` to `account` may be tried now.
-    pub async fn check(&self, address: Option<IpAddr>, account: &str) -> Result<(), Error> {
+    /// Takes one attempt from `address` at `account`, or refuses it. Attempts count before the
+    /// password is checked, each in one atomic step, so parallel guesses cannot all slip in; a
+    /// success gives its attempt back.
+    pub async fn attempt(&self, address: Option<IpAddr>, account: &str) -> Result<(), Error> {
         let Some(address) = address else {
             return Ok(());
         };
         let [by_address, by_account] = keys(address, account);
-        let over = async |key: &str, max: u32| {
-            self.failures
-                .get(key)
+        let mut refused: Option<Failures> = None;
+        for (key, max) in [(by_account, MAX_PER_ACCOUNT), (by_address, MAX_PER_ADDRESS)] {
+            let mut over = false;
+            let counted = self
+                .failures
+                .entry(key)
+                .and_upsert_with(|current| {
+                    let next = match current.map(|e| e.into_value()).and_then(Failures::current) {
+                        Some(f) if f.count >= max => {
+                            over = true;
+                            f
+                        }
+                        Some(f) => Failures {
+                            count: f.count + 1,
+                            ..f
+                        },
+                        None => Failures {
+                            count: 1,
+                            since: Instant::now(),
+                        },
+                    };
+                    std::future::ready(next)
+                })
                 .await
-                .and_then(Failures::current)
-                .filter(|f| f.count >= max)
-        };
-        let full = match over(&by_account, MAX_PER_ACCOUNT).await {
-            Some(full) => Some(full),
-            None => over(&by_address, MAX_PER_ADDRESS).await,
-        };
-        if let Some(full) = full {
+                .into_value();
+            if over {
+                // A refused attempt costs the address nothing more.
+                refused = Some(counted);
+                break;
+            }
+        }
+        if let Some(full) = refused {
             let wait = WINDOW.saturating_sub(full.since.elapsed()).as_secs().max(1);
             return Err(Error::TooManyRequests {
                 code: "too_many_attempts",
@@ -78,30 +101,26 @@ impl SignInThrottle {
         Ok(())
     }
 
-    pub async fn failed(&self, address: Option<IpAddr>, account: &str) {
+    /// A successful sign-in clears that account's attempts from that address, and gives back
+    /// the address's.
+    pub async fn succeeded(&self, address: Option<IpAddr>, account: &str) {
         let Some(address) = address else {
             return;
         };
-        for key in keys(address, account) {
-            let next = match self.failures.get(&key).await.and_then(Failures::current) {
-                Some(f) => Failures {
-                    count: f.count + 1,
-                    ..f
-                },
-                None => Failures {
-                    count: 1,
-                    since: Instant::now(),
-                },
-            };
-            self.failures.insert(key, next).await;
-        }
-    }
-
-    /// A successful sign-in clears that account's failures from that address.
-    pub async fn succeeded(&self, address: Option<IpAddr>, account: &str) {
-        if let Some(address) = address {
-            let [_, by_account] = keys(address, account);
-            self.failures.invalidate(&by_account).await;
-        }
+        let [by_address, by_account] = keys(address, account);
+        self.failures.invalidate(&by_account).await;
+        self.failures
+            .entry(by_address)
+            .and_compute_with(|current| {
+                let op = match current.map(|e| e.into_value()) {
+                    Some(f) if f.count > 1 => moka::ops::compute::Op::Put(Failures {
+                        count: f.count - 1,
+                        ..f
+                    }),
+                    _ => moka::ops::compute::Op::Remove,
+                };
+                std::future::ready(op)
+            })
+            .await;
     }
 }
