@@ -421,3 +421,43 @@ async fn only_artefacts_this_host_wrote_for_a_component_are_loaded() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_ports_need_a_grant_that_names_them() {
+    let outbound = Outbound::new(OutboundPolicy {
+        allow_private: false,
+        allow_http: true,
+        smtp: None,
+    });
+    let request = |url: &str| http::Request {
+        method: "GET".into(),
+        url: url.into(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    let host_only = Grants {
+        http_hosts: vec!["hooks.example.com".into()],
+        smtp: false,
+    };
+    let refused = outbound
+        .http(&host_only, request("http://hooks.example.com:8080/"))
+        .await
+        .map(|r| r.status);
+    assert!(
+        matches!(refused, Err(OutboundError::Refused(ref m)) if m.contains("port 8080")),
+        "{refused:?}"
+    );
+    // Named with its port, the call passes the guard (and fails later, with no network here).
+    let with_port = Grants {
+        http_hosts: vec!["hooks.example.com:8080".into()],
+        smtp: false,
+    };
+    let passed = outbound
+        .http(&with_port, request("http://hooks.example.com:8080/"))
+        .await
+        .map(|r| r.status);
+    assert!(
+        !matches!(passed, Err(OutboundError::Refused(ref m)) if m.contains("port")),
+        "{passed:?}"
+    );
+}

@@ -42,8 +42,8 @@ pub const ANY_HOST: &str = "*";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Grants {
-    /// Host names the plugin may send HTTP requests to; in a manifest, `*` asks for any host
-    /// the tenant grants.
+    /// Host names the plugin may send HTTP requests to, on ports 80 and 443; `host:port` names
+    /// another port of a host. In a manifest, `*` asks for any host the tenant grants.
     #[serde(default)]
     pub http_hosts: Vec<String>,
     /// Whether the plugin may send email.
@@ -56,10 +56,29 @@ impl Grants {
         Self::default()
     }
 
+    /// Whether `host` is granted, on some port.
     pub fn allows_http(&self, host: &str) -> bool {
+        let named_with_port = |h: &String| {
+            h.to_ascii_lowercase()
+                .strip_prefix(&format!("{}:", host.to_ascii_lowercase()))
+                .is_some_and(|port| port.parse::<u16>().is_ok())
+        };
         !host.is_empty()
             && host != ANY_HOST
-            && self.http_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+            && self
+                .http_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(host) || named_with_port(h))
+    }
+
+    /// Whether `port` of a granted `host` may be reached: 80 and 443, or a port the grants name
+    /// as `host:port`.
+    pub fn allows_port(&self, host: &str, port: u16) -> bool {
+        matches!(port, 80 | 443)
+            || self
+                .http_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(&format!("{host}:{port}")))
     }
 
     /// True when every grant here is also in `other` (what a manifest requests).
@@ -258,6 +277,12 @@ impl Outbound {
             )));
         }
         let port = url.port_or_known_default().unwrap_or(443);
+        // Other ports on a private network are the operator's choice (and local tests').
+        if !self.policy.allow_private && !grants.allows_port(&host, port) {
+            return Err(OutboundError::Refused(format!(
+                "port {port} of {host:?} is not allowed: only 80 and 443, unless the manifest names {host}:{port} and the tenant granted it"
+            )));
+        }
         self.resolve(&host, port).await
     }
 
@@ -698,6 +723,22 @@ mod tests {
         assert!(grants.allows_http("API.example.com"));
         assert!(!grants.allows_http("evil.api.example.com"));
         assert!(!grants.allows_http(""));
+        assert!(grants.allows_port("api.example.com", 443));
+        assert!(
+            !grants.allows_port("api.example.com", 8443),
+            "another port must be named"
+        );
+        let with_port = Grants {
+            http_hosts: vec!["api.example.com:8443".into()],
+            smtp: false,
+        };
+        assert!(with_port.allows_http("api.example.com"));
+        assert!(with_port.allows_port("api.example.com", 8443));
+        assert!(!with_port.allows_port("api.example.com", 8444));
+        assert!(
+            !with_port.is_within(&grants),
+            "a tenant grants no port the manifest did not name"
+        );
         let requested = Grants {
             http_hosts: vec!["api.example.com".into(), "b.example".into()],
             smtp: true,
