@@ -411,7 +411,7 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     }));
     if demo {
-        crate::demo::set_up(&state, &format!("http://{address}")).await?;
+        print!("{}", crate::demo::set_up(&state, &format!("http://{address}")).await?);
     }
     println!("Portico is serving on http://{address}");
     server.await?

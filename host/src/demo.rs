@@ -410,9 +410,32 @@ async fn demo_ticket(
     Ok(ticket)
 }
 
-/// Sets the demo up in the host whose API is served at `base` and prints its links and an admin
-/// token.
-pub async fn set_up(state: &AppState, base: &str) -> anyhow::Result<()> {
+/// What a run of the demo set up: each ticket's fresh tracking link, an admin token, and how
+/// the tracking-links action sends its mail.
+pub struct SetUp {
+    /// (title, tracking link) for each demo ticket, issued by this run.
+    pub tracking_links: Vec<(String, String)>,
+    /// A 30-day API token of the demo admin.
+    pub admin_token: String,
+    /// One line per thing to read: the API reference and the automated action.
+    pub notes: Vec<String>,
+}
+
+impl std::fmt::Display for SetUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (title, url) in &self.tracking_links {
+            writeln!(f, "tracking link: {url}  ({title})")?;
+        }
+        writeln!(f, "admin token: {}", self.admin_token)?;
+        for note in &self.notes {
+            writeln!(f, "{note}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Sets the demo up in the host whose API is served at `base`.
+pub async fn set_up(state: &AppState, base: &str) -> anyhow::Result<SetUp> {
     let caller = demo_caller();
     let tenant = tenant(state, &caller).await?;
     let email = Email::parse(ADMIN_EMAIL)?;
@@ -442,15 +465,12 @@ pub async fn set_up(state: &AppState, base: &str) -> anyhow::Result<()> {
     }
 
     // Links are stored hashed, so each run issues fresh ones (and revokes the last run's).
+    let mut tracking_links = Vec::new();
     for ticket in &existing {
         let reissued =
             tickets::service::reissue_link(state, &caller, &tenant.id, &tenant.slug, &ticket.id)
                 .await?;
-        println!(
-            "tracking link: {}  ({})",
-            reissued.tracking_url.unwrap_or_default(),
-            reissued.title
-        );
+        tracking_links.push((reissued.title, reissued.tracking_url.unwrap_or_default()));
     }
     let admin_token = auth::service::issue_for(
         &state.events,
@@ -462,20 +482,22 @@ pub async fn set_up(state: &AppState, base: &str) -> anyhow::Result<()> {
         Some(30),
     )
     .await?;
-    println!("admin token: {}", admin_token.token);
-    println!(
-        "API reference: {}/api/v1/docs (use the admin token as a bearer token)",
-        base.trim_end_matches('/')
-    );
+    let base = base.trim_end_matches('/');
+    let mut notes = vec![format!(
+        "API reference: {base}/api/v1/docs (use the admin token as a bearer token)"
+    )];
     let mail = match (&state.config.smtp_server, &state.config.email_outbox_dir) {
         (Some(server), _) => format!("through the SMTP server {server}"),
         (None, Some(folder)) => format!("as files in {} (no SMTP server is set)", folder.display()),
         (None, None) => "nowhere: no SMTP server is set".to_string(),
     };
-    println!(
-        "automated action \"{TRACKING_LINKS}\": a ticket created in project {project} emails its tracking link {mail}; the delivery log is at {}/api/v1/tenants/{}/deliveries",
-        base.trim_end_matches('/'),
+    notes.push(format!(
+        "automated action \"{TRACKING_LINKS}\": a ticket created in project {project} emails its tracking link {mail}; the delivery log is at {base}/api/v1/tenants/{}/deliveries",
         tenant.slug
-    );
-    Ok(())
+    ));
+    Ok(SetUp {
+        tracking_links,
+        admin_token: admin_token.token,
+        notes,
+    })
 }

@@ -88,6 +88,18 @@ async fn create_ticket(
     created.json["id"].as_str().unwrap().to_string()
 }
 
+/// How many links of the ticket open.
+async fn live_links(app: &TestApp, ticket: &str) -> i64 {
+    let (live,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM tracking_links WHERE ticket_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(ticket)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    live
+}
+
 /// Polls the delivery log until `done` holds for its deliveries (up to 30 s).
 async fn wait_for_log(
     app: &TestApp,
@@ -364,7 +376,7 @@ async fn a_refused_recipient_is_not_retried_and_an_admin_can_retry_it(backend: B
     };
     let (tenant, admin, project, action) = tenant_with_tracking_links(&app).await;
     sink.answer_next(&[Answer::Refuse]);
-    create_ticket(&app, &tenant, &admin, &project, "Paper jam").await;
+    let ticket = create_ticket(&app, &tenant, &admin, &project, "Paper jam").await;
 
     let log = wait_for_log(&app, &tenant, &admin, |items| {
         items.first().is_some_and(|d| d["status"] == "dead")
@@ -381,6 +393,11 @@ async fn a_refused_recipient_is_not_retried_and_an_admin_can_retry_it(backend: B
         .await;
     assert_eq!(still.json["attempts"], 1);
     assert_eq!(still.json["status"], "dead");
+    assert_eq!(
+        live_links(&app, &ticket).await,
+        1,
+        "only the ticket's own link: the refused message's link is revoked"
+    );
 
     let retried = app
         .post(
@@ -417,13 +434,18 @@ async fn passing_failures_are_retried_until_they_succeed(backend: Backend) {
     };
     let (tenant, admin, project, _) = tenant_with_tracking_links(&app).await;
     sink.answer_next(&[Answer::Defer, Answer::Defer]);
-    create_ticket(&app, &tenant, &admin, &project, "Paper jam").await;
+    let ticket = create_ticket(&app, &tenant, &admin, &project, "Paper jam").await;
     let log = wait_for_log(&app, &tenant, &admin, |items| {
         items.first().is_some_and(|d| d["status"] == "sent")
     })
     .await;
     assert_eq!(log[0]["attempts"], 3, "{:?}", log[0]);
     assert_eq!(sink.received().len(), 1);
+    assert_eq!(
+        live_links(&app, &ticket).await,
+        2,
+        "the ticket's own link and the sent message's; the deferred attempts' are revoked"
+    );
 }
 
 async fn the_sending_limit_holds_deliveries_back_without_losing_them(backend: Backend) {

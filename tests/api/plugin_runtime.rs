@@ -142,6 +142,15 @@ async fn guests_see_no_files_environment_or_network() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinds_that_hold_secrets_get_real_randomness() {
+    let runtime = runtime();
+    let first = act(&runtime, "random").await.unwrap();
+    let second = act(&runtime, "random").await.unwrap();
+    assert_eq!(first.len(), 32, "{first}");
+    assert_ne!(first, second, "an action's nonces must not repeat across runs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deterministic_kinds_run_out_of_fuel() {
     let runtime = runtime();
     let plugin = runtime

@@ -419,11 +419,12 @@ on_both_backends!(
 );
 
 async fn the_demo_sets_up_once_and_reissues_links(app: TestApp) {
-    for _ in 0..2 {
-        portico::demo::set_up(&app.state, &app.base_url)
-            .await
-            .unwrap();
-    }
+    let first = portico::demo::set_up(&app.state, &app.base_url)
+        .await
+        .unwrap();
+    let second = portico::demo::set_up(&app.state, &app.base_url)
+        .await
+        .unwrap();
     let tickets = app
         .get("/api/v1/tenants/easy-printer/tickets", &app.platform_token)
         .await;
@@ -443,12 +444,44 @@ async fn the_demo_sets_up_once_and_reissues_links(app: TestApp) {
             "completed"
         ]
     );
-    let live: (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM tracking_links WHERE revoked_at IS NULL")
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
-    assert_eq!(live.0, 5, "one live link per ticket");
+    // The automated action's messages carry links of their own, so the demo's are told apart by
+    // token: the second run revoked the first run's and issued one per ticket.
+    let pool = &app.state.db.pool;
+    let (tenant,): (String,) = sqlx::query_as("SELECT id FROM tenants WHERE slug = 'easy-printer'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let tenant = portico::types::TenantId::parse(&tenant).unwrap();
+    assert_eq!(first.tracking_links.len(), 5);
+    for ticket in opened_tickets(pool, &tenant, &first.tracking_links).await {
+        assert_eq!(ticket, None, "the first run's links are revoked");
+    }
+    let mut opened: Vec<String> = opened_tickets(pool, &tenant, &second.tracking_links)
+        .await
+        .into_iter()
+        .map(|ticket| ticket.expect("the second run's link opens"))
+        .collect();
+    opened.sort();
+    opened.dedup();
+    assert_eq!(opened.len(), 5, "one fresh link per ticket");
 }
 
 on_both_backends!(the_demo_sets_up_once_and_reissues_links);
+
+/// The ticket each of the demo's (title, link) pairs opens, if any.
+async fn opened_tickets(
+    pool: &portico::db::Pool,
+    tenant: &portico::types::TenantId,
+    links: &[(String, String)],
+) -> Vec<Option<String>> {
+    let mut tickets = Vec::new();
+    for (_, url) in links {
+        let token = url.rsplit('/').next().unwrap();
+        tickets.push(
+            portico::tickets::links::resolve(pool, tenant, token)
+                .await
+                .unwrap(),
+        );
+    }
+    tickets
+}

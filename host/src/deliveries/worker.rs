@@ -109,7 +109,7 @@ async fn send(state: &AppState, row: &DeliveryRow) -> Result<()> {
         return store::retry_at(pool, row, at, &message, true).await;
     }
     let tenant = TenantId::from_db(row.tenant_id.clone());
-    let urls = issue_links(state, &tenant, row).await?;
+    let (token, urls) = issue_links(state, &tenant, row).await?;
     let (subject, text, html) = row.message_with(|name| {
         urls.iter()
             .find(|(n, _)| n == name)
@@ -152,6 +152,10 @@ async fn send(state: &AppState, row: &DeliveryRow) -> Result<()> {
             code,
             message,
         } => {
+            // The message did not go out, so its link must not stay open; a retry gets its own.
+            if let Some(token) = &token {
+                links::revoke_token(pool, &tenant, token).await?;
+            }
             let error = truncate(&format!("{code}: {message}"));
             let settings = &state.config.deliveries;
             if permanent || row.attempts >= i64::from(settings.max_attempts) {
@@ -217,16 +221,16 @@ async fn attempt(
     }
 }
 
-/// Issues the links a message carries, fresh for this attempt: only their hashes are stored,
-/// so a retry cannot read an earlier token back.
+/// Issues the link a message carries, fresh for this attempt (only its hash is stored, so a
+/// retry cannot read an earlier token back): its token, if any, and the URL of each named link.
 async fn issue_links(
     state: &AppState,
     tenant: &TenantId,
     row: &DeliveryRow,
-) -> Result<Vec<(String, String)>> {
+) -> Result<(Option<String>, Vec<(String, String)>)> {
     let names = row.links();
     let Some(ticket) = row.ticket_id.as_deref().filter(|_| !names.is_empty()) else {
-        return Ok(Vec::new());
+        return Ok((None, Vec::new()));
     };
     let slug = crate::tenants::store::find(&state.db.pool, tenant.as_str())
         .await?
@@ -234,7 +238,7 @@ async fn issue_links(
     let token =
         links::issue_for_message(&state.db.pool, tenant, ticket, row.short_links != 0).await?;
     let tracking = links::url(&state.config, &slug, &token);
-    Ok(names
+    let urls = names
         .into_iter()
         .map(|(name, _)| {
             let url = match name.as_str() {
@@ -243,7 +247,8 @@ async fn issue_links(
             };
             (name, url)
         })
-        .collect())
+        .collect();
+    Ok((Some(token), urls))
 }
 
 /// The wait before the attempt after `attempts`: doubling from `base`, capped, with "equal"

@@ -93,6 +93,17 @@ pub async fn revoke(
     Ok(revoked.rows_affected())
 }
 
+/// Revokes one link by its token, within one tenant only.
+pub async fn revoke_token(pool: &Pool, tenant: &TenantId, token: &str) -> Result<()> {
+    sqlx::query("UPDATE tracking_links SET revoked_at = $3 WHERE tenant_id = $1 AND token_hash = $2 AND revoked_at IS NULL")
+        .bind(tenant)
+        .bind(hash_token(token))
+        .bind(now_ms())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// The ticket a live token opens, within one tenant only.
 pub async fn resolve(pool: &Pool, tenant: &TenantId, token: &str) -> Result<Option<String>> {
     let row: Option<(String,)> = sqlx::query_as(

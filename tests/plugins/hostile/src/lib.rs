@@ -104,6 +104,11 @@ impl Action for Hostile {
                 });
                 done(summary.to_string())
             }
+            "random" => {
+                let mut bytes = [0u8; 16];
+                getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+                done(bytes.iter().map(|b| format!("{b:02x}")).collect())
+            }
             other => Err(format!("unknown behaviour {other}")),
         }
     }
