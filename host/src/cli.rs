@@ -176,14 +176,13 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Serve => serve(config, false).await,
         Command::Demo => serve(config, true).await,
         Command::Migrate => {
+            Db::open(&config).await?;
             let url = config.database_url();
-            let db = Db::connect(url.expose()).await?;
-            db.migrate().await?;
             println!("migrations applied to {}", crate::db::redact(url.expose()));
             Ok(())
         }
         Command::Tenant(TenantCommand::Create(args)) => {
-            let db = connect(&config).await?;
+            let db = Db::open(&config).await?;
             let new = NewTenant {
                 slug: Slug::parse(&args.slug)?,
                 display_name: args.name,
@@ -198,7 +197,7 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tenant(TenantCommand::List) => {
-            let db = connect(&config).await?;
+            let db = Db::open(&config).await?;
             let mut after = String::new();
             loop {
                 let page = tenants::store::list(&db.pool, &after, 200).await?;
@@ -213,7 +212,7 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Plugin(command) => plugin(command, &config).await,
         Command::Token(TokenCommand::Create(args)) => {
-            let db = connect(&config).await?;
+            let db = Db::open(&config).await?;
             let events = crate::event_bus(db.clone());
             let mut tx = events.begin().await?;
             let issued = if args.platform {
@@ -389,12 +388,6 @@ async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
     }
 }
 
-async fn connect(config: &Config) -> anyhow::Result<Db> {
-    let db = Db::connect(config.database_url().expose()).await?;
-    db.migrate().await?;
-    Ok(db)
-}
-
 async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     if demo && config.smtp_server.is_none() && config.email_outbox_dir.is_none() {
         // Zero set-up: the demo's emails are kept as files, and shown in the delivery log.
@@ -411,7 +404,10 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     }));
     if demo {
-        print!("{}", crate::demo::set_up(&state, &format!("http://{address}")).await?);
+        print!(
+            "{}",
+            crate::demo::set_up(&state, &format!("http://{address}")).await?
+        );
     }
     println!("Portico is serving on http://{address}");
     server.await?

@@ -20,6 +20,9 @@ pub struct Config {
     /// `sqlite://…` or `postgres://…`; absent means a SQLite file inside `data_dir`. It may hold
     /// a password, so it is kept out of logs.
     pub database_url: Option<Secret<String>>,
+    /// PostgreSQL only: a role that owns the schema, for migrations, which then grants the
+    /// `database_url` role the use of the tables. Absent: migrations run as `database_url`.
+    pub database_owner_url: Option<Secret<String>>,
     /// Address the HTTP server binds to.
     pub listen: SocketAddr,
     /// Where the SQLite file and other local state live.
@@ -200,6 +203,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             database_url: None,
+            database_owner_url: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             base_domain: "localhost".into(),
@@ -252,6 +256,9 @@ impl Config {
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
         if let Some(v) = var("PORTICO_DATABASE_URL") {
             self.database_url = Some(Secret::new(v));
+        }
+        if let Some(v) = var("PORTICO_DATABASE_OWNER_URL") {
+            self.database_owner_url = Some(Secret::new(v));
         }
         if let Some(v) = var("PORTICO_LISTEN") {
             self.listen = v

@@ -3,13 +3,79 @@
 //! Queries are written once in the common SQL dialect (`$n` placeholders work on both), ids are
 //! text UUIDs, times are unix milliseconds in `BIGINT` columns and flags are integers, so the
 //! same code behaves the same on both backends.
+//!
+//! On PostgreSQL row-level security is a second wall behind the tenant-scoped queries: every
+//! table with a tenant shows a connection only the rows of the tenant named in the setting
+//! `portico.tenant` (`*`: the platform's own work, across tenants). Work done in a tenant's name
+//! runs [`within_tenant`]; the pool writes the task's tenant into each connection as it hands it
+//! out, so a pooled connection never carries one request's tenant into another's.
 
+use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AssertSqlSafe};
 use uuid::Uuid;
+
+use crate::config::Config;
+use crate::types::TenantId;
+
+tokio::task_local! {
+    /// The tenant whose rows the current task's queries may see; unset for the platform's own
+    /// work (background workers, resolving which tenant a request is for, platform admins).
+    static TENANT_WALL: String;
+}
+
+/// The value of `portico.tenant` that lets a connection see every tenant's rows.
+const ALL_TENANTS: &str = "*";
+
+/// Serialises the grants of hosts starting together (PostgreSQL refuses concurrent GRANTs on one
+/// object): "grants" in ASCII.
+const GRANT_LOCK: i64 = 0x0000_6772_616e_7473;
+
+/// Runs `work` in `tenant`'s name: on PostgreSQL its queries see and write that tenant's rows only.
+pub async fn within_tenant<F: Future>(tenant: &TenantId, work: F) -> F::Output {
+    TENANT_WALL.scope(tenant.as_str().to_owned(), work).await
+}
+
+/// Runs `work` for the platform, across tenants, even within a tenant's request: for what a
+/// cache shared by every tenant loads (which tenant a host name serves), never a tenant's view.
+pub async fn across_tenants<F: Future>(work: F) -> F::Output {
+    TENANT_WALL.scope(ALL_TENANTS.to_owned(), work).await
+}
+
+/// Wraps a stream so that each step runs in `tenant`'s name, as [`within_tenant`] does for a
+/// future: a response body is polled after its handler has returned.
+pub fn stream_within_tenant<S: futures_util::Stream + Unpin>(
+    tenant: &TenantId,
+    stream: S,
+) -> impl futures_util::Stream<Item = S::Item> + use<S> {
+    let tenant = tenant.as_str().to_owned();
+    let mut stream = stream;
+    futures_util::stream::poll_fn(move |cx| {
+        TENANT_WALL.sync_scope(tenant.clone(), || {
+            std::pin::Pin::new(&mut stream).poll_next(cx)
+        })
+    })
+}
+
+/// Writes the current task's tenant (or `*`) into a connection the pool hands out.
+async fn raise_wall(conn: &mut AnyConnection, tenant: String) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT set_config('portico.tenant', $1, false)")
+        .bind(tenant)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The current task's tenant, or `*` outside any.
+fn wall() -> String {
+    TENANT_WALL
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| ALL_TENANTS.to_owned())
+}
 
 pub use sqlx::AnyPool as Pool;
 
@@ -62,9 +128,24 @@ impl Db {
         {
             portico_plugin_runtime::files::private_dir(dir)?;
         }
-        let pool = AnyPoolOptions::new()
+        let mut options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Postgres {
+            // Every hand-out writes the tenant, which also proves the connection alive, so the
+            // default test query would be a second round trip for nothing.
+            options = options
+                .test_before_acquire(false)
+                .after_connect(|conn, _| {
+                    let tenant = wall();
+                    Box::pin(raise_wall(conn, tenant))
+                })
+                .before_acquire(|conn, _| {
+                    let tenant = wall();
+                    Box::pin(async move { raise_wall(conn, tenant).await.map(|()| true) })
+                });
+        }
+        let pool = options
             .connect(url)
             .await
             .with_context(|| format!("connecting to database {}", redact(url)))?;
@@ -79,6 +160,89 @@ impl Db {
                 .await?;
         }
         Ok(Self { pool, backend })
+    }
+
+    /// Connects the host to its database and brings the schema up to date. With an owner URL
+    /// (PostgreSQL), migrations run as that role, which then grants the host's own role the use
+    /// of every table; the host's role should be one row-level security binds (see
+    /// [`Db::wall_gaps`]), and a warning says so when it is not.
+    pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        let db = Self::connect(config.database_url().expose()).await?;
+        match (&config.database_owner_url, db.backend) {
+            (Some(owner_url), Backend::Postgres) => {
+                let owner = Self::connect(owner_url.expose()).await?;
+                owner.migrate().await?;
+                let role: String = sqlx::query_scalar("SELECT CAST(current_user AS TEXT)")
+                    .fetch_one(&db.pool)
+                    .await?;
+                owner.grant_tables_to(&role).await?;
+                owner.pool.close().await;
+            }
+            (Some(_), Backend::Sqlite) => {
+                anyhow::bail!("database_owner_url is for PostgreSQL; SQLite has no roles")
+            }
+            (None, _) => db.migrate().await?,
+        }
+        for gap in db.wall_gaps().await? {
+            tracing::warn!(
+                "row-level security does not bind this host's database role: it {gap}; connect as a restricted role (README, \"PostgreSQL\")"
+            );
+        }
+        Ok(db)
+    }
+
+    /// Lets `role` read and write every table of the schema (not the migrations' own), in one
+    /// transaction under a lock, since hosts may start together.
+    async fn grant_tables_to(&self, role: &str) -> anyhow::Result<()> {
+        let quoted = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(GRANT_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let schema: String = sqlx::query_scalar("SELECT CAST(current_schema() AS TEXT)")
+            .fetch_one(&mut *tx)
+            .await?;
+        let (schema, role) = (quoted(&schema), quoted(role));
+        for grant in [
+            format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"
+            ),
+            format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"),
+            format!("REVOKE ALL ON {schema}._sqlx_migrations FROM {role}"),
+        ] {
+            sqlx::query(AssertSqlSafe(grant))
+                .execute(&mut *tx)
+                .await
+                .context("granting the host's role the use of the tables")?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Why row-level security would not bind this connection's role: empty on SQLite (which has
+    /// no roles) and for a restricted role.
+    pub async fn wall_gaps(&self) -> anyhow::Result<Vec<&'static str>> {
+        if self.backend == Backend::Sqlite {
+            return Ok(Vec::new());
+        }
+        let (superuser, bypass, owner): (bool, bool, bool) = sqlx::query_as(
+            "SELECT r.rolsuper, r.rolbypassrls, EXISTS (SELECT 1 FROM pg_tables t WHERE t.schemaname = current_schema() AND t.tablename = 'tickets' AND t.tableowner = current_user) FROM pg_roles r WHERE r.rolname = current_user",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let mut gaps = Vec::new();
+        if superuser {
+            gaps.push("is a superuser");
+        }
+        if bypass {
+            gaps.push("may bypass row-level security");
+        }
+        if owner {
+            gaps.push("owns the tables, so it could switch the wall off");
+        }
+        Ok(gaps)
     }
 
     /// Applies pending migrations for this backend.

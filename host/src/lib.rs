@@ -79,8 +79,7 @@ impl AppState {
         if config.data_dir.exists() {
             portico_plugin_runtime::files::refuse_shared(&config.data_dir)?;
         }
-        let db = Db::connect(config.database_url().expose()).await?;
-        db.migrate().await?;
+        let db = Db::open(&config).await?;
         let events = event_bus(db.clone());
         let hosts = HostResolver::new(db.pool.clone(), config.base_domain.clone());
         let authz = Authz::new(

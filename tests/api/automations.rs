@@ -952,10 +952,7 @@ fn start_host(app: &TestApp, config: &Path) -> Child {
         .arg("--config")
         .arg(config)
         .arg("serve")
-        .env(
-            "PORTICO_DATABASE_URL",
-            app.state.config.database_url().expose(),
-        )
+        .envs(app.database_env())
         .env("PORTICO_DATA_DIR", &app.state.config.data_dir)
         .env("PORTICO_SECRET_KEY", crate::support::TEST_SECRET_KEY)
         .env("PORTICO_LISTEN", "127.0.0.1:0")

@@ -1,10 +1,11 @@
 //! Tenant isolation: every tenant-scoped route, taken from the OpenAPI document so that a new
 //! route cannot be forgotten, is called as tenant A against tenant B. Nothing of B may change.
+//! Behind the routes, on PostgreSQL, row-level security holds a query that forgets its tenant.
 
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::TestApp;
+use crate::support::{Backend, TestApp};
 
 /// Ids of one tenant's objects, by the path parameter that names them.
 struct Objects {
@@ -412,3 +413,104 @@ async fn tenant_a_cannot_reach_tenant_b_through_any_route(app: TestApp) {
 }
 
 on_both_backends!(tenant_a_cannot_reach_tenant_b_through_any_route);
+
+/// The second wall, PostgreSQL's row-level security: every table with a tenant has it, enabled
+/// and forced, and the role the suite's host connects as is bound by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tenant_table_is_walled_on_postgres() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let pool = &app.state.db.pool;
+    let tables: Vec<(String, bool, bool, i64)> = sqlx::query_as(
+        "SELECT CAST(c.relname AS TEXT), c.relrowsecurity, c.relforcerowsecurity, \
+         (SELECT COUNT(*) FROM pg_policies p WHERE p.schemaname = current_schema() AND p.tablename = c.relname) \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND c.relkind = 'r' AND (c.relname = 'tenants' OR EXISTS \
+         (SELECT 1 FROM information_schema.columns col WHERE col.table_schema = n.nspname \
+          AND col.table_name = c.relname AND col.column_name = 'tenant_id')) \
+         ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(tables.len() > 20, "{tables:?}");
+    let unwalled: Vec<&str> = tables
+        .iter()
+        .filter(|(_, enabled, forced, policies)| !(*enabled && *forced && *policies > 0))
+        .map(|(name, ..)| name.as_str())
+        .collect();
+    assert_eq!(unwalled, Vec::<&str>::new(), "tables without the wall");
+    assert_eq!(
+        app.state.db.wall_gaps().await.unwrap(),
+        Vec::<&str>::new(),
+        "the host's role is bound by the wall"
+    );
+}
+
+/// A query that forgets its tenant, run in a tenant's name, sees and changes that tenant's rows
+/// only; and the connection it used carries nothing into the next task's queries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wall_holds_a_query_that_forgets_its_tenant() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let (a, admin_a) = app.tenant_with_admin("walled-a").await;
+    let (b, admin_b) = app.tenant_with_admin("walled-b").await;
+    app.ticket_with_link(&a, &admin_a, "A's ticket").await;
+    let (b_ticket, _) = app.ticket_with_link(&b, &admin_b, "B's ticket").await;
+    let pool = &app.state.db.pool;
+    let a = portico::types::TenantId::parse(&a).unwrap();
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM tickets")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+
+    assert_eq!(portico::db::within_tenant(&a, count()).await, 1);
+    assert_eq!(
+        count().await,
+        2,
+        "the platform's own work sees every tenant"
+    );
+
+    let renamed = portico::db::within_tenant(&a, async {
+        sqlx::query("UPDATE tickets SET title = 'taken' WHERE id = $1")
+            .bind(&b_ticket)
+            .execute(pool)
+            .await
+            .unwrap()
+            .rows_affected()
+    })
+    .await;
+    assert_eq!(renamed, 0, "B's ticket is not there for A");
+    let planted = portico::db::within_tenant(&a, async {
+        sqlx::query(
+            "INSERT INTO projects (id, tenant_id, name, created_at) VALUES ($1, $2, 'planted', 0)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&b)
+        .execute(pool)
+        .await
+    })
+    .await;
+    let refusal = planted
+        .expect_err("a row for B written in A's name")
+        .to_string();
+    assert!(refusal.contains("row-level security"), "{refusal}");
+
+    // Every connection the pool holds has served A by now; none carries A into other work.
+    let held = portico::db::within_tenant(&a, async {
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(pool.acquire().await.unwrap());
+        }
+        held
+    })
+    .await;
+    drop(held);
+    for _ in 0..8 {
+        assert_eq!(count().await, 2);
+    }
+}

@@ -78,10 +78,8 @@ async fn rolled_back_events_reach_nobody(app: TestApp) {
     let tenant_id = TenantId::parse(&tenant).unwrap();
     let heard = Heard::default();
     app.state.events.subscribe(heard.clone());
-    sqlx::query("CREATE TABLE consumer_log (subject TEXT NOT NULL)")
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    app.create_table("CREATE TABLE consumer_log (subject TEXT NOT NULL)")
+        .await;
     let consumer = Consumer::new("test-log", LogToTable { hang: None });
     consumer.register(&app.state.events).await.unwrap();
 
@@ -130,10 +128,8 @@ async fn rolled_back_events_reach_nobody(app: TestApp) {
 async fn a_killed_consumer_resumes_and_handles_each_event_once(app: TestApp) {
     let (tenant, _) = app.tenant_with_admin("acme").await;
     let tenant_id = TenantId::parse(&tenant).unwrap();
-    sqlx::query("CREATE TABLE consumer_log (subject TEXT NOT NULL)")
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    app.create_table("CREATE TABLE consumer_log (subject TEXT NOT NULL)")
+        .await;
     let (started, mut handling) = tokio::sync::mpsc::unbounded_channel();
     let doomed = Consumer::new(
         "test-log",
@@ -277,10 +273,8 @@ async fn position_reports_racing_a_status_change_never_undo_it(app: TestApp) {
 async fn pruning_spares_what_a_consumer_has_not_read(app: TestApp) {
     let (tenant, admin) = app.tenant_with_admin("acme").await;
     let tenant_id = TenantId::parse(&tenant).unwrap();
-    sqlx::query("CREATE TABLE consumer_log (subject TEXT NOT NULL)")
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    app.create_table("CREATE TABLE consumer_log (subject TEXT NOT NULL)")
+        .await;
     let consumer = Consumer::new("test-log", LogToTable { hang: None });
     consumer.register(&app.state.events).await.unwrap();
     emit_committed(&app, &tenant_id, "unread").await;
@@ -351,10 +345,9 @@ async fn a_tenant_created_from_the_command_line_is_served_at_once(app: TestApp) 
         404,
         "looked up, and cached, as unknown"
     );
-    let url = app.state.config.database_url();
     let output = Command::new(env!("CARGO_BIN_EXE_portico"))
         .args(["tenant", "create", "--slug", "newco", "--name", "New Co"])
-        .env("PORTICO_DATABASE_URL", url.expose())
+        .envs(app.database_env())
         .env("PORTICO_DATA_DIR", &app.state.config.data_dir)
         .output()
         .expect("running portico");

@@ -147,7 +147,10 @@ async fn kinds_that_hold_secrets_get_real_randomness() {
     let first = act(&runtime, "random").await.unwrap();
     let second = act(&runtime, "random").await.unwrap();
     assert_eq!(first.len(), 32, "{first}");
-    assert_ne!(first, second, "an action's nonces must not repeat across runs");
+    assert_ne!(
+        first, second,
+        "an action's nonces must not repeat across runs"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

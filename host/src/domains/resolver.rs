@@ -41,7 +41,8 @@ impl HostResolver {
         self.cache
             .try_get_with(
                 host.clone(),
-                async move { lookup(&pool, &base, &host).await },
+                // Cached for every tenant, so looked up for none in particular.
+                crate::db::across_tenants(async move { lookup(&pool, &base, &host).await }),
             )
             .await
             .map_err(|e| anyhow::anyhow!("resolving host: {e}"))

@@ -56,7 +56,8 @@ impl FromRequestParts<AppState> for Scope {
 }
 
 /// Guards every tenant-scoped route: authenticates, resolves `{tenant}`, refuses other tenants'
-/// staff and suspended tenants, and asks the tenant's enforcer about the matched route template.
+/// staff and suspended tenants, asks the tenant's enforcer about the matched route template, and
+/// runs the route within the tenant (see [`crate::db::within_tenant`]).
 pub async fn guard(
     State(state): State<AppState>,
     matched: MatchedPath,
@@ -97,6 +98,8 @@ pub async fn guard(
             tenant
         }
     };
+    let wall = tenant.id.clone();
     request.extensions_mut().insert(Scope { tenant, caller });
-    Ok(next.run(request).await)
+    // What the route does, it does in the tenant's name: the database's wall holds it there.
+    Ok(crate::db::within_tenant(&wall, next.run(request)).await)
 }

@@ -71,7 +71,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
-        .merge(crate::portal::routes())
+        .merge(crate::portal::routes(&state))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

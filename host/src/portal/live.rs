@@ -177,6 +177,7 @@ pub(super) async fn tracking_events(
         Err(page) => return page,
     };
     let (tenant, ticket) = (opened.tenant.id.clone(), opened.ticket.id.clone());
+    let tenant_of_stream = tenant.clone();
     let Some(slot) = state.live_streams.take(visitor.client, &tenant, &ticket) else {
         let mut refused = StatusCode::TOO_MANY_REQUESTS.into_response();
         refused.headers_mut().insert(
@@ -217,6 +218,8 @@ pub(super) async fn tracking_events(
         let event = Event::default().event("ticket").data(data);
         Some((Ok::<_, Infallible>(event), live))
     });
+    // The body is polled after this handler returns, outside the request's tenant.
+    let stream = crate::db::stream_within_tenant(&tenant_of_stream, Box::pin(stream));
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()

@@ -81,7 +81,7 @@ pub fn guess_counter() -> GuessCounter {
         .build()
 }
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/t/{token}", get(tracking_page))
         .route("/t/{token}/events", get(live::tracking_events))
@@ -95,6 +95,28 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/logo/{profile}", get(logo))
         .route(LIVE_SCRIPT, get(live_script))
         .route(BOOKING_SCRIPT, get(booking_script))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            within_host_tenant,
+        ))
+}
+
+/// Runs a portal request in the name of the tenant its host serves (see
+/// [`crate::db::within_tenant`]); a host that serves none gets its not-found page from the
+/// handler, which finds no tenant either.
+async fn within_host_tenant(
+    State(state): State<AppState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let tenant = match crate::http::request_host(&state, &request) {
+        Some(host) => state.hosts.resolve(&host).await.ok().flatten(),
+        None => None,
+    };
+    match tenant {
+        Some(tenant) => crate::db::within_tenant(&tenant.id, next.run(request)).await,
+        None => next.run(request).await,
+    }
 }
 
 /// The profile's language, unless the browser prefers another one we have.

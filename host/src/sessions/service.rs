@@ -34,7 +34,13 @@ pub async fn sign_in(state: &AppState, given: Credentials<'_>) -> Result<(Tenant
     state.sign_ins.attempt(given.client, &account_key).await?;
     let tenant = tenants::find(&state.db.pool, given.tenant).await.ok();
     let account = match &tenant {
-        Some(t) => accounts::credentials(&state.db.pool, &t.id, given.email).await?,
+        Some(t) => {
+            crate::db::within_tenant(
+                &t.id,
+                accounts::credentials(&state.db.pool, &t.id, given.email),
+            )
+            .await?
+        }
         None => None,
     };
     let stored = account.as_ref().and_then(|a| a.password_hash.as_deref());
@@ -58,14 +64,18 @@ pub async fn sign_in(state: &AppState, given: Credentials<'_>) -> Result<(Tenant
     if tenant.is_suspended() {
         return Err(Error::TenantSuspended);
     }
-    let mut tx = state.events.begin().await?;
-    let issued = staff::issue_token(
-        &mut tx,
-        Some((&tenant.id, &account.id)),
-        given.token_name,
-        Some(given.expires_in_days),
-    )
+    let issued = crate::db::within_tenant(&tenant.id, async {
+        let mut tx = state.events.begin().await?;
+        let issued = staff::issue_token(
+            &mut tx,
+            Some((&tenant.id, &account.id)),
+            given.token_name,
+            Some(given.expires_in_days),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, Error>(issued)
+    })
     .await?;
-    tx.commit().await?;
     Ok((tenant, issued))
 }

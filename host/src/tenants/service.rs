@@ -85,20 +85,24 @@ pub async fn update(
 pub async fn delete(events: &Bus, caller: &Caller, id: &TenantId) -> Result<()> {
     caller.require_platform()?;
     let actor = caller.actor();
-    let mut tx = events.begin().await?;
-    let for_update = tx.for_update();
-    let before = store::lock(&mut tx, id, for_update).await?;
-    store::delete(&mut tx, id).await?;
-    history::delete_for_tenant(&mut tx, id).await?;
-    let change = Change {
-        tenant: None,
-        action: "tenant.delete",
-        target: id.as_str(),
-        before: Some(before.summary()),
-        after: None,
-    };
-    audit::record(&mut tx, &actor, change).await?;
-    tx.emit(None, id.as_str(), &actor, Event::TenantDeleted)
-        .await?;
-    tx.commit().await
+    // The platform's own record of the deletion: its audit entry and event belong to no tenant.
+    crate::db::across_tenants(async {
+        let mut tx = events.begin().await?;
+        let for_update = tx.for_update();
+        let before = store::lock(&mut tx, id, for_update).await?;
+        store::delete(&mut tx, id).await?;
+        history::delete_for_tenant(&mut tx, id).await?;
+        let change = Change {
+            tenant: None,
+            action: "tenant.delete",
+            target: id.as_str(),
+            before: Some(before.summary()),
+            after: None,
+        };
+        audit::record(&mut tx, &actor, change).await?;
+        tx.emit(None, id.as_str(), &actor, Event::TenantDeleted)
+            .await?;
+        tx.commit().await
+    })
+    .await
 }

@@ -59,6 +59,40 @@ impl Reply {
 }
 
 impl TestApp {
+    /// Creates a table only a test uses, as the schema's owner would (the application's role
+    /// may not), and lets the application's role use it.
+    pub async fn create_table(&self, sql: &'static str) {
+        let Some(owner) = &self.state.config.database_owner_url else {
+            sqlx::query(sql).execute(&self.state.db.pool).await.unwrap();
+            return;
+        };
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(owner.expose()).await.unwrap();
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+        let grant = format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}",
+            super::database::APP_ROLE
+        );
+        sqlx::query(sqlx::AssertSqlSafe(grant))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    /// The environment that points `portico` in another process at this test's database, as
+    /// the application's role (and, on PostgreSQL, its owner for migrations).
+    pub fn database_env(&self) -> Vec<(&'static str, String)> {
+        let config = &self.state.config;
+        let mut env = vec![(
+            "PORTICO_DATABASE_URL",
+            config.database_url().expose().clone(),
+        )];
+        if let Some(owner) = &config.database_owner_url {
+            env.push(("PORTICO_DATABASE_OWNER_URL", owner.expose().clone()));
+        }
+        env
+    }
+
     /// A fresh application, or `None` (with the reason printed) when the backend is missing here.
     pub async fn spawn(backend: Backend) -> Option<Self> {
         Self::spawn_with(backend, |_| {}).await
@@ -75,6 +109,7 @@ impl TestApp {
         let dns = DnsServer::start().await;
         let mut config = Config {
             database_url: Some(Secret::new(database.url.clone())),
+            database_owner_url: database.owner_url.clone().map(Secret::new),
             base_domain: "portico.test".into(),
             public_url: "http://portico.test".into(),
             dns_resolver: Some(dns.addr),

@@ -8,6 +8,10 @@
 //! checkout) is never used, and it is created under an advisory lock, so that concurrent test
 //! processes create it once. The application still runs its migrations on start-up: on a clone of
 //! the template they have nothing to do.
+//!
+//! The application connects as [`APP_ROLE`], a role that is neither superuser, owner nor
+//! `BYPASSRLS`, as the README's PostgreSQL set-up has it, so every test runs behind row-level
+//! security; migrations run as the server URL's role, given as the owner URL.
 
 use std::path::PathBuf;
 
@@ -21,6 +25,8 @@ const POSTGRES_URL: &str = "PORTICO_TEST_POSTGRES_URL";
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// The advisory lock held while a template database is created ("portico" in ASCII).
 const TEMPLATE_LOCK: i64 = 0x0070_6f72_7469_636f;
+/// The restricted role the application connects as (its password is its name).
+pub const APP_ROLE: &str = "portico_app";
 
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
@@ -31,6 +37,8 @@ pub enum Backend {
 /// A database that exists for one test and is removed after it.
 pub(super) struct TestDatabase {
     pub url: String,
+    /// PostgreSQL: the URL of the role that owns the schema and runs migrations.
+    pub owner_url: Option<String>,
     /// The application's data directory, removed with the database.
     pub dir: PathBuf,
     /// The server's URL and the database's name.
@@ -48,6 +56,7 @@ impl TestDatabase {
                 let url = format!("sqlite://{}?mode=rwc", dir.join("portico.db").display());
                 Some(Self {
                     url,
+                    owner_url: None,
                     dir,
                     postgres: None,
                 })
@@ -75,8 +84,13 @@ impl TestDatabase {
                 )
                 .await;
                 let _ = admin.close().await;
+                let owner_url = database_url(&server, &name);
+                let mut url = reqwest::Url::parse(&owner_url).expect("a PostgreSQL URL");
+                url.set_username(APP_ROLE).unwrap();
+                url.set_password(Some(APP_ROLE)).unwrap();
                 Some(Self {
-                    url: database_url(&server, &name),
+                    url: url.to_string(),
+                    owner_url: Some(owner_url),
                     dir,
                     postgres: Some((server, name)),
                 })
@@ -125,6 +139,19 @@ async fn create_template(server: &str) -> String {
         .execute(&mut admin)
         .await
         .expect("taking the template lock");
+    // The role is the server's, made once by whichever test process comes first.
+    let role_exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
+        .bind(APP_ROLE)
+        .fetch_optional(&mut admin)
+        .await
+        .expect("looking for the application's role");
+    if role_exists.is_none() {
+        execute(
+            &mut admin,
+            format!("CREATE ROLE {APP_ROLE} LOGIN PASSWORD '{APP_ROLE}' NOSUPERUSER NOBYPASSRLS"),
+        )
+        .await;
+    }
     let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
         .bind(&name)
         .fetch_optional(&mut admin)

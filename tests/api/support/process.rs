@@ -33,10 +33,7 @@ impl HostProcess {
             .arg("--config")
             .arg(&config_file)
             .arg("serve")
-            .env(
-                "PORTICO_DATABASE_URL",
-                app.state.config.database_url().expose(),
-            )
+            .envs(app.database_env())
             .env("PORTICO_DATA_DIR", dir)
             .env("PORTICO_SECRET_KEY", TEST_SECRET_KEY)
             .env("PORTICO_LISTEN", format!("127.0.0.1:{port}"))
