@@ -24,6 +24,7 @@ pub struct CreateUser {
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub display_name: String,
     /// At least 12 characters. Without one, the user works with API tokens only.
+    #[schema(min_length = 12)]
     pub password: Option<String>,
     /// Built-in or custom roles to give right away (lower-case letters, digits and hyphens).
     #[serde(default)]
@@ -93,10 +94,12 @@ async fn get_user(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub display_name: Option<String>,
     /// A disabled user's tokens stop working at once.
     pub disabled: Option<bool>,
     /// A new password (at least 12 characters) revokes all of the user's tokens.
+    #[schema(min_length = 12)]
     pub password: Option<String>,
 }
 

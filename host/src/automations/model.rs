@@ -155,8 +155,10 @@ pub struct MessageSpec {
 #[serde(deny_unknown_fields)]
 pub struct QuietHours {
     /// Minutes after local midnight when quiet begins (such as 1260 for 21:00).
+    #[schema(maximum = 1439)]
     pub start_minute: u16,
-    /// Minutes after local midnight when it ends (such as 480 for 08:00).
+    /// Minutes after local midnight when it ends (such as 480 for 08:00); not the start.
+    #[schema(maximum = 1439)]
     pub end_minute: u16,
 }
 
@@ -260,6 +262,7 @@ impl TryFrom<ActionRow> for Action {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAction {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -279,6 +282,7 @@ fn yes() -> bool {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionChanges {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: Option<String>,
     pub description: Option<String>,
     pub active: Option<bool>,
@@ -303,7 +307,10 @@ pub struct MessageTemplate {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessageTemplate {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
+    /// A language tag such as `en`, `de` or `pt-BR`.
+    #[schema(min_length = 2, max_length = 8, pattern = "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$")]
     pub language: String,
     pub subject: String,
     pub html: String,

@@ -33,6 +33,8 @@ pub struct NewPolicy {
     /// 1 to 40 lower-case letters, digits or hyphens; not a built-in role.
     #[schema(pattern = "^[a-z0-9-]{1,40}$")]
     pub role: String,
+    /// A tenant route template: route characters only.
+    #[schema(max_length = 200, pattern = "^/api/v1/tenants/\\{tenant\\}[A-Za-z0-9/{}_*.-]*$")]
     pub object: String,
     pub action: String,
 }

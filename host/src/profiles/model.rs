@@ -50,16 +50,16 @@ impl TryFrom<String> for Mode {
 #[serde(deny_unknown_fields)]
 pub struct Palette {
     /// Header band, primary buttons, the current step.
-    #[schema(value_type = String, example = "#0b5cad")]
+    #[schema(value_type = String, pattern = "^\\s*#[0-9a-fA-F]{6}\\s*$", example = "#0b5cad")]
     pub main: Colour,
     /// Text on the main colour.
-    #[schema(value_type = String, example = "#ffffff")]
+    #[schema(value_type = String, pattern = "^\\s*#[0-9a-fA-F]{6}\\s*$", example = "#ffffff")]
     pub main_text: Colour,
     /// Background of secondary buttons.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^\\s*#[0-9a-fA-F]{6}\\s*$")]
     pub secondary_button: Colour,
     /// Page background.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^\\s*#[0-9a-fA-F]{6}\\s*$")]
     pub body: Colour,
 }
 

@@ -46,6 +46,7 @@ pub struct CustomField {
     #[serde(default)]
     pub id: String,
     /// Name used in ticket payloads: lower-case letters, digits and underscores.
+    #[schema(pattern = "^[a-z0-9_]{1,40}$")]
     pub key: String,
     pub label: String,
     pub field_type: FieldType,

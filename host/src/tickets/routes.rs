@@ -89,6 +89,7 @@ async fn create_ticket(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TicketFilter {
+    #[param(value_type = Option<crate::tickets::Status>)]
     pub status: Option<String>,
     pub project_id: Option<String>,
     pub technician_id: Option<String>,
