@@ -177,7 +177,10 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Demo => serve(config, true).await,
         Command::Migrate => {
             Db::open(&config).await?;
-            let url = config.database_url();
+            let url = config
+                .database_owner_url
+                .clone()
+                .unwrap_or_else(|| config.database_url());
             println!("migrations applied to {}", crate::db::redact(url.expose()));
             Ok(())
         }

@@ -7,8 +7,14 @@
 //! On PostgreSQL row-level security is a second wall behind the tenant-scoped queries: every
 //! table with a tenant shows a connection only the rows of the tenant named in the setting
 //! `portico.tenant` (`*`: the platform's own work, across tenants). Work done in a tenant's name
-//! runs [`within_tenant`]; the pool writes the task's tenant into each connection as it hands it
-//! out, so a pooled connection never carries one request's tenant into another's.
+//! (tenant API routes, portal pages and their live streams, sign-in, each delivery sent) runs
+//! [`within_tenant`]; what runs outside any is the platform's (claiming work across tenants,
+//! resolving which tenant a request is for, platform admins' routes, the command line). The
+//! pool writes the task's tenant into each connection as it hands it out (`acquire` and
+//! `begin`; `try_acquire` and `try_begin` would skip that and are refused by `clippy.toml`), so
+//! a pooled connection never carries one request's tenant into another's. The wall holds a
+//! query that forgets its tenant; it is no defence against SQL injection, which could change
+//! the setting.
 
 use std::future::Future;
 use std::time::Duration;
@@ -38,6 +44,11 @@ const GRANT_LOCK: i64 = 0x0000_6772_616e_7473;
 /// Runs `work` in `tenant`'s name: on PostgreSQL its queries see and write that tenant's rows only.
 pub async fn within_tenant<F: Future>(tenant: &TenantId, work: F) -> F::Output {
     TENANT_WALL.scope(tenant.as_str().to_owned(), work).await
+}
+
+/// Runs `work` in no tenant's name: on PostgreSQL its queries see no tenant's rows.
+pub async fn within_no_tenant<F: Future>(work: F) -> F::Output {
+    TENANT_WALL.scope(String::new(), work).await
 }
 
 /// Runs `work` for the platform, across tenants, even within a tenant's request: for what a
@@ -164,7 +175,9 @@ impl Db {
 
     /// Connects the host to its database and brings the schema up to date. With an owner URL
     /// (PostgreSQL), migrations run as that role, which then grants the host's own role the use
-    /// of every table; the host's role should be one row-level security binds (see
+    /// of every table; without one, a schema that is up to date is left alone (so a restricted
+    /// role needs no owner's credentials once the owner has migrated), else the migrations run
+    /// as `database_url`. The host's role should be one row-level security binds (see
     /// [`Db::wall_gaps`]), and a warning says so when it is not.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
         let db = Self::connect(config.database_url().expose()).await?;
@@ -172,16 +185,34 @@ impl Db {
             (Some(owner_url), Backend::Postgres) => {
                 let owner = Self::connect(owner_url.expose()).await?;
                 owner.migrate().await?;
-                let role: String = sqlx::query_scalar("SELECT CAST(current_user AS TEXT)")
-                    .fetch_one(&db.pool)
-                    .await?;
-                owner.grant_tables_to(&role).await?;
+                let role_of = |pool: Pool| async move {
+                    sqlx::query_as::<_, (String, String)>(
+                        "SELECT CAST(current_user AS TEXT), CAST(current_database() AS TEXT)",
+                    )
+                    .fetch_one(&pool)
+                    .await
+                };
+                let (role, database) = role_of(db.pool.clone()).await?;
+                let (owner_role, owner_database) = role_of(owner.pool.clone()).await?;
+                if database != owner_database {
+                    anyhow::bail!(
+                        "database_owner_url names database {owner_database:?}, database_url {database:?}"
+                    );
+                }
+                if role != owner_role {
+                    owner.grant_tables_to(&role).await?;
+                }
                 owner.pool.close().await;
             }
             (Some(_), Backend::Sqlite) => {
                 anyhow::bail!("database_owner_url is for PostgreSQL; SQLite has no roles")
             }
-            (None, _) => db.migrate().await?,
+            // The owner checks applied migrations against their files; a restricted role
+            // only reads that they ran.
+            (None, Backend::Postgres) if db.is_migrated().await => {}
+            (None, _) => db.migrate().await.context(
+                "migrating as database_url; a restricted role cannot: run `portico migrate` with database_owner_url set",
+            )?,
         }
         for gap in db.wall_gaps().await? {
             tracing::warn!(
@@ -210,7 +241,9 @@ impl Db {
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"
             ),
             format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"),
+            // It reads which migrations ran, to start without the owner; it changes none.
             format!("REVOKE ALL ON {schema}._sqlx_migrations FROM {role}"),
+            format!("GRANT SELECT ON {schema}._sqlx_migrations TO {role}"),
         ] {
             sqlx::query(AssertSqlSafe(grant))
                 .execute(&mut *tx)
@@ -228,7 +261,7 @@ impl Db {
             return Ok(Vec::new());
         }
         let (superuser, bypass, owner): (bool, bool, bool) = sqlx::query_as(
-            "SELECT r.rolsuper, r.rolbypassrls, EXISTS (SELECT 1 FROM pg_tables t WHERE t.schemaname = current_schema() AND t.tablename = 'tickets' AND t.tableowner = current_user) FROM pg_roles r WHERE r.rolname = current_user",
+            "SELECT r.rolsuper, r.rolbypassrls, EXISTS (SELECT 1 FROM pg_tables t WHERE t.schemaname = current_schema() AND t.rowsecurity AND pg_has_role(current_user, t.tableowner, 'MEMBER')) FROM pg_roles r WHERE r.rolname = current_user",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -240,18 +273,38 @@ impl Db {
             gaps.push("may bypass row-level security");
         }
         if owner {
-            gaps.push("owns the tables, so it could switch the wall off");
+            gaps.push(
+                "owns the tables (or may act as their owner), so it could switch the wall off",
+            );
         }
         Ok(gaps)
     }
 
-    /// Applies pending migrations for this backend.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
+    /// Whether every migration of this build has run (false also when that cannot be read).
+    async fn is_migrated(&self) -> bool {
+        let applied: Vec<i64> =
+            match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+            {
+                Ok(applied) => applied,
+                Err(_) => return false,
+            };
+        self.migrator()
+            .iter()
+            .all(|migration| applied.contains(&migration.version))
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
+        }
+    }
+
+    /// Applies pending migrations for this backend.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        self.migrator()
             .run(&self.pool)
             .await
             .context("applying database migrations")

@@ -2,7 +2,8 @@
 -- table itself, shows and accepts only the rows of the tenant the connection names in the
 -- setting `portico.tenant` ('*' for the platform's own work, across tenants). The host writes the
 -- setting each time its pool hands a connection out (host/src/db.rs). Forced, so the tables'
--- owner is bound too; only a superuser or a BYPASSRLS role passes.
+-- owner is bound too; only a superuser or a BYPASSRLS role passes. The wall holds a query that
+-- forgets its tenant; it does not hold against SQL injection, which could change the setting.
 --
 -- A later migration that reads or changes rows must first say whose:
 --   SET LOCAL portico.tenant = '*';
@@ -13,8 +14,11 @@ DECLARE
     tenant_table TEXT;
 BEGIN
     FOR tenant_table IN
-        SELECT table_name FROM information_schema.columns
-        WHERE table_schema = current_schema() AND column_name = 'tenant_id'
+        SELECT c.table_name FROM information_schema.columns c
+        JOIN information_schema.tables t
+            ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+        WHERE c.table_schema = current_schema() AND c.column_name = 'tenant_id'
+            AND t.table_type = 'BASE TABLE'
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', tenant_table);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', tenant_table);

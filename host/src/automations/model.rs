@@ -310,7 +310,11 @@ pub struct NewMessageTemplate {
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     /// A language tag such as `en`, `de` or `pt-BR`.
-    #[schema(min_length = 2, max_length = 8, pattern = "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$")]
+    #[schema(
+        min_length = 2,
+        max_length = 8,
+        pattern = "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$"
+    )]
     pub language: String,
     pub subject: String,
     pub html: String,

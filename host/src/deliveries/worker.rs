@@ -65,7 +65,9 @@ pub async fn run_once(state: &AppState) -> Result<usize> {
     let count = claimed.len();
     futures_util::stream::iter(claimed)
         .for_each_concurrent(CONCURRENCY, |row| async move {
-            if let Err(e) = send(state, &row).await {
+            // Claimed across tenants; each is sent in its own tenant's name.
+            let tenant = TenantId::from_db(row.tenant_id.clone());
+            if let Err(e) = crate::db::within_tenant(&tenant, send(state, &row)).await {
                 // The lease runs out and another attempt picks the delivery up.
                 tracing::error!(delivery = %row.id, error = ?e, "delivery failed in the host");
             }

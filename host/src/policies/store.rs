@@ -34,7 +34,10 @@ pub struct NewPolicy {
     #[schema(pattern = "^[a-z0-9-]{1,40}$")]
     pub role: String,
     /// A tenant route template: route characters only.
-    #[schema(max_length = 200, pattern = "^/api/v1/tenants/\\{tenant\\}[A-Za-z0-9/{}_*.-]*$")]
+    #[schema(
+        max_length = 200,
+        pattern = "^/api/v1/tenants/\\{tenant\\}[A-Za-z0-9/{}_*.-]*$"
+    )]
     pub object: String,
     pub action: String,
 }

@@ -102,8 +102,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 }
 
 /// Runs a portal request in the name of the tenant its host serves (see
-/// [`crate::db::within_tenant`]); a host that serves none gets its not-found page from the
-/// handler, which finds no tenant either.
+/// [`crate::db::within_tenant`]); a host that serves none (or cannot be looked up now) runs in
+/// no tenant's name, so its handler, which answers with a not-found page, can see no rows.
 async fn within_host_tenant(
     State(state): State<AppState>,
     request: Request,
@@ -115,7 +115,7 @@ async fn within_host_tenant(
     };
     match tenant {
         Some(tenant) => crate::db::within_tenant(&tenant.id, next.run(request)).await,
-        None => next.run(request).await,
+        None => crate::db::within_no_tenant(next.run(request)).await,
     }
 }
 

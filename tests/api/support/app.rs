@@ -61,7 +61,7 @@ impl Reply {
 impl TestApp {
     /// Creates a table only a test uses, as the schema's owner would (the application's role
     /// may not), and lets the application's role use it.
-    pub async fn create_table(&self, sql: &'static str) {
+    pub async fn create_table(&self, name: &str, sql: &'static str) {
         let Some(owner) = &self.state.config.database_owner_url else {
             sqlx::query(sql).execute(&self.state.db.pool).await.unwrap();
             return;
@@ -70,7 +70,7 @@ impl TestApp {
         let mut conn = sqlx::PgConnection::connect(owner.expose()).await.unwrap();
         sqlx::query(sql).execute(&mut conn).await.unwrap();
         let grant = format!(
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON {name} TO {}",
             super::database::APP_ROLE
         );
         sqlx::query(sqlx::AssertSqlSafe(grant))
