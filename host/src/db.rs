@@ -8,7 +8,7 @@
 //! table with a tenant shows a connection only the rows of the tenant named in the setting
 //! `portico.tenant` (`*`: the platform's own work, across tenants). Work done in a tenant's name
 //! (tenant API routes, portal pages and their live streams, sign-in, each delivery sent) runs
-//! [`within_tenant`]; what runs outside any is the platform's (claiming work across tenants,
+//! [`within_tenant`], and each event a durable consumer handles runs [`wall_transaction`]; what runs outside any is the platform's (claiming work across tenants,
 //! resolving which tenant a request is for, platform admins' routes, the command line). The
 //! pool writes the task's tenant into each connection as it hands it out (`acquire` and
 //! `begin`; `try_acquire` and `try_begin` would skip that and are refused by `clippy.toml`), so
@@ -61,10 +61,9 @@ pub async fn across_tenants<F: Future>(work: F) -> F::Output {
 /// future: a response body is polled after its handler has returned.
 pub fn stream_within_tenant<S: futures_util::Stream + Unpin>(
     tenant: &TenantId,
-    stream: S,
+    mut stream: S,
 ) -> impl futures_util::Stream<Item = S::Item> + use<S> {
     let tenant = tenant.as_str().to_owned();
-    let mut stream = stream;
     futures_util::stream::poll_fn(move |cx| {
         TENANT_WALL.sync_scope(tenant.clone(), || {
             std::pin::Pin::new(&mut stream).poll_next(cx)
@@ -74,8 +73,28 @@ pub fn stream_within_tenant<S: futures_util::Stream + Unpin>(
 
 /// Writes the current task's tenant (or `*`) into a connection the pool hands out.
 async fn raise_wall(conn: &mut AnyConnection, tenant: String) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT set_config('portico.tenant', $1, false)")
+    write_wall(conn, tenant, false).await
+}
+
+/// Names the tenant (`None`: the platform) that the rest of the PostgreSQL transaction on
+/// `conn` works for, where one transaction does work for several tenants in turn.
+pub async fn wall_transaction(
+    conn: &mut AnyConnection,
+    tenant: Option<&TenantId>,
+) -> Result<(), sqlx::Error> {
+    let tenant = tenant.map_or(ALL_TENANTS, TenantId::as_str).to_owned();
+    write_wall(conn, tenant, true).await
+}
+
+/// Sets `portico.tenant` for the session, or for the transaction under way only.
+async fn write_wall(
+    conn: &mut AnyConnection,
+    tenant: String,
+    transaction_only: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT set_config('portico.tenant', $1, $2)")
         .bind(tenant)
+        .bind(transaction_only)
         .execute(conn)
         .await
         .map(drop)

@@ -50,6 +50,25 @@ impl Handler for LogToTable {
     }
 }
 
+/// Logs, for each event, the tenant PostgreSQL's row-level security sees the handler work for.
+struct LogTheWall;
+
+impl Handler for LogTheWall {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        event: &'a Recorded,
+    ) -> BoxFuture<'a, portico::error::Result<()>> {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO consumer_log (subject) VALUES ($1 || ' ' || current_setting('portico.tenant'))")
+                .bind(&event.subject)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        })
+    }
+}
+
 async fn logged(app: &TestApp) -> Vec<String> {
     sqlx::query_as::<_, (String,)>("SELECT subject FROM consumer_log ORDER BY subject")
         .fetch_all(&app.state.db.pool)
@@ -334,6 +353,38 @@ async fn pruning_spares_what_a_consumer_has_not_read(app: TestApp) {
         count().await,
         0,
         "read by every consumer, the old event goes"
+    );
+}
+
+/// A durable consumer reads its batch across tenants and handles each event in its own
+/// tenant's name, so a handler's query that forgets its tenant stays inside the event's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_handles_each_event_in_its_tenants_name() {
+    let Some(app) = TestApp::spawn(crate::support::Backend::Postgres).await else {
+        return;
+    };
+    let (a, _) = app.tenant_with_admin("walled-a").await;
+    let (b, _) = app.tenant_with_admin("walled-b").await;
+    app.create_table(
+        "consumer_log",
+        "CREATE TABLE consumer_log (subject TEXT NOT NULL)",
+    )
+    .await;
+    let consumer = Consumer::new("test-wall", LogTheWall);
+    consumer.register(&app.state.events).await.unwrap();
+    emit_committed(&app, &TenantId::parse(&a).unwrap(), "for-a").await;
+    emit_committed(&app, &TenantId::parse(&b).unwrap(), "for-b").await;
+    let mut handled = 0;
+    for _ in 0..100 {
+        handled += consumer.run_once(&app.state.events).await.unwrap();
+        if handled >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        logged(&app).await,
+        [format!("for-a {a}"), format!("for-b {b}")]
     );
 }
 

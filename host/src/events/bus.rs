@@ -159,6 +159,15 @@ impl Tx {
         }
     }
 
+    /// Names the tenant (`None`: the platform) that the rest of this transaction works for, on
+    /// PostgreSQL behind its row-level security (see [`crate::db`]); nothing on SQLite.
+    pub async fn work_for(&mut self, tenant: Option<&TenantId>) -> Result<()> {
+        if self.backend() == Backend::Postgres {
+            crate::db::wall_transaction(&mut self.inner, tenant).await?;
+        }
+        Ok(())
+    }
+
     /// Records `event` about `subject` in this transaction and runs the in-transaction
     /// reactions. `tenant` is `None` only for platform events.
     pub async fn emit(

@@ -57,9 +57,12 @@ impl Consumer {
         let Some(last) = events.last().map(|e| (e.tx, e.seq)) else {
             return Ok(0);
         };
+        // The batch is read across tenants; each event is handled in its own tenant's name.
         for event in &events {
+            tx.work_for(event.tenant.as_ref()).await?;
             self.handler.handle(&mut tx, event).await?;
         }
+        tx.work_for(None).await?;
         store::move_cursor(&mut tx, &self.name, last).await?;
         tx.commit().await?;
         Ok(events.len())
