@@ -39,7 +39,10 @@ pub enum Trigger {
     /// A time trigger: `minutes` before the ticket's appointment starts (a reminder). An
     /// appointment made or moved later than that runs it at once; each appointment time runs it
     /// once.
-    BeforeAppointment { minutes: u32 },
+    BeforeAppointment {
+        #[schema(minimum = 1, maximum = 43200)]
+        minutes: u32,
+    },
 }
 
 /// How the conditions combine.
@@ -316,6 +319,7 @@ pub struct NewMessageTemplate {
         pattern = "^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$"
     )]
     pub language: String,
+    #[schema(pattern = "\\S")]
     pub subject: String,
     pub html: String,
     #[serde(default)]

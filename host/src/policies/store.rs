@@ -39,6 +39,10 @@ pub struct NewPolicy {
         pattern = "^/api/v1/tenants/\\{tenant\\}[A-Za-z0-9/{}_*.-]*$"
     )]
     pub object: String,
+    /// An HTTP method (any case), or `*`.
+    #[schema(
+        pattern = "^([Gg][Ee][Tt]|[Pp][Oo][Ss][Tt]|[Pp][Uu][Tt]|[Pp][Aa][Tt][Cc][Hh]|[Dd][Ee][Ll][Ee][Tt][Ee]|\\*)$"
+    )]
     pub action: String,
 }
 

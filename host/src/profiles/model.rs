@@ -345,8 +345,9 @@ pub struct NewProfile {
     pub colours: Option<Colours>,
     pub theme_install_id: Option<String>,
     /// Defaults to the tenant's language.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^(en|de|es)$")]
     pub language: Option<Language>,
+    #[schema(minimum = 1, maximum = 3650)]
     pub link_expiry_days: Option<i64>,
     /// Defaults to 1,440 (a day).
     #[schema(minimum = 0, maximum = 43200)]
@@ -378,10 +379,11 @@ pub struct ProfileChanges {
     /// `null`: the built-in look.
     #[serde(default, deserialize_with = "crate::types::double_option")]
     pub theme_install_id: Option<Option<String>>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^(en|de|es)$")]
     pub language: Option<Language>,
     /// `null`: links never expire.
     #[serde(default, deserialize_with = "crate::types::double_option")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub link_expiry_days: Option<Option<i64>>,
     #[schema(minimum = 0, maximum = 43200)]
     pub change_notice_minutes: Option<i64>,

@@ -19,7 +19,8 @@ use crate::types::{self, Caller, Email, Language, Page, PageParams, Slug, TimeZo
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
-    #[schema(value_type = String, example = "easy-printer")]
+    /// A DNS label; a few names the platform uses itself are reserved.
+    #[schema(value_type = String, example = "easy-printer", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     pub slug: Slug,
     #[schema(
         example = "Easy Printer Solution GmbH",
@@ -32,7 +33,7 @@ pub struct CreateTenant {
     #[schema(value_type = Option<String>, example = "Europe/Berlin")]
     pub time_zone: Option<TimeZoneName>,
     /// Defaults to `en`.
-    #[schema(value_type = Option<String>, example = "de")]
+    #[schema(value_type = Option<String>, example = "de", pattern = "^(en|de|es)$")]
     pub language: Option<Language>,
     /// Optionally, the tenant's first administrator.
     pub admin: Option<FirstAdmin>,
@@ -112,12 +113,13 @@ async fn get_tenant(scope: Scope) -> Json<Tenant> {
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
     /// Platform administrators only: it changes the tenant's host name.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     pub slug: Option<Slug>,
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub display_name: Option<String>,
     #[schema(value_type = Option<String>)]
     pub time_zone: Option<TimeZoneName>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^(en|de|es)$")]
     pub language: Option<Language>,
 }
 

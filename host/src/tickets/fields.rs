@@ -48,6 +48,7 @@ pub struct CustomField {
     /// Name used in ticket payloads: lower-case letters, digits and underscores.
     #[schema(pattern = "^[a-z0-9_]{1,40}$")]
     pub key: String,
+    #[schema(max_length = 100, pattern = "\\S")]
     pub label: String,
     pub field_type: FieldType,
     /// The allowed values of a `choice` field.
@@ -149,7 +150,7 @@ async fn create_field(
             "a field key is 1 to 40 lower-case letters, digits or underscores",
         ));
     }
-    if field.label.trim().is_empty() || field.label.len() > 100 {
+    if field.label.trim().is_empty() || field.label.chars().count() > 100 {
         return Err(Error::invalid(
             "invalid_label",
             "a label is 1 to 100 characters",
