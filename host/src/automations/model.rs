@@ -275,6 +275,7 @@ pub struct NewAction {
     pub trigger: Trigger,
     #[serde(default)]
     pub conditions: Conditions,
+    #[schema(min_items = 1, max_items = 20)]
     pub steps: Vec<Step>,
 }
 
@@ -291,6 +292,7 @@ pub struct ActionChanges {
     pub active: Option<bool>,
     pub trigger: Option<Trigger>,
     pub conditions: Option<Conditions>,
+    #[schema(min_items = 1, max_items = 20)]
     pub steps: Option<Vec<Step>>,
 }
 

@@ -329,6 +329,7 @@ pub struct Logo {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProfile {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
     /// Defaults to `tracking`.
     pub mode: Option<Mode>,
@@ -366,6 +367,7 @@ pub struct NewProfile {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileChanges {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: Option<String>,
     pub mode: Option<Mode>,
     pub feedback: Option<bool>,

@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::AppState;
 use crate::audit::{self, Change};
 use crate::db::{self, Pool, now_ms};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorBody, Result};
 use crate::events::Event;
 use crate::http::extract::{Json, Path};
 use crate::http::guard::Scope;
@@ -132,7 +132,8 @@ async fn list_fields(
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/custom-fields", tag = "tickets",
     params(("tenant" = String, Path, description = "Tenant id or slug")),
     request_body = CustomField,
-    responses((status = 201, body = CustomField)))]
+    responses((status = 201, body = CustomField),
+        (status = 409, description = "A field with this key exists (`field_exists`)", body = ErrorBody)))]
 async fn create_field(
     State(state): State<AppState>,
     scope: Scope,
