@@ -32,9 +32,8 @@ fn main() {
     println!("cargo:rerun-if-changed={}", root.join("sdk/src").display());
     println!("cargo:rerun-if-changed={}", root.join("sdk/wit").display());
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    for (folder, package, variable) in BUILT_INS {
-        let workspace = root.join(folder);
-        // One package at a time: each enables a different plugin kind of the SDK.
+    // Each workspace in one build: plugins of every kind build together.
+    for folder in ["plugins", "themes"] {
         let status = Command::new(&cargo)
             .args([
                 "build",
@@ -42,12 +41,11 @@ fn main() {
                 "--release",
                 "--target",
                 "wasm32-wasip2",
-                "-p",
-                package,
+                "--workspace",
                 "--target-dir",
             ])
             .arg(&target)
-            .current_dir(&workspace)
+            .current_dir(root.join(folder))
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .env_remove("CARGO_TARGET_DIR")
@@ -56,8 +54,11 @@ fn main() {
             .expect("running cargo for the built-in plugins");
         assert!(
             status.success(),
-            "building the built-in plugin {package} failed; is the target installed (rustup target add wasm32-wasip2)?"
+            "building the built-in plugins in {folder}/ failed; is the target installed (rustup target add wasm32-wasip2)?"
         );
+    }
+    for (folder, package, variable) in BUILT_INS {
+        let workspace = root.join(folder);
         let wasm = target.join(format!(
             "wasm32-wasip2/release/{}.wasm",
             package.replace('-', "_")

@@ -308,6 +308,9 @@ impl Config {
         if let Some(v) = var("PORTICO_PLUGINS_ALLOW_PRIVATE_NETWORK") {
             self.plugins_allow_private_network = matches!(v.as_str(), "1" | "true" | "yes");
         }
+        if let Some(v) = var("PORTICO_PLUGINS_ALLOW_HTTP") {
+            self.plugins_allow_http = matches!(v.as_str(), "1" | "true" | "yes");
+        }
         self.base_domain = self.base_domain.trim_matches('.').to_ascii_lowercase();
         if self.public_url.is_empty() {
             self.public_url = format!("http://localhost:{}", self.listen.port());

@@ -1,10 +1,10 @@
 //! Outbound HTTP through the host, to hosts the manifest lists and the tenant approved.
 
-pub use crate::bindings::portico::plugin::http::{HttpError, Request, Response};
+pub use crate::bindings::channel::portico::plugin::http::{HttpError, Request, Response};
 
 /// Sends a request through the host and waits for the response.
 pub fn send(request: &Request) -> Result<Response, HttpError> {
-    crate::bindings::portico::plugin::http::send(request)
+    crate::bindings::channel::portico::plugin::http::send(request)
 }
 
 /// A `GET` request without headers.

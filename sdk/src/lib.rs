@@ -3,38 +3,40 @@
 //! Portico runs plugins as sandboxed WebAssembly components. This crate is everything a plugin
 //! author needs: one trait per plugin kind, one registration macro, and helpers.
 //!
-//! | kind | feature | trait | macro |
+//! | kind | trait | macro | WIT |
 //! |---|---|---|---|
-//! | notification channel | `channel` | [`Channel`] | `register_channel!` |
-//! | appointment-slot calculator | `slot-calculator` | [`SlotCalculator`] | `register_slot_calculator!` |
-//! | portal theme | `theme` | [`Theme`] | `register_theme!` |
-//! | custom automated-action step | `action` | [`Action`] | `register_action!` |
+//! | notification channel | [`Channel`] | [`register_channel!`] | `plugin@0.1.0` |
+//! | appointment-slot calculator | [`SlotCalculator`] | [`register_slot_calculator!`] | `plugin@0.2.0` |
+//! | portal theme | [`Theme`] | [`register_theme!`] | `plugin@0.1.0` |
+//! | custom automated-action step | [`Action`] | [`register_action!`] | `plugin@0.1.0` |
+//!
+//! Every kind is always available: one crate, or one workspace, can hold plugins of several
+//! kinds, and each component imports only what its own code calls. Each trait names its
+//! typed `Config`, which the SDK deserialises from the tenant's configuration.
 //!
 //! ## From an empty folder to a running plugin
 //!
+//! `portico plugin new <kind> <name>` writes a crate that builds as it is, with a sample input
+//! for every case of its kind; its README lists the next commands:
+//!
 //! ```text
-//! cargo new --lib hello-theme && cd hello-theme
+//! portico plugin new theme hello-theme && cd hello-theme
+//! cargo build --release --target wasm32-wasip2
+//! portico plugin run target/wasm32-wasip2/release/hello_theme.wasm --input inputs/tracking.json
+//! portico plugin pack --wasm target/wasm32-wasip2/release/hello_theme.wasm
+//! portico plugin publish hello-theme-0.1.0.portico --install easy-printer
 //! ```
 //!
-//! `Cargo.toml`:
-//!
-//! ```toml
-//! [lib]
-//! crate-type = ["cdylib"]
-//!
-//! [dependencies]
-//! # The `sdk/` folder of a Portico checkout (or a git dependency on it).
-//! portico-sdk = { path = "../portico/sdk", features = ["theme"] }
-//! ```
-//!
-//! `src/lib.rs`:
+//! A theme is as short as this (`src/lib.rs`):
 //!
 //! ```ignore
-//! use portico_sdk::{Theme, register_theme};
+//! use portico_sdk::{Json, Theme, register_theme};
 //!
 //! struct Hello;
 //!
 //! impl Theme for Hello {
+//!     type Config = Json;
+//!
 //!     fn templates() -> &'static [(&'static str, &'static str)] {
 //!         &[("tracking.html", "<h1>Ticket {{ ticket.number }}</h1>")]
 //!     }
@@ -43,27 +45,8 @@
 //! register_theme!(Hello);
 //! ```
 //!
-//! `portico-plugin.toml` beside `Cargo.toml`:
-//!
-//! ```toml
-//! id = "hello-theme"
-//! name = "Hello theme"
-//! version = "0.1.0"
-//! kind = "theme"
-//! wit = "0.1.0"
-//! description = "Says hello."
-//! authors = ["You <you@example.com>"]
-//! ```
-//!
-//! Then build, run it under the production limits, pack and publish:
-//!
-//! ```text
-//! rustup target add wasm32-wasip2
-//! cargo build --release --target wasm32-wasip2
-//! portico plugin run target/wasm32-wasip2/release/hello_theme.wasm --kind theme --input page.json
-//! portico plugin pack --manifest portico-plugin.toml --wasm target/wasm32-wasip2/release/hello_theme.wasm
-//! portico plugin publish hello-theme-0.1.0.portico --url http://portico.example --token $TOKEN
-//! ```
+//! `portico plugin schema <kind>` prints the JSON Schema of `plugin run`'s input for a kind,
+//! and [`view`] holds the theme view model as the host builds it.
 //!
 //! ## The sandbox
 //!
@@ -78,69 +61,40 @@
 
 #![deny(missing_docs)]
 
-#[cfg(any(
-    all(
-        feature = "channel",
-        any(feature = "slot-calculator", feature = "theme", feature = "action")
-    ),
-    all(
-        feature = "slot-calculator",
-        any(feature = "theme", feature = "action")
-    ),
-    all(feature = "theme", feature = "action"),
-))]
-compile_error!("enable exactly one plugin kind feature: channel, slot-calculator, theme or action");
-
 pub mod html;
+pub mod http;
+pub mod log;
 pub mod schedule;
 pub mod time;
+pub mod view;
 
 #[doc(hidden)]
 pub mod bindings;
 
-#[cfg(any(
-    feature = "channel",
-    feature = "slot-calculator",
-    feature = "theme",
-    feature = "action"
-))]
-pub mod log;
-
-#[cfg(any(feature = "channel", feature = "action"))]
-pub mod http;
-
-#[cfg(feature = "channel")]
+mod action;
 mod channel;
-#[cfg(feature = "channel")]
-pub use channel::*;
-
-#[cfg(feature = "slot-calculator")]
+mod secrets;
 mod slots;
-#[cfg(feature = "slot-calculator")]
-pub use slots::*;
-
-#[cfg(feature = "theme")]
 mod theme;
-#[cfg(feature = "theme")]
+
+pub use action::*;
+pub use channel::*;
+pub use secrets::Secrets;
+pub use slots::*;
 pub use theme::*;
 
-#[cfg(feature = "action")]
-mod action;
-#[cfg(feature = "action")]
-pub use action::*;
-
-#[cfg(any(feature = "channel", feature = "action"))]
-mod secrets;
-#[cfg(any(feature = "channel", feature = "action"))]
-pub use secrets::Secrets;
-
+pub use serde;
 pub use serde_json::{self, Value as Json};
 
-/// Parses the tenant's configuration, which the host has already validated against the
-/// manifest's schema. An empty string is an empty object.
-pub fn parse_config(config: &str) -> Json {
-    if config.trim().is_empty() {
-        return Json::Object(Default::default());
-    }
-    serde_json::from_str(config).unwrap_or(Json::Null)
+/// Deserialises the tenant's configuration, which the host has already validated against the
+/// manifest's schema, into a plugin's `Config`. An empty string is an empty object.
+#[doc(hidden)]
+pub fn __config<C: serde::de::DeserializeOwned>(config: &str) -> Result<C, String> {
+    let text = if config.trim().is_empty() {
+        "{}"
+    } else {
+        config
+    };
+    serde_json::from_str(text)
+        .map_err(|e| format!("the configuration does not fit this plugin: {e}"))
 }

@@ -11,6 +11,7 @@ use crate::time::{MINUTE_MS, Window};
 
 /// A fixed window of custom-interval rules on one day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Interval {
     /// The interval's name, such as `Morning`.
@@ -23,6 +24,7 @@ pub struct Interval {
 
 /// One local calendar day, resolved by the host in the rule set's time zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Day {
     /// `YYYY-MM-DD`.
@@ -43,6 +45,7 @@ pub struct Day {
 
 /// Rules of a service-level agreement; durations are minutes of elapsed time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SlaRules {
     /// Business minutes after creation before the first window may start.
@@ -65,6 +68,7 @@ pub struct SlaRules {
 
 /// How windows are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Rules {
     /// From an SLA profile and the days' business hours.
@@ -75,6 +79,7 @@ pub enum Rules {
 
 /// Everything a calculation may use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     /// The rules to apply.
@@ -102,6 +107,7 @@ pub struct Request {
 
 /// A window the end user may book.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Slot {
     /// When.
     #[serde(flatten)]

@@ -1,6 +1,6 @@
 //! The decrypted secrets a plugin's manifest names.
 
-use crate::bindings::portico::plugin::types::KeyValue;
+use crate::bindings::channel::portico::plugin::types::KeyValue;
 
 /// Secrets by name, such as an API key the tenant entered.
 pub struct Secrets(Vec<KeyValue>);

@@ -1,10 +1,10 @@
 //! Appointment-slot calculators (`plugin@0.2.0`).
 
 use crate::Json;
-pub use crate::bindings::exports::portico::plugin::slots::{
+pub use crate::bindings::slots::exports::portico::plugin::slots::{
     Interval, LocalDay, Rules, SlaRules, Slot, SlotRequest,
 };
-pub use crate::bindings::portico::plugin::types::TimeWindow;
+pub use crate::bindings::slots::portico::plugin::types::TimeWindow;
 use crate::schedule;
 use crate::time::Window;
 
@@ -23,6 +23,8 @@ use crate::time::Window;
 /// struct NoFridays;
 ///
 /// impl SlotCalculator for NoFridays {
+///     type Config = Json;
+///
 ///     fn accept(request: &SlotRequest, slot: &Slot, _config: &Json) -> bool {
 ///         request.days.iter().any(|d| d.weekday != 5 && d.start <= slot.window.start
 ///             && slot.window.start < d.end)
@@ -32,14 +34,19 @@ use crate::time::Window;
 /// register_slot_calculator!(NoFridays);
 /// ```
 pub trait SlotCalculator {
+    /// The tenant's configuration, which the host has validated against the manifest's
+    /// `config_schema`; [`Json`] takes it as it is. A configuration that does not deserialise
+    /// fails the calculation with the reason.
+    type Config: serde::de::DeserializeOwned;
+
     /// Whether to offer a window the standard algorithm found. All by default.
-    fn accept(request: &SlotRequest, slot: &Slot, config: &Json) -> bool {
+    fn accept(request: &SlotRequest, slot: &Slot, config: &Self::Config) -> bool {
         let _ = (request, slot, config);
         true
     }
 
     /// Computes the bookable windows, earliest first.
-    fn calculate(request: SlotRequest, config: Json) -> Result<Vec<Slot>, String> {
+    fn calculate(request: SlotRequest, config: Self::Config) -> Result<Vec<Slot>, String> {
         Ok(standard_slots(&request)?
             .into_iter()
             .filter(|s| Self::accept(&request, s, &config))
@@ -121,17 +128,15 @@ pub fn plain(request: &SlotRequest) -> schedule::Request {
 macro_rules! register_slot_calculator {
     ($plugin:ty) => {
         struct __PorticoExport;
-        impl $crate::bindings::exports::portico::plugin::slots::Guest for __PorticoExport {
+        impl $crate::bindings::slots::exports::portico::plugin::slots::Guest for __PorticoExport {
             fn calculate(
                 request: $crate::SlotRequest,
                 config: String,
             ) -> Result<Vec<$crate::Slot>, String> {
-                <$plugin as $crate::SlotCalculator>::calculate(
-                    request,
-                    $crate::parse_config(&config),
-                )
+                $crate::log::__use_plugin_0_2_0();
+                <$plugin as $crate::SlotCalculator>::calculate(request, $crate::__config(&config)?)
             }
         }
-        $crate::bindings::__export_plugin!(__PorticoExport);
+        $crate::bindings::slots::export!(__PorticoExport);
     };
 }

@@ -7,6 +7,7 @@ pub const MINUTE_MS: i64 = 60_000;
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Window {
     /// First instant inside.
     pub start: i64,

@@ -138,3 +138,264 @@ async fn an_author_packs_checks_runs_and_publishes_a_plugin() {
     assert_eq!(catalogue.status, 200, "{}", catalogue.text);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Builds a crate `portico plugin new` wrote, as its README says, into a target directory the
+/// test runs share.
+fn cargo_build(dir: &std::path::Path) {
+    let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/scaffolds");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
+        .args(["--target-dir", target])
+        .current_dir(dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .expect("running cargo");
+    assert!(status.success(), "{} does not build", dir.display());
+}
+
+fn component(name: &str) -> String {
+    format!(
+        "{}/../target/scaffolds/wasm32-wasip2/release/{}.wasm",
+        env!("CARGO_MANIFEST_DIR"),
+        name.replace('-', "_")
+    )
+}
+
+/// The author's path for every kind: `plugin new`, `cargo build`, `plugin run` on each sample
+/// input, `plugin pack`, `plugin publish --install`, and the checks `run` and `pack` share with
+/// production.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_plugin_of_every_kind_goes_from_an_empty_folder_to_a_tenant() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let (tenant, admin) = app.tenant_with_admin("scaffolds").await;
+    let dir = std::env::temp_dir().join(format!("portico-new-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A receiver on loopback for the channel.
+    let (posted, mut posts) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let receiver = axum::Router::new().route(
+        "/messages",
+        axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+            let _ = posted.send(body.0);
+            async { "ok" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver_url = format!("http://{}/messages", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    for kind in ["channel", "slot-calculator", "theme", "action"] {
+        let name = format!("new-{kind}");
+        let (ok, out, err) = portico(&dir, &["plugin", "new", kind, &name]);
+        assert!(ok, "{kind}: {err}");
+        assert!(out.contains("README.md"), "{out}");
+        let crate_dir = dir.join(&name);
+        let readme = std::fs::read_to_string(crate_dir.join("README.md")).unwrap();
+        assert!(readme.contains("plugin publish"), "{readme}");
+        cargo_build(&crate_dir);
+        let wasm = component(&name);
+
+        if kind == "channel" {
+            std::fs::write(
+                crate_dir.join("config.json"),
+                json!({"url": receiver_url}).to_string(),
+            )
+            .unwrap();
+        }
+        let mut inputs: Vec<_> = std::fs::read_dir(crate_dir.join("inputs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        inputs.sort();
+        assert!(inputs.len() >= 2, "{kind}: a sample for every case");
+        for input in &inputs {
+            let input = input.to_str().unwrap();
+            let mut args = vec![
+                "plugin",
+                "run",
+                &wasm,
+                "--config",
+                "config.json",
+                "--input",
+                input,
+            ];
+            if kind == "channel" {
+                args.extend([
+                    "--grant-http",
+                    "127.0.0.1",
+                    "--allow-http",
+                    "--allow-private-network",
+                ]);
+            }
+            let (ok, out, err) = portico(&crate_dir, &args);
+            assert!(ok, "{kind} on {input}: {err}");
+            let output: serde_json::Value = serde_json::from_str(&out).unwrap();
+            match kind {
+                "channel" => {
+                    assert!(output["delivery"].is_object(), "{out}");
+                    let post = posts.recv().await.unwrap();
+                    assert_eq!(post["subject"], "Your service request 1042");
+                }
+                "slot-calculator" => {
+                    let windows = output.as_array().unwrap();
+                    assert!(!windows.is_empty(), "{input}: {out}");
+                    // The sample configuration closes Fridays (2027-01-08).
+                    let friday = 1_799_020_800_000_i64 + 4 * 86_400_000;
+                    assert!(windows.iter().all(|w| {
+                        let start = w["start"].as_i64().unwrap();
+                        !(friday..friday + 86_400_000).contains(&start)
+                    }));
+                }
+                "theme" => {
+                    let html = output["html"].as_str().unwrap();
+                    assert!(html.contains("</head>"), "{html}");
+                    assert!(output["stylesheet"].as_str().unwrap().contains("#0b5cad"));
+                    if input.ends_with("tracking.json") {
+                        assert!(html.contains("Printer jams on every page"), "{html}");
+                    }
+                }
+                _ => assert!(
+                    output["summary"].as_str().unwrap().starts_with("seen: "),
+                    "{out}"
+                ),
+            }
+        }
+
+        let (ok, out, err) = portico(&crate_dir, &["plugin", "pack", "--wasm", &wasm]);
+        assert!(ok, "{kind}: {err}");
+        let package = format!("{name}-0.1.0.portico");
+        assert!(out.contains(&package), "{out}");
+        let mut args = vec![
+            "plugin",
+            "publish",
+            &package,
+            "--url",
+            &app.base_url,
+            "--token",
+            &app.platform_token,
+            "--install",
+            "scaffolds",
+            "--config",
+            "config.json",
+        ];
+        if kind == "channel" {
+            args.extend(["--grant-http", "127.0.0.1"]);
+        }
+        let (ok, out, err) = portico(&crate_dir, &args);
+        assert!(ok, "{kind}: {err}");
+        assert!(
+            out.contains(&format!("installed {name} 0.1.0 in scaffolds")),
+            "{out}"
+        );
+        let installs = app
+            .get(&format!("/api/v1/tenants/{tenant}/plugins"), &admin)
+            .await;
+        let install = installs.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["plugin_id"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} is installed: {}", installs.text))
+            .clone();
+        assert_eq!(install["enabled"], true);
+        if kind == "theme" {
+            assert_eq!(install["config"]["accent"], "#0b5cad");
+        }
+    }
+
+    // What `run` refuses as production would, naming what to change.
+    let theme_dir = dir.join("new-theme");
+    let theme = component("new-theme");
+    std::fs::write(
+        theme_dir.join("red.json"),
+        json!({"accent": "red"}).to_string(),
+    )
+    .unwrap();
+    let (ok, _, err) = portico(
+        &theme_dir,
+        &[
+            "plugin",
+            "run",
+            &theme,
+            "--config",
+            "red.json",
+            "--input",
+            "inputs/tracking.json",
+        ],
+    );
+    assert!(
+        !ok && err.contains("configuration") && err.contains("/accent"),
+        "{err}"
+    );
+    std::fs::write(
+        theme_dir.join("bad-input.json"),
+        json!({"page": "tracking", "view_model": {}, "language": 7}).to_string(),
+    )
+    .unwrap();
+    let (ok, _, err) = portico(
+        &theme_dir,
+        &["plugin", "run", &theme, "--input", "bad-input.json"],
+    );
+    assert!(!ok && err.contains("at language"), "{err}");
+    std::fs::write(
+        theme_dir.join("unknown-page.json"),
+        json!({"page": "home"}).to_string(),
+    )
+    .unwrap();
+    let (ok, _, err) = portico(
+        &theme_dir,
+        &["plugin", "run", &theme, "--input", "unknown-page.json"],
+    );
+    assert!(!ok && err.contains("tracking, booking"), "{err}");
+    let channel_dir = dir.join("new-channel");
+    let (ok, _, err) = portico(
+        &channel_dir,
+        &[
+            "plugin",
+            "run",
+            &component("new-channel"),
+            "--config",
+            "config.json",
+            "--input",
+            "inputs/email.json",
+            "--grant-http",
+            "127.0.0.1",
+        ],
+    );
+    assert!(!ok && err.contains("--allow-http"), "{err}");
+    let (ok, _, err) = portico(
+        &channel_dir,
+        &[
+            "plugin",
+            "run",
+            &component("new-channel"),
+            "--config",
+            "config.json",
+            "--input",
+            "inputs/email.json",
+            "--allow-http",
+            "--allow-private-network",
+        ],
+    );
+    assert!(!ok && err.contains("--grant-http 127.0.0.1"), "{err}");
+
+    // `pack` refuses a component of another kind than its manifest says, and writes nothing.
+    std::fs::create_dir(channel_dir.join("refused")).unwrap();
+    let (ok, _, err) = portico(
+        &channel_dir,
+        &["plugin", "pack", "--wasm", &theme, "--out", "refused"],
+    );
+    assert!(!ok && err.contains("not packed"), "{err}");
+    let written = std::fs::read_dir(channel_dir.join("refused"))
+        .unwrap()
+        .count();
+    assert_eq!(written, 0, "nothing is written");
+
+    let (ok, out, err) = portico(&dir, &["plugin", "schema", "channel"]);
+    assert!(ok, "{err}");
+    let schema: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(schema["properties"]["recipient"].is_object(), "{out}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

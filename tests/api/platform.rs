@@ -210,6 +210,48 @@ async fn openapi_documents_every_api_route(app: TestApp) {
         rule_set["properties"]["time_zone"].is_object(),
         "{rule_set}"
     );
+    // Variants of tagged enums that refuse unknown fields say so.
+    for name in ["Trigger", "Source", "ActionStep"] {
+        for variant in schemas[name]["oneOf"].as_array().unwrap() {
+            assert_eq!(variant["additionalProperties"], false, "{name}: {variant}");
+        }
+    }
+    // Time zones are listed as the server knows them, and it takes the ones it lists.
+    let zones = schemas["TimeZoneName"]["enum"].as_array().unwrap();
+    assert!(zones.contains(&json!("Europe/Berlin")), "{zones:?}");
+    for (i, zone) in [&zones[0], &zones[zones.len() / 2], &zones[zones.len() - 1]]
+        .into_iter()
+        .enumerate()
+    {
+        let created = app
+            .post(
+                "/api/v1/tenants",
+                &app.platform_token,
+                json!({"slug": format!("zone-{i}"), "display_name": "Zone", "time_zone": zone}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{zone}: {}", created.text);
+    }
+    let roles = &schemas["CreateUser"]["properties"]["roles"]["items"];
+    assert_eq!(roles["$ref"], "#/components/schemas/RoleName", "{roles}");
+    // A whole number written with a fraction (`30.0`) is the integer JSON Schema says it is.
+    let (tenant, admin) = app.tenant_with_admin("whole-numbers").await;
+    let token = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/me/tokens"),
+            &admin,
+            json!({"name": "ci", "expires_in_days": 30.0}),
+        )
+        .await;
+    assert_eq!(token.status, 201, "{}", token.text);
+    let token = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/me/tokens"),
+            &admin,
+            json!({"name": "ci", "expires_in_days": 30.5}),
+        )
+        .await;
+    assert_eq!(token.status, 422, "{}", token.text);
     // Every documented operation answers (no documented route is missing from the router).
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {

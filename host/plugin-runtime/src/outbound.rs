@@ -261,7 +261,8 @@ impl Outbound {
             "http" if self.policy.allow_http => {}
             other => {
                 return Err(OutboundError::Refused(format!(
-                    "the scheme {other:?} is not allowed"
+                    "the scheme {other:?} is not allowed: plugins use https, unless the host's \
+                     operator allows http (plugins_allow_http; `portico plugin run --allow-http`)"
                 )));
             }
         }
@@ -273,7 +274,8 @@ impl Outbound {
             .to_ascii_lowercase();
         if !grants.allows_http(&host) {
             return Err(OutboundError::Refused(format!(
-                "HTTP to {host:?} was not granted"
+                "HTTP to {host:?} was not granted: the manifest must ask for it (http_hosts) and \
+                 the tenant approve it (`portico plugin run --grant-http {host}`)"
             )));
         }
         let port = url.port_or_known_default().unwrap_or(443);
@@ -296,8 +298,14 @@ impl Outbound {
                 .collect(),
         };
         if let Some(bad) = addrs.iter().find(|a| !self.policy.allows(a.ip())) {
+            let why = if is_cloud_metadata(bad.ip()) {
+                "a cloud metadata address, closed to every plugin"
+            } else {
+                "a private address: open to plugins only where the host's operator allows it \
+                 (plugins_allow_private_network; `portico plugin run --allow-private-network`)"
+            };
             return Err(OutboundError::Refused(format!(
-                "{host} resolves to {}, which plugins may not reach",
+                "{host} resolves to {}, which plugins may not reach: {why}",
                 bad.ip()
             )));
         }

@@ -24,6 +24,7 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 use crate::bindings::v0_1_0::portico::plugin::{http, log, smtp};
 use crate::bindings::v0_1_0::{self as bindings, action, slots, theme};
 use crate::bindings::v0_2_0;
+use crate::manifest::{self, Manifest};
 use crate::outbound::{Grants, MailRoute, Outbound, OutboundError};
 use crate::pool::{PoolSettings, Slots};
 use crate::{Limits, PluginError, PluginKind, WIT_VERSIONS};
@@ -224,6 +225,27 @@ impl Runtime {
         })
     }
 
+    /// Validates a package as the catalogue does before publishing it, and `portico plugin pack`
+    /// and `check` before writing or passing one: its size and manifest, that the component
+    /// compiles against its kind's world, and that it was built against the WIT version the
+    /// manifest names.
+    pub fn check_package(
+        &self,
+        package: &[u8],
+    ) -> Result<(Manifest, String, Arc<LoadedPlugin>), String> {
+        let (manifest, text) = manifest::unpack(package).map_err(|e| e.0)?;
+        let plugin = self
+            .load(manifest.kind, package)
+            .map_err(|e| e.to_string())?;
+        if plugin.wit != manifest.wit {
+            return Err(format!(
+                "the manifest says WIT {} but the component was built against {}",
+                manifest.wit, plugin.wit
+            ));
+        }
+        Ok((manifest, text, plugin))
+    }
+
     /// Validates and compiles a component of `kind` (or takes it from the caches).
     pub fn load(&self, kind: PluginKind, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, PluginError> {
         let sha256 = sha256_hex(wasm);
@@ -345,7 +367,15 @@ impl Runtime {
                 },
             )
             .await;
-        flatten(invocation, call, |r| r.html.len() + r.stylesheet.len())
+        let mut invocation = flatten(invocation, call, |r| r.html.len() + r.stylesheet.len());
+        if let Ok(rendered) = &invocation.result
+            && !rendered.html.to_ascii_lowercase().contains("</head>")
+        {
+            invocation.result = Err(PluginError::InvalidOutput(
+                "the page has no </head> to put its styles in".into(),
+            ));
+        }
+        invocation
     }
 
     /// Runs a slot calculator on `request`, through whichever WIT version it was built against,
@@ -1151,7 +1181,8 @@ impl http::Host for HostState {
         let host = crate::outbound::url_host(&request.url).unwrap_or_default();
         if !self.grants.allows_http(&host) {
             return Err(self.stop(PluginError::CapabilityDenied(format!(
-                "HTTP to {host:?} was not granted"
+                "HTTP to {host:?} was not granted: the manifest must ask for it (http_hosts) and \
+                 the tenant approve it (`portico plugin run --grant-http {host}`)"
             ))));
         }
         self.take_outbound_call("http")?;
@@ -1168,7 +1199,9 @@ impl smtp::Host for HostState {
     async fn send(&mut self, email: smtp::Email) -> wasmtime::Result<Result<(), smtp::SmtpError>> {
         if !self.grants.smtp {
             return Err(self.stop(PluginError::CapabilityDenied(
-                "sending email was not granted".into(),
+                "sending email was not granted: the manifest must ask for it (smtp) and the \
+                 tenant approve it (`portico plugin run --grant-smtp`)"
+                    .into(),
             )));
         }
         // Checked before any work is done for it: the host never builds an absurd message.

@@ -28,6 +28,7 @@ pub struct CreateUser {
     pub password: Option<String>,
     /// Built-in or custom roles to give right away (lower-case letters, digits and hyphens).
     #[serde(default)]
+    #[schema(value_type = Vec<crate::types::RoleName>)]
     pub roles: Vec<String>,
 }
 

@@ -33,7 +33,12 @@ pub enum Trigger {
     /// One of the ticket's fields changed: `title`, `description`, `ticket_type`, `priority`,
     /// `contact`, `address`, `custom_fields` (any of them), `technician_id` or `appointment`
     /// (made, moved or cancelled).
-    FieldChanged { field: String },
+    FieldChanged {
+        #[schema(
+            pattern = "^(title|description|ticket_type|priority|contact|address|custom_fields|technician_id|appointment)$"
+        )]
+        field: String,
+    },
     /// The end user rated the visit.
     FeedbackGiven,
     /// A time trigger: `minutes` before the ticket's appointment starts (a reminder). An

@@ -210,7 +210,7 @@ pub struct Definition {
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// IANA time zone of the business hours, such as `Europe/Berlin`.
-    #[schema(example = "Europe/Berlin")]
+    #[schema(value_type = crate::types::TimeZoneName, example = "Europe/Berlin")]
     pub time_zone: String,
     /// What computes the windows: an SLA profile or custom intervals.
     pub source: Source,

@@ -38,8 +38,33 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
         Vec::<String>::new(),
     )]);
     with_common_answers(&mut api);
+    close_tagged_variants(&mut api);
     open_flattened_members(&mut api);
     api
+}
+
+/// Tagged enums whose variants refuse unknown fields (`deny_unknown_fields`), which utoipa
+/// states for structs but not for an enum's variants.
+const CLOSED_TAGGED_ENUMS: [&str; 3] = ["ActionStep", "Source", "Trigger"];
+
+/// States `additionalProperties: false` on each variant of [`CLOSED_TAGGED_ENUMS`].
+fn close_tagged_variants(api: &mut OpenApi) {
+    use utoipa::openapi::schema::AdditionalProperties;
+    use utoipa::openapi::{RefOr, Schema};
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    for name in CLOSED_TAGGED_ENUMS {
+        let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(name) else {
+            panic!("{name} is no longer a tagged enum in the document");
+        };
+        for variant in &mut one_of.items {
+            if let RefOr::T(Schema::Object(object)) = variant {
+                object.additional_properties =
+                    Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+        }
+    }
 }
 
 /// A request type that refuses unknown fields (`additionalProperties: false`) and is flattened

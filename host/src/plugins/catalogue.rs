@@ -1,7 +1,6 @@
 //! Catalogue operations: packages uploaded by platform administrators (or built into the host)
 //! are validated on upload and immutable once published.
 
-use portico_plugin_runtime::manifest::unpack;
 use serde_json::json;
 
 use super::model::{PackageRow, PluginVersion};
@@ -16,21 +15,11 @@ use crate::types::Caller;
 /// Validates a package (manifest, world, compilation) and adds it to the catalogue with its
 /// audit entry; `version_exists` when that version is catalogued already.
 async fn add(state: &AppState, package: &[u8], actor: &str) -> Result<PackageRow> {
-    let (manifest, text) = unpack(package).map_err(|e| Error::invalid("invalid_package", e.0))?;
-    let plugin = state
+    let (manifest, text, plugin) = state
         .plugins
         .runtime
-        .load(manifest.kind, package)
-        .map_err(|e| Error::invalid("invalid_package", e.to_string()))?;
-    if plugin.wit != manifest.wit {
-        return Err(Error::invalid(
-            "invalid_package",
-            format!(
-                "the manifest says WIT {} but the component was built against {}",
-                manifest.wit, plugin.wit
-            ),
-        ));
-    }
+        .check_package(package)
+        .map_err(|why| Error::invalid("invalid_package", why))?;
     let row = PackageRow {
         id: db::new_id(),
         manifest: text,

@@ -398,23 +398,23 @@ async fn model<'a>(
     token: &str,
     booking: BookingView,
     feedback_error: Option<String>,
-) -> ViewModel<'a> {
+) -> ViewModel {
     let texts = state.texts.get(&opened.language);
     let (profile, ticket) = (&opened.profile, &opened.ticket);
     let booking_allowed = view::booking_allowed(profile, ticket);
     let feedback_form = view::feedback_allowed(profile, ticket);
     let base = format!("/t/{token}");
     ViewModel {
-        page,
-        language: &opened.language,
+        page: page.to_string(),
+        language: opened.language.clone(),
         tenant: TenantView {
-            name: &opened.tenant.display_name,
+            name: opened.tenant.display_name.clone(),
         },
         branding: Branding {
-            logo_url: profile.logo_url.as_deref(),
-            logo_link: profile.logo_link.as_deref(),
+            logo_url: profile.logo_url.clone(),
+            logo_link: profile.logo_link.clone(),
         },
-        texts,
+        texts: texts.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         salutation: view::salutation(profile, &opened.language, texts, ticket),
         ticket: Some(
             view::ticket_view(state, &opened.tenant, ticket, texts, &opened.language).await,

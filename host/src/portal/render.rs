@@ -43,7 +43,7 @@ pub async fn page(
     tenant: &Tenant,
     profile: &Profile,
     kind: PageKind,
-    model: &ViewModel<'_>,
+    model: &ViewModel,
     status: StatusCode,
 ) -> Response {
     let branding = profile.colours.css();
@@ -88,16 +88,17 @@ pub async fn message(
         page: match kind {
             PageKind::Unavailable => "unavailable",
             _ => "not_found",
-        },
-        language,
+        }
+        .to_string(),
+        language: language.to_string(),
         tenant: TenantView {
-            name: &tenant.display_name,
+            name: tenant.display_name.clone(),
         },
         branding: Branding {
-            logo_url: profile.logo_url.as_deref(),
-            logo_link: profile.logo_link.as_deref(),
+            logo_url: profile.logo_url.clone(),
+            logo_link: profile.logo_link.clone(),
         },
-        texts,
+        texts: texts.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         salutation: String::new(),
         ticket: None,
         booking: BookingView::default(),
@@ -146,7 +147,7 @@ pub async fn message(
 pub fn native(
     state: &AppState,
     kind: PageKind,
-    model: &ViewModel<'_>,
+    model: &ViewModel,
     branding: &str,
     status: StatusCode,
 ) -> Response {
@@ -157,7 +158,7 @@ pub fn native(
             m => minijinja::value::Serde(model),
             branding_css => branding,
             script => host_script(kind),
-            lang => model.language,
+            lang => model.language.as_str(),
         },
     )
 }
@@ -168,7 +169,7 @@ async fn themed(
     tenant: &Tenant,
     install: &str,
     kind: PageKind,
-    model: &ViewModel<'_>,
+    model: &ViewModel,
 ) -> Result<(String, String), String> {
     let runnable = prepared::runnable_cached(state, &tenant.id, install)
         .await
@@ -205,14 +206,9 @@ async fn themed(
         .runtime
         .render(&runnable.plugin, &runnable.call(""), &page)
         .await;
-    let result = invocation.result.and_then(|rendered| {
-        if head_end(&rendered.html).is_none() {
-            return Err(PluginError::InvalidOutput(
-                "the page has no </head> to put its styles in".into(),
-            ));
-        }
-        Ok((rendered.html, rendered.stylesheet))
-    });
+    let result = invocation
+        .result
+        .map(|rendered| (rendered.html, rendered.stylesheet));
     match result {
         Ok(page) => {
             let page = Arc::new(page);

@@ -1,10 +1,10 @@
-//! The view model of portal pages: everything a theme (or the built-in renderer) needs, already
-//! translated, formatted in the tenant's time zone, and with the page's links. It is the
-//! contract with theme plugins, documented in `themes/README.md`.
+//! Builds the view model of portal pages: everything a theme (or the built-in renderer) needs,
+//! already translated, formatted in the tenant's time zone, and with the page's links. Its
+//! types are the SDK's ([`portico_sdk::view`]): the contract with theme plugins has one source.
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+pub use portico_sdk::view::*;
 
 use crate::AppState;
 use crate::profiles::{Mode, Profile};
@@ -16,143 +16,6 @@ use crate::tickets::Ticket;
 pub const LIVE_SCRIPT: &str = "/portal/assets/live.js";
 /// Path of the script that enhances the booking page (which works without it).
 pub const BOOKING_SCRIPT: &str = "/portal/assets/booking.js";
-
-#[derive(Serialize)]
-pub struct ViewModel<'a> {
-    pub page: &'static str,
-    pub language: &'a str,
-    pub tenant: TenantView<'a>,
-    pub branding: Branding<'a>,
-    pub texts: &'a HashMap<String, String>,
-    pub salutation: String,
-    pub ticket: Option<TicketView>,
-    pub booking: BookingView,
-    pub feedback: FeedbackView,
-    pub links: Links,
-    pub csrf_token: String,
-}
-
-#[derive(Serialize)]
-pub struct TenantView<'a> {
-    pub name: &'a str,
-}
-
-#[derive(Serialize)]
-pub struct Branding<'a> {
-    pub logo_url: Option<&'a str>,
-    pub logo_link: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-pub struct StepView {
-    pub status: &'static str,
-    pub label: String,
-    pub at: Option<String>,
-    pub reached: bool,
-    pub current: bool,
-}
-
-#[derive(Serialize)]
-pub struct VisitView {
-    pub technician: String,
-    pub eta: String,
-    pub position: String,
-}
-
-#[derive(Serialize)]
-pub struct Window {
-    pub start: String,
-    pub end: String,
-}
-
-/// The ticket as the end user sees it; also the data of every live-update event.
-#[derive(Serialize)]
-pub struct TicketView {
-    pub number: i64,
-    pub title: String,
-    pub status: &'static str,
-    pub status_label: String,
-    pub steps: Vec<StepView>,
-    pub visit: Option<VisitView>,
-    pub appointment: Option<Window>,
-    /// Information the service company posted, newest first.
-    pub notices: Vec<NoticeView>,
-}
-
-#[derive(Serialize)]
-pub struct NoticeView {
-    pub text: String,
-    pub at: String,
-}
-
-#[derive(Serialize, Default)]
-pub struct BookingView {
-    /// Whether the profile offers booking for this ticket.
-    pub allowed: bool,
-    /// The profile's booking text and disclaimer in the page's language (or the profile's).
-    pub text: String,
-    pub disclaimer: String,
-    /// The IANA time zone the windows are shown in: the booking rules' zone.
-    pub time_zone: String,
-    /// False when no window can be offered: the page says booking is unavailable.
-    pub available: bool,
-    /// Whether that is for now only: the rules exist but their windows could not be computed
-    /// (a calculator failed or broke the rules), so the page says to try again later.
-    pub failed: bool,
-    /// Free windows grouped by local day, earliest first (booking page only).
-    pub days: Vec<DayView>,
-    /// Whether the end user may still change or cancel the appointment online.
-    pub can_change: bool,
-    /// Whom to call when it is too late to change online.
-    pub phone: String,
-    /// What just happened (booked, cancelled), translated.
-    pub notice: Option<String>,
-    /// Why the last choice was not taken, translated.
-    pub error: Option<String>,
-}
-
-/// One local day of free windows.
-#[derive(Serialize)]
-pub struct DayView {
-    /// Such as `Monday, 07.12.2026`.
-    pub label: String,
-    pub windows: Vec<WindowOption>,
-}
-
-/// A window to choose: `value` goes back in the form's `window` field.
-#[derive(Serialize)]
-pub struct WindowOption {
-    pub value: String,
-    /// Such as `08:00–10:00`, or `Morning 08:00–12:00` for a custom interval.
-    pub label: String,
-}
-
-#[derive(Serialize)]
-pub struct Rating {
-    pub rating: i64,
-    pub comment: String,
-}
-
-#[derive(Serialize)]
-pub struct FeedbackView {
-    /// Whether the form is offered (enabled, visit completed, none given yet).
-    pub allowed: bool,
-    pub submitted: Option<Rating>,
-    /// Why the last submission was not taken, in the page's language.
-    pub error: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct Links {
-    pub page: String,
-    /// The booking page, where windows are chosen (a form posts back to it).
-    pub booking: Option<String>,
-    /// Where the cancel form posts.
-    pub cancel_booking: Option<String>,
-    /// The appointment as an `.ics` file, once there is one.
-    pub calendar: Option<String>,
-    pub feedback: Option<String>,
-}
 
 pub fn format_time(at: jiff::Timestamp, time_zone: &str, language: &str) -> String {
     let tz = jiff::tz::TimeZone::get(time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
@@ -248,7 +111,7 @@ pub async fn ticket_view(
                 .find(|s| s.status == status)
                 .map(|s| time(s.at));
             StepView {
-                status: status.as_str(),
+                status: status.as_str().to_string(),
                 label: text(status.as_str()),
                 reached: at.is_some(),
                 at,
@@ -276,7 +139,7 @@ pub async fn ticket_view(
     TicketView {
         number: ticket.number,
         title: ticket.title.clone(),
-        status: ticket.status.as_str(),
+        status: ticket.status.as_str().to_string(),
         status_label: text(ticket.status.as_str()),
         steps,
         visit,

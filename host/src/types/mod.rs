@@ -23,6 +23,31 @@ macro_rules! string_newtype {
         #[sqlx(transparent)]
         pub struct $name(String);
 
+        string_newtype!(@impl $name, $parse);
+    };
+    // With a schema of its own: the newtype's `schema()` states what parsing accepts.
+    ($(#[$meta:meta])* $name:ident, $parse:path, schema = $schema:path) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        pub struct $name(String);
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $schema()
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
+
+        string_newtype!(@impl $name, $parse);
+    };
+    (@impl $name:ident, $parse:path) => {
         impl $name {
             pub fn parse(raw: &str) -> Result<Self, Error> {
                 $parse(raw).map(Self)
@@ -72,7 +97,8 @@ string_newtype!(
 string_newtype!(
     /// An IANA time-zone name such as `Europe/Berlin`.
     TimeZoneName,
-    parse_time_zone
+    parse_time_zone,
+    schema = time_zone_schema
 );
 string_newtype!(
     /// A language the portals are translated into: `en`, `de` or `es`.
@@ -204,6 +230,42 @@ fn parse_mobile(raw: &str) -> Result<String, Error> {
         return Err(invalid());
     }
     Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+/// The zones this host's time-zone database knows, which are exactly those parsing accepts.
+fn time_zone_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let mut names: Vec<String> = jiff::tz::db()
+        .available()
+        .map(|name| name.as_str().to_string())
+        .collect();
+    names.sort();
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "An IANA time-zone name such as `Europe/Berlin`, known to this host's time-zone \
+             database.",
+        ))
+        .enum_values(Some(names))
+        .into()
+}
+
+/// A role's name as the API documents it; `policies::service` holds the rule itself.
+pub struct RoleName;
+
+impl utoipa::PartialSchema for RoleName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("1 to 40 lower-case letters, digits or hyphens."))
+            .pattern(Some("^[a-z0-9-]{1,40}$"))
+            .into()
+    }
+}
+
+impl ToSchema for RoleName {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("RoleName")
+    }
 }
 
 fn parse_time_zone(raw: &str) -> Result<String, Error> {

@@ -9,6 +9,8 @@ use portico_sdk::{Channel, Delivery, DeliveryError, Json, Message, Secrets, regi
 struct EmailChannel;
 
 impl Channel for EmailChannel {
+    type Config = Json;
+
     fn deliver(
         message: Message,
         config: Json,

@@ -38,6 +38,8 @@ const DEFAULT_MAX_SEGMENTS: u64 = 3;
 struct Sms;
 
 impl Channel for Sms {
+    type Config = Json;
+
     fn deliver(
         message: Message,
         config: Json,

@@ -1,9 +1,11 @@
 //! The built-in slot calculator: the SDK's standard algorithm, unchanged.
 
-use portico_sdk::{SlotCalculator, register_slot_calculator};
+use portico_sdk::{Json, SlotCalculator, register_slot_calculator};
 
 struct StandardSlots;
 
-impl SlotCalculator for StandardSlots {}
+impl SlotCalculator for StandardSlots {
+    type Config = Json;
+}
 
 register_slot_calculator!(StandardSlots);

@@ -69,6 +69,8 @@ const MAX_ID_LEN: usize = 200;
 struct Webhook;
 
 impl Channel for Webhook {
+    type Config = Json;
+
     fn deliver(
         message: Message,
         config: Json,

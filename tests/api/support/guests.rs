@@ -3,15 +3,14 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-/// The compiled guest component `package` from `tests/plugins` (built on first use, for
-/// wasm32-wasip2, into `target/guests`).
+/// The compiled guest component `package` from `tests/plugins` (the workspace is built on first
+/// use, for wasm32-wasip2, into `target/guests`: guests of every kind in one build).
 pub fn guest_wasm(package: &str) -> Vec<u8> {
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static BUILT: Mutex<bool> = Mutex::new(false);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = root.join("target/guests");
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.iter().any(|p| p == package) {
-        // One package at a time: each enables a different plugin kind of the SDK.
+    if !*built {
         let status =
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .args([
@@ -20,8 +19,7 @@ pub fn guest_wasm(package: &str) -> Vec<u8> {
                     "--release",
                     "--target",
                     "wasm32-wasip2",
-                    "-p",
-                    package,
+                    "--workspace",
                     "--target-dir",
                 ])
                 .arg(&target)
@@ -29,12 +27,12 @@ pub fn guest_wasm(package: &str) -> Vec<u8> {
                 .env_remove("RUSTFLAGS")
                 .env_remove("CARGO_TARGET_DIR")
                 .status()
-                .expect("running cargo to build a guest plugin");
+                .expect("running cargo to build the guest plugins");
         assert!(
             status.success(),
-            "building guest {package} failed; is the target installed (rustup target add wasm32-wasip2)?"
+            "building the guest plugins failed; is the target installed (rustup target add wasm32-wasip2)?"
         );
-        built.push(package.to_string());
+        *built = true;
     }
     let file = target.join(format!(
         "wasm32-wasip2/release/{}.wasm",

@@ -1,9 +1,24 @@
 //! Harbour: a calm portal theme. Cards on a quiet background, a vertical timeline with dots
 //! joined by a line, and generous whitespace. `{"rounded": false}` squares the corners.
 
-use portico_sdk::{Json, Theme, register_theme};
+use portico_sdk::serde::{Deserialize, Serialize};
+use portico_sdk::{Theme, register_theme};
 
 struct Harbour;
+
+/// What a tenant may set (the manifest's `config_schema`).
+#[derive(Deserialize, Serialize)]
+#[serde(crate = "portico_sdk::serde", default)]
+struct Config {
+    /// Rounded corners; square when false.
+    rounded: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { rounded: true }
+    }
+}
 
 const STYLE: &str = include_str!("../style.css");
 
@@ -11,6 +26,8 @@ const STYLE: &str = include_str!("../style.css");
 const SQUARE: &str = "\nbody { --radius: 0; --radius-small: 0; --radius-dot: 0; }\n";
 
 impl Theme for Harbour {
+    type Config = Config;
+
     fn templates() -> &'static [(&'static str, &'static str)] {
         &[
             ("layout.html", include_str!("../templates/layout.html")),
@@ -38,10 +55,9 @@ impl Theme for Harbour {
         ]
     }
 
-    fn stylesheet(config: &Json) -> String {
-        let rounded = config["rounded"].as_bool().unwrap_or(true);
+    fn stylesheet(config: &Config) -> String {
         let mut css = String::from(STYLE);
-        if !rounded {
+        if !config.rounded {
             css.push_str(SQUARE);
         }
         css

@@ -3,9 +3,18 @@
 //! stepper shows the progress: across the page on wide screens, down it on narrow ones.
 //! `{"compact": true}` tightens the spacing and the headline.
 
-use portico_sdk::{Json, Theme, register_theme};
+use portico_sdk::serde::{Deserialize, Serialize};
+use portico_sdk::{Theme, register_theme};
 
 struct Signal;
+
+/// What a tenant may set (the manifest's `config_schema`).
+#[derive(Deserialize, Serialize, Default)]
+#[serde(crate = "portico_sdk::serde", default)]
+struct Config {
+    /// Tighter spacing and a smaller headline.
+    compact: bool,
+}
 
 const STYLE: &str = include_str!("../style.css");
 
@@ -22,6 +31,8 @@ body { --gap: 1.25rem; --pad: 1rem; --band-pad: 1.25rem; --dot: 2rem; --headline
 ";
 
 impl Theme for Signal {
+    type Config = Config;
+
     fn templates() -> &'static [(&'static str, &'static str)] {
         &[
             ("layout.html", include_str!("../templates/layout.html")),
@@ -49,10 +60,9 @@ impl Theme for Signal {
         ]
     }
 
-    fn stylesheet(config: &Json) -> String {
-        let compact = config["compact"].as_bool().unwrap_or(false);
+    fn stylesheet(config: &Config) -> String {
         let mut css = String::from(STYLE);
-        if compact {
+        if config.compact {
             css.push_str(COMPACT);
         }
         css

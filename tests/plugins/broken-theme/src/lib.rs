@@ -13,6 +13,8 @@ static SPINS: AtomicU32 = AtomicU32::new(0);
 struct Minimal;
 
 impl Theme for Minimal {
+    type Config = Json;
+
     fn templates() -> &'static [(&'static str, &'static str)] {
         &[(
             "tracking.html",
@@ -25,6 +27,8 @@ impl Theme for Minimal {
 struct Broken;
 
 impl Theme for Broken {
+    type Config = Json;
+
     fn templates() -> &'static [(&'static str, &'static str)] {
         Minimal::templates()
     }

@@ -5,6 +5,8 @@ use portico_sdk::{Action, Event, Json, Outcome, Secrets, register_action};
 struct Echo;
 
 impl Action for Echo {
+    type Config = Json;
+
     fn run(
         event: Event,
         _config: Json,

@@ -5,11 +5,13 @@ use portico_sdk::{Json, Theme, register_theme};
 struct Hello;
 
 impl Theme for Hello {
+    type Config = Json;
+
     fn templates() -> &'static [(&'static str, &'static str)] {
         &[
             (
                 "layout.html",
-                "<!doctype html><html lang=\"{{ language }}\"><body>{% block body %}{% endblock %}</body></html>",
+                "<!doctype html><html lang=\"{{ language }}\"><head><title>Hello</title></head><body>{% block body %}{% endblock %}</body></html>",
             ),
             (
                 "tracking.html",

@@ -20,6 +20,8 @@ fn recurse(depth: u64) -> u64 {
 }
 
 impl Action for Hostile {
+    type Config = Json;
+
     fn run(event: Event, config: Json, secrets: Secrets, _key: String) -> Result<Outcome, String> {
         let done = |summary: String| {
             Ok(Outcome {

@@ -7,6 +7,8 @@ use portico_sdk::{Channel, Delivery, DeliveryError, Json, Message, Secrets, regi
 struct Mailer;
 
 impl Channel for Mailer {
+    type Config = Json;
+
     fn deliver(
         message: Message,
         config: Json,

@@ -18,6 +18,8 @@ fn slot(start: i64, end: i64, capacity_left: u32) -> Slot {
 }
 
 impl SlotCalculator for Spinner {
+    type Config = Json;
+
     fn calculate(request: SlotRequest, config: Json) -> Result<Vec<Slot>, String> {
         let mut slots = standard_slots(&request)?;
         let first = slots
