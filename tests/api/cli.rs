@@ -167,7 +167,12 @@ fn component(name: &str) -> String {
 /// production.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_plugin_of_every_kind_goes_from_an_empty_folder_to_a_tenant() {
-    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+    // The channel's receiver is on loopback, over plain HTTP.
+    let local = |config: &mut portico::config::Config| {
+        config.plugins_allow_http = true;
+        config.plugins_allow_private_network = true;
+    };
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, local).await else {
         return;
     };
     let (tenant, admin) = app.tenant_with_admin("scaffolds").await;
@@ -279,6 +284,7 @@ async fn a_new_plugin_of_every_kind_goes_from_an_empty_folder_to_a_tenant() {
             "scaffolds",
             "--config",
             "config.json",
+            "--keep-failed-inputs",
         ];
         if kind == "channel" {
             args.extend(["--grant-http", "127.0.0.1"]);
@@ -303,7 +309,131 @@ async fn a_new_plugin_of_every_kind_goes_from_an_empty_folder_to_a_tenant() {
         if kind == "theme" {
             assert_eq!(install["config"]["accent"], "#0b5cad");
         }
+        // A call through the host, with the first sample.
+        let input: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&inputs[0]).unwrap()).unwrap();
+        let install_id = install["id"].as_str().unwrap();
+        let invoked = app
+            .post(
+                &format!("/api/v1/tenants/{tenant}/plugins/{install_id}/invoke"),
+                &admin,
+                json!({"input": input}),
+            )
+            .await;
+        assert_eq!(invoked.json["outcome"], "ok", "{kind}: {}", invoked.text);
+        let output = &invoked.json["output"];
+        match kind {
+            "channel" => {
+                assert!(output["delivery"].is_object(), "{output}");
+                assert_eq!(posts.recv().await.unwrap()["text"], input["text"]);
+            }
+            "slot-calculator" => assert!(!output.as_array().unwrap().is_empty(), "{output}"),
+            "theme" => assert!(
+                output["html"].as_str().unwrap().contains("</head>"),
+                "{output}"
+            ),
+            _ => assert_eq!(output["summary"], "seen: ticket.appointment_booked"),
+        }
     }
+
+    // A failed production run, replayed against the local build: the same outcome.
+    let theme_install = app.install_of(&tenant, &admin, "new-theme").await;
+    let failed = app
+        .post(
+            &format!("/api/v1/tenants/{tenant}/plugins/{theme_install}/invoke"),
+            &admin,
+            json!({"input": {"page": "sign_in", "view_model": {}}}),
+        )
+        .await;
+    assert_eq!(failed.json["outcome"], "plugin_failed", "{}", failed.text);
+    let run_id = failed.json["run_id"].as_str().unwrap();
+    let (ok, out, err) = portico(
+        &dir,
+        &[
+            "plugin",
+            "replay",
+            run_id,
+            &component("new-theme"),
+            "--tenant",
+            "scaffolds",
+            "--url",
+            &app.base_url,
+            "--token",
+            &admin,
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("then: plugin_failed: ") && out.contains("now:  plugin_failed: "),
+        "{out}"
+    );
+    assert!(out.contains("sign_in.html"), "{out}");
+    let succeeded = app
+        .get(&format!("/api/v1/tenants/{tenant}/plugin-runs"), &admin)
+        .await;
+    let ok_run = succeeded.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["outcome"] == "ok")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kept = app
+        .get(
+            &format!("/api/v1/tenants/{tenant}/plugin-runs/{ok_run}/replay"),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        kept.status, 404,
+        "a run that succeeded keeps nothing: {}",
+        kept.text
+    );
+
+    // `run` refuses what the portal and the booking page refuse, naming the rule.
+    std::fs::write(dir.join("broken.wasm"), guest_wasm("broken-theme")).unwrap();
+    std::fs::write(dir.join("empty.json"), json!({"fail": "empty"}).to_string()).unwrap();
+    let (ok, _, err) = portico(
+        &dir,
+        &[
+            "plugin",
+            "run",
+            "broken.wasm",
+            "--kind",
+            "theme",
+            "--config",
+            "empty.json",
+            "--input",
+            "new-theme/inputs/tracking.json",
+        ],
+    );
+    assert!(!ok && err.contains("</head>"), "{err}");
+    std::fs::write(dir.join("spinner.wasm"), guest_wasm("spinner")).unwrap();
+    std::fs::write(
+        dir.join("overlapping.json"),
+        json!({"behaviour": "overlapping"}).to_string(),
+    )
+    .unwrap();
+    let (ok, _, err) = portico(
+        &dir,
+        &[
+            "plugin",
+            "run",
+            "spinner.wasm",
+            "--kind",
+            "slot-calculator",
+            "--config",
+            "overlapping.json",
+            "--input",
+            "new-slot-calculator/inputs/intervals.json",
+        ],
+    );
+    assert!(
+        !ok && err.contains("plugin_invalid_output") && err.contains("overlaps"),
+        "{err}"
+    );
 
     // What `run` refuses as production would, naming what to change.
     let theme_dir = dir.join("new-theme");

@@ -24,6 +24,8 @@ struct Objects {
     template: String,
     delivery: String,
     rules: String,
+    /// A failed plugin run that kept its input for replay.
+    run: String,
 }
 
 impl Objects {
@@ -74,7 +76,7 @@ impl Objects {
             .post(
                 &format!("/api/v1/tenants/{tenant}/plugins"),
                 &admin,
-                json!({"plugin_id": "hello-theme"}),
+                json!({"plugin_id": "hello-theme", "keep_failed_inputs": true}),
             )
             .await;
         let run = app
@@ -88,6 +90,18 @@ impl Objects {
             )
             .await;
         assert_eq!(run.json["outcome"], "ok", "{}", run.text);
+        // The theme has no booking template: a failed run, whose input the install keeps.
+        let failed = app
+            .post(
+                &format!(
+                    "/api/v1/tenants/{tenant}/plugins/{}/invoke",
+                    install.json["id"].as_str().unwrap_or_default()
+                ),
+                &admin,
+                json!({"input": {"page": "booking", "view_model": {}}}),
+            )
+            .await;
+        assert_eq!(failed.json["outcome"], "plugin_failed", "{}", failed.text);
         let project = app
             .post(
                 &format!("/api/v1/tenants/{tenant}/projects"),
@@ -175,6 +189,7 @@ impl Objects {
             action: id(&action),
             template: id(&template),
             rules: id(&rules),
+            run: failed.json["run_id"].as_str().unwrap().to_string(),
             delivery: delivery
                 .as_str()
                 .expect("the action queued a delivery")
@@ -201,6 +216,7 @@ impl Objects {
             .replace("{template}", &self.template)
             .replace("{delivery}", &self.delivery)
             .replace("{rules}", &self.rules)
+            .replace("{run}", &self.run)
     }
 
     /// Everything an admin of this tenant can read, as the platform sees it.
@@ -340,7 +356,7 @@ async fn tenant_a_cannot_reach_tenant_b_through_any_route(app: TestApp) {
 
             // A's own tenant in the path with B's object ids: not found.
             let names_object = template.matches('{').count() > 1;
-            let carries_b_ids = [&b.user, &b.project, &b.ticket, &b.rules]
+            let carries_b_ids = [&b.user, &b.project, &b.ticket, &b.rules, &b.run]
                 .iter()
                 .any(|id| body.to_string().contains(id.as_str()));
             if names_object || carries_b_ids {

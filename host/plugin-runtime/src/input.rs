@@ -74,6 +74,8 @@ pub async fn execute(
         }
         PluginKind::SlotCalculator => {
             // The same shape as the WIT's `slot-request` (see `portico_sdk::schedule`).
+            let mut input = input;
+            wit_day_spans(&mut input);
             let request: schedule::Request = parse(plugin.kind, input)?;
             let done = runtime.calculate(plugin, &call, &request).await;
             (done.result.map(|slots| json!(slots)), done.report)
@@ -105,6 +107,21 @@ pub async fn execute(
             )
         }
     })
+}
+
+/// A day as the WIT's `local-day` has it (`start` and `end` beside the date) becomes the
+/// request's (`span: {start, end}`), so `plugin run` takes either shape.
+fn wit_day_spans(input: &mut Value) {
+    let Some(days) = input.get_mut("days").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for day in days.iter_mut().filter_map(Value::as_object_mut) {
+        if !day.contains_key("span")
+            && let (Some(start), Some(end)) = (day.remove("start"), day.remove("end"))
+        {
+            day.insert("span".into(), json!({"start": start, "end": end}));
+        }
+    }
 }
 
 /// A page for a theme to render.
@@ -331,6 +348,14 @@ mod tests {
             error.contains("tracking, booking, sign_in, tickets, not_found, unavailable"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_day_comes_with_a_span_or_as_the_wits_start_and_end() {
+        let mut input = json!({"days": [{"date": "2027-01-04", "start": 1, "end": 2}]});
+        wit_day_spans(&mut input);
+        assert_eq!(input["days"][0]["span"], json!({"start": 1, "end": 2}));
+        assert!(input["days"][0].get("start").is_none());
     }
 
     #[test]

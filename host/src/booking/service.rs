@@ -352,11 +352,14 @@ async fn calculate(
         Ok(windows) => Ok(Ok(windows)),
         Err(error) => {
             tracing::warn!(%tenant, install, error = %error, "slot calculator failed; no windows offered");
+            // The request is `portico plugin run`'s input for a calculator, for replay.
+            let input = serde_json::to_value(request).ok();
             if let Err(e) = runs::record(
                 &state.db.pool,
                 runnable.subject(tenant),
                 &done.report,
                 Some(&error),
+                input.as_ref(),
             )
             .await
             {

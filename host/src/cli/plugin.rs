@@ -13,8 +13,8 @@ use crate::config::Config;
 use crate::plugins::input;
 use crate::plugins::manifest::{self, Manifest};
 use crate::plugins::outbound::{Grants, Outbound, OutboundPolicy};
-use crate::plugins::runtime::{Allocation, Call, Runtime};
-use crate::plugins::{PluginKind, Plugins};
+use crate::plugins::runtime::{Allocation, Call, LoadedPlugin, RunReport, Runtime};
+use crate::plugins::{PluginError, PluginKind, Plugins};
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
@@ -41,6 +41,9 @@ pub enum PluginCommand {
     /// Upload a package to a Portico host's catalogue (platform-admin token), and with
     /// --install, install (or upgrade) it in a tenant.
     Publish(PublishArgs),
+    /// Fetch a failed production run's kept input from a host and run it against a local build,
+    /// printing the outcome then and now side by side.
+    Replay(ReplayArgs),
 }
 
 #[derive(Args)]
@@ -134,6 +137,41 @@ pub struct PublishArgs {
     /// Approve email sending (with --install).
     #[arg(long, requires = "install")]
     grant_smtp: bool,
+    /// Keep the input of each failed run for `plugin replay` (with --install).
+    #[arg(long, requires = "install")]
+    keep_failed_inputs: bool,
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// The run's id (from the run records: GET /api/v1/tenants/{tenant}/plugin-runs).
+    run: String,
+    /// The new build: a package, or a bare component.
+    plugin: PathBuf,
+    /// The tenant the run belongs to (slug or id).
+    #[arg(long)]
+    tenant: String,
+    /// The host's URL.
+    #[arg(long, env = "PORTICO_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// A token that may read the tenant's plugin runs.
+    #[arg(long, env = "PORTICO_TOKEN")]
+    token: String,
+    /// Secrets, as a JSON object of names to values: a run never keeps the install's.
+    #[arg(long)]
+    secrets: Option<PathBuf>,
+    /// Grant HTTP to this host (repeatable), as the tenant did.
+    #[arg(long = "grant-http")]
+    grant_http: Vec<String>,
+    /// Grant email sending, as the tenant did.
+    #[arg(long)]
+    grant_smtp: bool,
+    /// Local only: allow plain `http://` URLs.
+    #[arg(long)]
+    allow_http: bool,
+    /// Local only: allow loopback and private addresses.
+    #[arg(long)]
+    allow_private_network: bool,
 }
 
 pub async fn run(command: PluginCommand, config: &Config) -> anyhow::Result<()> {
@@ -206,6 +244,7 @@ pub async fn run(command: PluginCommand, config: &Config) -> anyhow::Result<()> 
         }
         PluginCommand::Run(args) => run_plugin(args, config).await,
         PluginCommand::Publish(args) => publish(args).await,
+        PluginCommand::Replay(args) => replay(args, config).await,
     }
 }
 
@@ -308,18 +347,55 @@ async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
         }
     }
     let input = read_json(&args.input, "the input")?;
-    let secrets: Vec<(String, String)> = read_secrets(args.secrets.as_ref())?.into_iter().collect();
-    let limits = Plugins::limits_for(config, kind);
-    let plugin_config = plugin_config.to_string();
-    let call = Call {
-        limits: &limits,
+    let secrets = read_secrets(args.secrets.as_ref())?;
+    let local = Local {
+        runtime: &runtime,
+        config,
         grants,
-        config: &plugin_config,
-        secrets: &secrets,
-        idempotency_key: "portico-plugin-run",
-        tenant: "",
+        secrets,
     };
-    let (result, report) = input::execute(&runtime, &plugin, call, input).await?;
+    let (result, report) = local.execute(&plugin, &plugin_config, input).await?;
+    report_on_stderr(&report);
+    match result {
+        Ok(output) => {
+            println!("{}", serde_json::to_string_pretty(&output)?);
+            Ok(())
+        }
+        Err(e) => anyhow::bail!("{} ({})", e, e.code()),
+    }
+}
+
+/// A run on this machine, as production would make it.
+struct Local<'a> {
+    runtime: &'a Runtime,
+    config: &'a Config,
+    grants: Grants,
+    secrets: BTreeMap<String, String>,
+}
+
+impl Local<'_> {
+    async fn execute(
+        self,
+        plugin: &LoadedPlugin,
+        plugin_config: &Value,
+        input: Value,
+    ) -> anyhow::Result<(Result<Value, PluginError>, RunReport)> {
+        let limits = Plugins::limits_for(self.config, plugin.kind);
+        let plugin_config = plugin_config.to_string();
+        let secrets: Vec<(String, String)> = self.secrets.into_iter().collect();
+        let call = Call {
+            limits: &limits,
+            grants: self.grants,
+            config: &plugin_config,
+            secrets: &secrets,
+            idempotency_key: "portico-plugin-run",
+            tenant: "",
+        };
+        Ok(input::execute(self.runtime, plugin, call, input).await?)
+    }
+}
+
+fn report_on_stderr(report: &RunReport) {
     for line in &report.logs {
         eprintln!("log {}: {}", line.level, line.message);
     }
@@ -328,13 +404,84 @@ async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
         report.duration_us,
         report.fuel_used.map_or("n/a".into(), |f| f.to_string())
     );
-    match result {
-        Ok(output) => {
-            println!("{}", serde_json::to_string_pretty(&output)?);
-            Ok(())
-        }
-        Err(e) => anyhow::bail!("{} ({})", e, e.code()),
+}
+
+/// What `plugin replay` reads of a kept run.
+#[derive(serde::Deserialize)]
+struct KeptRun {
+    run: KeptRunRecord,
+    input: Value,
+    config: Value,
+}
+
+#[derive(serde::Deserialize)]
+struct KeptRunRecord {
+    plugin_id: String,
+    version: String,
+    kind: String,
+    outcome: String,
+    message: Option<String>,
+    at: String,
+}
+
+async fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<()> {
+    let url = format!(
+        "{}/api/v1/tenants/{}/plugin-runs/{}/replay",
+        args.url.trim_end_matches('/'),
+        args.tenant,
+        args.run
+    );
+    let (status, body) = call_api(
+        reqwest::Client::new().get(url).bearer_auth(&args.token),
+        "fetching the run",
+    )
+    .await?;
+    anyhow::ensure!(
+        status.is_success(),
+        "fetching the run failed ({status}): {}",
+        body["message"].as_str().unwrap_or("no message")
+    );
+    let kept: KeptRun = serde_json::from_value(body).context("the host's answer")?;
+    let kind = parse_kind(&kept.run.kind)?;
+    let bytes = read_bytes(&args.plugin)?;
+    if let Ok((manifest, _)) = manifest::unpack(&bytes)
+        && manifest.id != kept.run.plugin_id
+    {
+        eprintln!(
+            "note: the run was of {}, this package is {}",
+            kept.run.plugin_id, manifest.id
+        );
     }
+    let runtime = sandbox(config, args.allow_http, args.allow_private_network)?;
+    let plugin = runtime.load(kind, &bytes)?;
+    let local = Local {
+        runtime: &runtime,
+        config,
+        grants: Grants {
+            http_hosts: args.grant_http,
+            smtp: args.grant_smtp,
+        },
+        secrets: read_secrets(args.secrets.as_ref())?,
+    };
+    let (result, report) = local.execute(&plugin, &kept.config, kept.input).await?;
+    report_on_stderr(&report);
+    println!(
+        "run {} of {} {} ({}), at {}",
+        args.run, kept.run.plugin_id, kept.run.version, kept.run.kind, kept.run.at
+    );
+    println!(
+        "then: {}{}",
+        kept.run.outcome,
+        kept.run
+            .message
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default()
+    );
+    match result {
+        Ok(output) => println!("now:  ok: {output}"),
+        Err(e) => println!("now:  {}: {e}", e.code()),
+    }
+    Ok(())
 }
 
 /// Sends a request to the host's API and returns the JSON answer, or the API's error message.
@@ -396,9 +543,8 @@ async fn publish(args: PublishArgs) -> anyhow::Result<()> {
     let secrets = read_secrets(args.secrets.as_ref())?;
     let grants = json!({"http_hosts": args.grant_http, "smtp": args.grant_smtp});
     // An install of this plugin in the tenant is upgraded; otherwise the plugin is installed.
-    let mut existing = None;
     let mut cursor = String::new();
-    loop {
+    let existing = loop {
         let (status, page) = call_api(
             client
                 .get(&installs)
@@ -413,18 +559,22 @@ async fn publish(args: PublishArgs) -> anyhow::Result<()> {
             page["message"].as_str().unwrap_or("no message")
         );
         let items = page["items"].as_array().cloned().unwrap_or_default();
-        existing = items
+        let found = items
             .iter()
             .find(|i| i["plugin_id"] == manifest.id.as_str())
             .and_then(|i| i["id"].as_str().map(str::to_string));
         match page["next_cursor"].as_str() {
-            Some(next) if existing.is_none() => cursor = next.to_string(),
-            _ => break,
+            Some(next) if found.is_none() => cursor = next.to_string(),
+            _ => break found,
         }
-    }
+    };
     let (status, body) = match &existing {
         Some(id) => {
-            let mut change = json!({"version": manifest.version, "grants": grants});
+            let mut change = json!({
+                "version": manifest.version,
+                "grants": grants,
+                "keep_failed_inputs": args.keep_failed_inputs,
+            });
             if let Some(config) = config {
                 change["config"] = config;
             }
@@ -447,6 +597,7 @@ async fn publish(args: PublishArgs) -> anyhow::Result<()> {
                 "config": config,
                 "grants": grants,
                 "secrets": secrets,
+                "keep_failed_inputs": args.keep_failed_inputs,
             });
             call_api(
                 client.post(&installs).bearer_auth(token).json(&new),

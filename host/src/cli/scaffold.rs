@@ -322,7 +322,7 @@ fn slot_request(sla: bool) -> Request {
                 deadline_minutes: None,
                 visit_minutes: 60,
                 window_minutes: 120,
-                step_minutes: 60,
+                step_minutes: 120,
                 buffer_minutes: 0,
                 capacity: 1,
             })

@@ -88,6 +88,7 @@ async fn install_for(conn: &mut sqlx::AnyConnection, tenant: &TenantId) -> Resul
             grants: to_column(&manifest.capabilities.without_any_host())?,
             secrets: None,
             limits: None,
+            keep_failed_inputs: 0,
             created_at: now,
             updated_at: now,
         };

@@ -167,6 +167,7 @@ pub async fn install(
         version,
         previous_version: None,
         enabled: i64::from(input.enabled),
+        keep_failed_inputs: i64::from(input.keep_failed_inputs),
         config: config.to_string(),
         grants: to_column(&input.grants)?,
         limits: None,
@@ -212,6 +213,7 @@ async fn prepare(
             changes.config = input.config.as_ref().map(Value::to_string);
             changes.grants = input.grants.as_ref().map(to_column).transpose()?;
             changes.enabled = input.enabled.map(i64::from);
+            changes.keep_failed_inputs = input.keep_failed_inputs.map(i64::from);
             if let Some(limits) = &input.limits {
                 caller.require_platform()?;
                 changes.limits = Some(to_column(limits)?);

@@ -90,6 +90,7 @@ pub(super) struct InstallRow {
     pub config: String,
     pub grants: String,
     pub secrets: Option<Vec<u8>>,
+    pub keep_failed_inputs: i64,
     pub limits: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -105,6 +106,9 @@ pub struct Install {
     pub previous_version: Option<String>,
     pub kind: PluginKind,
     pub enabled: bool,
+    /// Whether failed runs keep their input (never secrets) for replay, for
+    /// [`crate::plugins::runs::KEPT_INPUT_DAYS`] days.
+    pub keep_failed_inputs: bool,
     #[schema(value_type = Object)]
     pub config: Value,
     /// Approved capabilities.
@@ -140,6 +144,7 @@ impl InstallRow {
             previous_version: self.previous_version.clone(),
             kind,
             enabled: self.enabled != 0,
+            keep_failed_inputs: self.keep_failed_inputs != 0,
             config: stored(&self.config)?,
             grants: stored(&self.grants)?,
             secrets_set,
@@ -152,6 +157,7 @@ impl InstallRow {
     /// What the audit log keeps: everything but secret values.
     pub fn summary(&self) -> Value {
         json!({"plugin_id": self.plugin_id, "version": self.version, "enabled": self.enabled != 0,
+               "keep_failed_inputs": self.keep_failed_inputs != 0,
                "config": serde_json::from_str::<Value>(&self.config).unwrap_or_default(),
                "grants": serde_json::from_str::<Value>(&self.grants).unwrap_or_default()})
     }
@@ -174,6 +180,10 @@ pub struct NewInstall {
     pub secrets: BTreeMap<String, String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Keep the input of each failed run (never secrets) for replay; off by default, since
+    /// inputs may hold personal data.
+    #[serde(default)]
+    pub keep_failed_inputs: bool,
 }
 
 fn yes() -> bool {
@@ -192,6 +202,8 @@ pub struct ChangeInstall {
     /// Secrets to set; a `null` value removes one.
     pub secrets: Option<BTreeMap<String, Option<String>>>,
     pub enabled: Option<bool>,
+    /// Keep the input of each failed run (never secrets) for replay.
+    pub keep_failed_inputs: Option<bool>,
     /// Platform administrators only.
     pub limits: Option<LimitsOverride>,
 }
@@ -202,6 +214,7 @@ pub(super) struct InstallChanges {
     /// The new version and the one it replaces, which becomes the rollback target.
     pub version: Option<(String, String)>,
     pub enabled: Option<i64>,
+    pub keep_failed_inputs: Option<i64>,
     pub config: Option<String>,
     pub grants: Option<String>,
     /// Sealed; `Some(None)` removes every secret.
@@ -219,6 +232,9 @@ impl InstallChanges {
         }
         if let Some(enabled) = self.enabled {
             after.enabled = enabled;
+        }
+        if let Some(keep) = self.keep_failed_inputs {
+            after.keep_failed_inputs = keep;
         }
         if let Some(config) = &self.config {
             after.config = config.clone();
@@ -246,6 +262,8 @@ pub struct RunSubject<'a> {
     pub plugin_id: &'a str,
     pub version: &'a str,
     pub kind: &'a str,
+    /// The install's configuration, when a failed run keeps its input for replay.
+    pub keep_input_with: Option<&'a str>,
 }
 
 #[derive(FromRow)]
@@ -270,7 +288,7 @@ pub struct LogLineView {
 }
 
 /// One invocation.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct Run {
     pub id: String,
     pub install_id: Option<String>,
@@ -287,6 +305,21 @@ pub struct Run {
     pub logs: Vec<LogLineView>,
     #[schema(value_type = String, format = DateTime)]
     pub at: jiff::Timestamp,
+}
+
+/// A failed run with the input it kept: what `portico plugin replay` runs again.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Replay {
+    pub run: Run,
+    /// What the plugin was given, as `portico plugin run` takes it.
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// The install's configuration at the time; secrets are never kept.
+    #[schema(value_type = Object)]
+    pub config: Value,
+    /// When the kept input is forgotten.
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: jiff::Timestamp,
 }
 
 impl From<RunRow> for Run {

@@ -29,6 +29,7 @@ pub struct Runnable {
     grants: Grants,
     config: String,
     secrets: Vec<(String, String)>,
+    keep_failed_inputs: bool,
 }
 
 impl Runnable {
@@ -57,6 +58,7 @@ impl Runnable {
             plugin_id: &self.plugin_id,
             version: &self.version,
             kind: self.kind.as_str(),
+            keep_input_with: self.keep_failed_inputs.then_some(self.config.as_str()),
         }
     }
 }
@@ -121,5 +123,6 @@ pub async fn runnable(state: &AppState, tenant: &TenantId, id: &str) -> Result<R
         plugin_id: row.plugin_id,
         version: row.version,
         config: row.config,
+        keep_failed_inputs: row.keep_failed_inputs != 0,
     })
 }

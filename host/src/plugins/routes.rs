@@ -8,7 +8,8 @@ use portico_plugin_runtime::manifest::MAX_PACKAGE_BYTES;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::model::{
-    ChangeInstall, Install, InvokeRequest, InvokeResult, NewInstall, PluginVersion, Run, RunFilter,
+    ChangeInstall, Install, InvokeRequest, InvokeResult, NewInstall, PluginVersion, Replay, Run,
+    RunFilter,
 };
 use super::{catalogue, installs, runs, store};
 use crate::AppState;
@@ -189,6 +190,19 @@ async fn list_runs(
     Ok(Json(Page::from_rows(items, limit, |r| &r.id)))
 }
 
+/// A failed run with the input it kept, for `portico plugin replay`: 404 when it kept none.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/plugin-runs/{run}/replay", tag = "plugins",
+    params(("tenant" = String, Path, description = "Tenant id or slug"),
+           ("run" = String, Path, description = "Run id")),
+    responses((status = 200, body = Replay), (status = 404, body = ErrorBody)))]
+async fn replay(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, run)): Path<(String, String)>,
+) -> Result<Json<Replay>> {
+    Ok(Json(runs::replay(&state, &scope.tenant.id, &run).await?))
+}
+
 /// The catalogue, for every signed-in caller; publishing is for platform administrators.
 pub fn platform_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -205,4 +219,5 @@ pub fn tenant_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rollback))
         .routes(routes!(invoke))
         .routes(routes!(list_runs))
+        .routes(routes!(replay))
 }

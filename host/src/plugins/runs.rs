@@ -5,19 +5,25 @@ use portico_plugin_runtime::PluginError;
 use portico_plugin_runtime::input;
 use portico_plugin_runtime::runtime::RunReport;
 
-use super::model::{InvokeRequest, InvokeResult, LogLineView, RunRow, RunSubject};
+use super::model::{InvokeRequest, InvokeResult, LogLineView, Replay, Run, RunRow, RunSubject};
 use super::{prepared, store};
 use crate::AppState;
 use crate::db::{self, Pool};
 use crate::error::{Error, Result};
 use crate::types::TenantId;
 
-/// Records an invocation; returns the record's id.
+/// Days a failed run's input is kept for replay, where its install keeps them.
+pub const KEPT_INPUT_DAYS: i64 = 7;
+
+/// Records an invocation; returns the record's id. `input` is what the plugin was given, as
+/// `portico plugin run` takes it: a failed run keeps it (with the install's configuration, never
+/// its secrets) for [`KEPT_INPUT_DAYS`] where the install asks for that.
 pub async fn record(
     pool: &Pool,
     subject: RunSubject<'_>,
     report: &RunReport,
     error: Option<&PluginError>,
+    input: Option<&serde_json::Value>,
 ) -> Result<String> {
     let run = RunRow {
         id: db::new_id(),
@@ -32,8 +38,47 @@ pub async fn record(
         logs: serde_json::to_string(&report.logs).unwrap_or_else(|_| "[]".into()),
         created_at: db::now_ms(),
     };
-    store::insert_run(pool, subject.tenant, &run).await?;
+    let input = input
+        .filter(|_| error.is_some())
+        .zip(subject.keep_input_with)
+        .map(|(input, config)| (input.to_string(), config));
+    let kept = input.as_ref().map(|(input, config)| {
+        (
+            input.as_str(),
+            *config,
+            run.created_at + KEPT_INPUT_DAYS * DAY_MS,
+        )
+    });
+    store::insert_run(pool, subject.tenant, &run, kept).await?;
+    if kept.is_some() {
+        store::forget_expired_inputs(pool, subject.tenant, run.created_at).await?;
+    }
     Ok(run.id)
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A failed run with the input it kept, for `portico plugin replay`; `no_replay` when the run
+/// kept none (its install does not keep inputs, it succeeded, or its time is up).
+pub async fn replay(state: &AppState, tenant: &TenantId, run: &str) -> Result<Replay> {
+    let Some((row, input, config, expires_at)) =
+        store::replay_of(&state.db.pool, tenant, run, db::now_ms()).await?
+    else {
+        return Err(Error::NotFound(
+            "no run with a kept input: the run succeeded, its install does not keep failed \
+             inputs (keep_failed_inputs), or its input has expired"
+                .into(),
+        ));
+    };
+    let parse = |text: &str| {
+        serde_json::from_str(text).map_err(|e| Error::Internal(anyhow::anyhow!("kept input: {e}")))
+    };
+    Ok(Replay {
+        input: parse(&input)?,
+        config: parse(&config)?,
+        expires_at: db::timestamp(expires_at),
+        run: Run::from(row),
+    })
 }
 
 /// Runs one of the tenant's installs once on the given input, under its production limits, and
@@ -46,16 +91,24 @@ pub async fn invoke(
 ) -> Result<InvokeResult> {
     let runnable = prepared::runnable(state, tenant, id).await?;
     let key = request.idempotency_key.unwrap_or_else(db::new_id);
+    let input = request.input;
     let (result, report) = input::execute(
         &state.plugins.runtime,
         &runnable.plugin,
         runnable.call(&key),
-        request.input,
+        input.clone(),
     )
     .await
     .map_err(|e| Error::invalid("invalid_input", e.0))?;
     let subject = runnable.subject(tenant);
-    let run_id = record(&state.db.pool, subject, &report, result.as_ref().err()).await?;
+    let run_id = record(
+        &state.db.pool,
+        subject,
+        &report,
+        result.as_ref().err(),
+        Some(&input),
+    )
+    .await?;
     let (outcome, message, output) = match result {
         Ok(output) => ("ok".to_string(), None, Some(output)),
         Err(e) => (e.code().to_string(), Some(e.to_string()), None),
@@ -106,14 +159,15 @@ pub async fn deliver(
         &state.plugins.runtime,
         &runnable.plugin,
         runnable.call(idempotency_key),
-        message,
+        message.clone(),
     )
     .await
     .map_err(|e| Error::invalid("invalid_input", e.0))?;
     let subject = runnable.subject(tenant);
     // The message may be out: failing to keep the run record must not make it a failure that
     // sends the message again.
-    if let Err(e) = record(&state.db.pool, subject, &report, result.as_ref().err()).await {
+    let failure = result.as_ref().err();
+    if let Err(e) = record(&state.db.pool, subject, &report, failure, Some(&message)).await {
         tracing::warn!(install = %install_id, error = ?e, "recording a channel run failed");
     }
     Ok(match result {

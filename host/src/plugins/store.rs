@@ -116,7 +116,7 @@ pub(super) async fn insert_package(
 
 // plugin_installs: a tenant's installs.
 
-const INSTALL_COLUMNS: &str = "id, plugin_id, version, previous_version, enabled, config, grants, secrets, limits, created_at, updated_at";
+const INSTALL_COLUMNS: &str = "id, plugin_id, version, previous_version, enabled, config, grants, secrets, limits, keep_failed_inputs, created_at, updated_at";
 
 /// One install of the tenant, or not found.
 pub(super) async fn find(pool: &Pool, tenant: &TenantId, id: &str) -> Result<InstallRow> {
@@ -197,8 +197,8 @@ pub(super) async fn insert(
 ) -> Result<()> {
     let inserted = sqlx::query(
         "INSERT INTO plugin_installs (id, tenant_id, plugin_id, version, previous_version, enabled, config, grants,
-           secrets, limits, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+           secrets, limits, keep_failed_inputs, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&row.id)
     .bind(tenant)
@@ -210,6 +210,7 @@ pub(super) async fn insert(
     .bind(&row.grants)
     .bind(row.secrets.clone())
     .bind(&row.limits)
+    .bind(row.keep_failed_inputs)
     .bind(row.created_at)
     .bind(row.updated_at)
     .execute(conn)
@@ -243,6 +244,9 @@ pub(super) async fn update(
     }
     if let Some(enabled) = changes.enabled {
         sql.push(", enabled = ").push_bind(enabled);
+    }
+    if let Some(keep) = changes.keep_failed_inputs {
+        sql.push(", keep_failed_inputs = ").push_bind(keep);
     }
     if let Some(config) = &changes.config {
         sql.push(", config = ").push_bind(config.as_str());
@@ -279,11 +283,17 @@ pub async fn delete(conn: &mut AnyConnection, tenant: &TenantId, id: &str) -> Re
 
 // plugin_runs: a tenant's run records.
 
-/// Stores a run record.
-pub(super) async fn insert_run(pool: &Pool, tenant: &TenantId, run: &RunRow) -> Result<()> {
+/// Stores a run record, with the input kept for replay (input, configuration, until when).
+pub(super) async fn insert_run(
+    pool: &Pool,
+    tenant: &TenantId,
+    run: &RunRow,
+    kept: Option<(&str, &str, i64)>,
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO plugin_runs (id, tenant_id, install_id, plugin_id, version, kind, outcome, message, duration_us, fuel_used, logs, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO plugin_runs (id, tenant_id, install_id, plugin_id, version, kind, outcome, message, duration_us, fuel_used, logs, created_at,
+           input, input_config, input_expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&run.id)
     .bind(tenant)
@@ -297,9 +307,54 @@ pub(super) async fn insert_run(pool: &Pool, tenant: &TenantId, run: &RunRow) -> 
     .bind(run.fuel_used)
     .bind(&run.logs)
     .bind(run.created_at)
+    .bind(kept.map(|(input, _, _)| input))
+    .bind(kept.map(|(_, config, _)| config))
+    .bind(kept.map(|(_, _, until)| until))
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Forgets the tenant's kept inputs whose time is up.
+pub(super) async fn forget_expired_inputs(pool: &Pool, tenant: &TenantId, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE plugin_runs SET input = NULL, input_config = NULL, input_expires_at = NULL
+         WHERE tenant_id = $1 AND input_expires_at < $2",
+    )
+    .bind(tenant)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A run of the tenant with its kept input, if it has one that has not expired at `now`.
+pub(super) async fn replay_of(
+    pool: &Pool,
+    tenant: &TenantId,
+    run: &str,
+    now: i64,
+) -> Result<Option<(RunRow, String, String, i64)>> {
+    #[derive(sqlx::FromRow)]
+    struct Kept {
+        #[sqlx(flatten)]
+        run: RunRow,
+        input: String,
+        input_config: String,
+        input_expires_at: i64,
+    }
+    let kept: Option<Kept> = sqlx::query_as(
+        "SELECT id, install_id, plugin_id, version, kind, outcome, message, duration_us, fuel_used, logs, created_at,
+           input, input_config, input_expires_at
+         FROM plugin_runs
+         WHERE tenant_id = $1 AND id = $2 AND input IS NOT NULL AND input_expires_at >= $3",
+    )
+    .bind(tenant)
+    .bind(run)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    Ok(kept.map(|k| (k.run, k.input, k.input_config, k.input_expires_at)))
 }
 
 /// The tenant's runs in id order, after the cursor `after`, of one plugin when given.

@@ -15,7 +15,7 @@ use super::view::{
 use crate::AppState;
 use crate::http::pages::Pages;
 use crate::plugins::bindings::theme::exports::portico::plugin::pages::{Page, PageKind};
-use crate::plugins::{PluginError, PluginKind, prepared, runs};
+use crate::plugins::{PluginKind, prepared, runs};
 use crate::profiles::Profile;
 use crate::tenants::Tenant;
 
@@ -219,8 +219,13 @@ async fn themed(
         }
         Err(error) => {
             let subject = runnable.subject(&tenant.id);
+            // As `portico plugin run` takes a page, for replay.
+            let input = serde_json::json!({
+                "page": model.page, "language": model.language, "view_model": model,
+            });
+            let report = &invocation.report;
             if let Err(e) =
-                runs::record(&state.db.pool, subject, &invocation.report, Some(&error)).await
+                runs::record(&state.db.pool, subject, report, Some(&error), Some(&input)).await
             {
                 tracing::error!(error = ?e, "recording a theme failure failed");
             }
