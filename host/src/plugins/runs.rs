@@ -58,7 +58,7 @@ pub async fn record(
 
 const DAY_MS: i64 = 86_400_000;
 
-/// A failed run with the input it kept, for `portico plugin replay`; `no_replay` when the run
+/// A failed run with the input it kept, for `portico plugin replay`; not found when the run
 /// kept none (its install does not keep inputs, it succeeded, or its time is up).
 pub async fn replay(state: &AppState, tenant: &TenantId, run: &str) -> Result<Replay> {
     let Some((row, input, config, expires_at)) =
@@ -66,8 +66,7 @@ pub async fn replay(state: &AppState, tenant: &TenantId, run: &str) -> Result<Re
     else {
         return Err(Error::NotFound(
             "no run with a kept input: the run succeeded, its install does not keep failed \
-             inputs (keep_failed_inputs), or its input has expired"
-                .into(),
+             inputs (keep_failed_inputs), or its input has expired",
         ));
     };
     let parse = |text: &str| {
