@@ -50,30 +50,28 @@ pub fn error(message: &str) {
     write(Level::Error, message);
 }
 
+/// A sink writing to one WIT version's `log` import.
+macro_rules! sink {
+    ($log:path) => {
+        |level, message| {
+            use $log as log;
+            let level = match level {
+                Level::Debug => log::Level::Debug,
+                Level::Info => log::Level::Info,
+                Level::Warn => log::Level::Warn,
+                Level::Error => log::Level::Error,
+            };
+            log::write(level, message);
+        }
+    };
+}
+
 #[doc(hidden)]
 pub fn __use_plugin_0_1_0() {
-    let _ = SINK.set(|level, message| {
-        use crate::bindings::channel::portico::plugin::log;
-        let level = match level {
-            Level::Debug => log::Level::Debug,
-            Level::Info => log::Level::Info,
-            Level::Warn => log::Level::Warn,
-            Level::Error => log::Level::Error,
-        };
-        log::write(level, message);
-    });
+    let _ = SINK.set(sink!(crate::bindings::channel::portico::plugin::log));
 }
 
 #[doc(hidden)]
 pub fn __use_plugin_0_2_0() {
-    let _ = SINK.set(|level, message| {
-        use crate::bindings::slots::portico::plugin::log;
-        let level = match level {
-            Level::Debug => log::Level::Debug,
-            Level::Info => log::Level::Info,
-            Level::Warn => log::Level::Warn,
-            Level::Error => log::Level::Error,
-        };
-        log::write(level, message);
-    });
+    let _ = SINK.set(sink!(crate::bindings::slots::portico::plugin::log));
 }

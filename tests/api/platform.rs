@@ -252,6 +252,17 @@ async fn openapi_documents_every_api_route(app: TestApp) {
         )
         .await;
     assert_eq!(token.status, 422, "{}", token.text);
+    // A body is an object: an array of a struct's fields is not one.
+    let array = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/tenants/{tenant}/me/tokens"),
+            Some(&admin),
+            Some(&json!(["ci", 30])),
+            &[],
+        )
+        .await;
+    assert_eq!(array.status, 422, "{}", array.text);
     // Every documented operation answers (no documented route is missing from the router).
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {

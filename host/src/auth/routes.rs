@@ -162,6 +162,7 @@ async fn delete_user(
 #[serde(deny_unknown_fields)]
 pub struct NewRoleAssignment {
     pub user_id: String,
+    #[schema(value_type = crate::types::RoleName)]
     pub role: String,
 }
 

@@ -373,6 +373,39 @@ pub struct PreviewRequest {
 #[serde(deny_unknown_fields)]
 pub struct TestSendRequest {
     pub ticket_id: String,
-    /// The email address or mobile number that receives every step's message instead.
+    /// The email address or mobile number (E.164) that receives every step's message instead.
+    #[schema(value_type = TestRecipient)]
     pub to: String,
+}
+
+/// An email address, or a mobile number in E.164 form, as the API documents a test recipient.
+pub struct TestRecipient;
+
+impl utoipa::PartialSchema for TestRecipient {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^\\+[1-9][0-9]{7,14}$"))
+                    .description(Some(
+                        "A mobile number in E.164 form, valid in its country's numbering plan.",
+                    )),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TestRecipient {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("TestRecipient")
+    }
 }

@@ -90,7 +90,15 @@ pub struct RunArgs {
     /// The tenant configuration, as JSON, checked against the manifest's `config_schema`.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Secrets, as a JSON object of names to values.
+    #[command(flatten)]
+    local: LocalFlags,
+}
+
+/// What a local run is given besides its input and configuration: secrets, the tenant's
+/// grants, and what the operator of a host would open.
+#[derive(Args)]
+pub struct LocalFlags {
+    /// Secrets, as a JSON object of names to values (a run record never keeps the install's).
     #[arg(long)]
     secrets: Option<PathBuf>,
     /// Grant HTTP to this host (repeatable), as a tenant would; within the manifest's
@@ -107,6 +115,15 @@ pub struct RunArgs {
     /// operator's `plugins_allow_private_network` does.
     #[arg(long)]
     allow_private_network: bool,
+}
+
+impl LocalFlags {
+    fn grants(&self) -> Grants {
+        Grants {
+            http_hosts: self.grant_http.clone(),
+            smtp: self.grant_smtp,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -157,21 +174,8 @@ pub struct ReplayArgs {
     /// A token that may read the tenant's plugin runs.
     #[arg(long, env = "PORTICO_TOKEN")]
     token: String,
-    /// Secrets, as a JSON object of names to values: a run never keeps the install's.
-    #[arg(long)]
-    secrets: Option<PathBuf>,
-    /// Grant HTTP to this host (repeatable), as the tenant did.
-    #[arg(long = "grant-http")]
-    grant_http: Vec<String>,
-    /// Grant email sending, as the tenant did.
-    #[arg(long)]
-    grant_smtp: bool,
-    /// Local only: allow plain `http://` URLs.
-    #[arg(long)]
-    allow_http: bool,
-    /// Local only: allow loopback and private addresses.
-    #[arg(long)]
-    allow_private_network: bool,
+    #[command(flatten)]
+    local: LocalFlags,
 }
 
 pub async fn run(command: PluginCommand, config: &Config) -> anyhow::Result<()> {
@@ -288,7 +292,11 @@ fn sandbox(config: &Config, allow_http: bool, allow_private: bool) -> anyhow::Re
 
 async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
     let bytes = read_bytes(&args.plugin)?;
-    let runtime = sandbox(config, args.allow_http, args.allow_private_network)?;
+    let runtime = sandbox(
+        config,
+        args.local.allow_http,
+        args.local.allow_private_network,
+    )?;
     // A package carries its manifest; a bare component takes --manifest, or the one beside it.
     let manifest: Option<Manifest> = match manifest::unpack(&bytes) {
         Ok((manifest, _)) => Some(manifest),
@@ -322,10 +330,7 @@ async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
         Some(path) => read_json(path, "the configuration")?,
         None => json!({}),
     };
-    let grants = Grants {
-        http_hosts: args.grant_http,
-        smtp: args.grant_smtp,
-    };
+    let grants = args.local.grants();
     match &manifest {
         Some(manifest) => {
             anyhow::ensure!(
@@ -347,7 +352,7 @@ async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
         }
     }
     let input = read_json(&args.input, "the input")?;
-    let secrets = read_secrets(args.secrets.as_ref())?;
+    let secrets = read_secrets(args.local.secrets.as_ref())?;
     let local = Local {
         runtime: &runtime,
         config,
@@ -452,16 +457,17 @@ async fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<()> {
             kept.run.plugin_id, manifest.id
         );
     }
-    let runtime = sandbox(config, args.allow_http, args.allow_private_network)?;
+    let runtime = sandbox(
+        config,
+        args.local.allow_http,
+        args.local.allow_private_network,
+    )?;
     let plugin = runtime.load(kind, &bytes)?;
     let local = Local {
         runtime: &runtime,
         config,
-        grants: Grants {
-            http_hosts: args.grant_http,
-            smtp: args.grant_smtp,
-        },
-        secrets: read_secrets(args.secrets.as_ref())?,
+        grants: args.local.grants(),
+        secrets: read_secrets(args.local.secrets.as_ref())?,
     };
     let (result, report) = local.execute(&plugin, &kept.config, kept.input).await?;
     report_on_stderr(&report);

@@ -32,7 +32,13 @@ async fn list_domains(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddDomain {
-    #[schema(value_type = String, example = "service.example.com")]
+    /// Two or more DNS labels, the last not all digits.
+    #[schema(
+        value_type = String,
+        example = "service.example.com",
+        max_length = 253,
+        pattern = "^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
+    )]
     pub name: DomainName,
 }
 

@@ -23,8 +23,9 @@ impl FromRequestParts<crate::AppState> for ClientAddress {
     }
 }
 
-/// `axum::Json` that rejects with an [`Error`]. A number with no fraction (`277.0`) counts as
-/// the integer it is, as JSON Schema's `integer` says, so a field typed `u32` takes it.
+/// `axum::Json` that rejects with an [`Error`]. The body must be an object, and a number with
+/// no fraction (`277.0`) counts as the integer it is, as JSON Schema's `integer` says, so a field
+/// typed `u32` takes it.
 pub struct Json<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
@@ -33,6 +34,13 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Error> {
         let axum::Json(mut value) =
             axum::Json::<serde_json::Value>::from_request(request, state).await?;
+        // Every body is an object; serde would also fill a struct from an array of its fields.
+        if !value.is_object() {
+            return Err(Error::invalid(
+                "invalid_body",
+                "the body must be a JSON object",
+            ));
+        }
         whole_numbers_as_integers(&mut value);
         serde_path_to_error::deserialize(value)
             .map(Json)

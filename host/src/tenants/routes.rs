@@ -30,7 +30,7 @@ pub struct CreateTenant {
     )]
     pub display_name: String,
     /// Defaults to `UTC`.
-    #[schema(value_type = Option<String>, example = "Europe/Berlin")]
+    #[schema(value_type = Option<TimeZoneName>, example = "Europe/Berlin")]
     pub time_zone: Option<TimeZoneName>,
     /// Defaults to `en`.
     #[schema(value_type = Option<String>, example = "de", pattern = "^(en|de|es)$")]
@@ -117,7 +117,7 @@ pub struct UpdateTenant {
     pub slug: Option<Slug>,
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub display_name: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<TimeZoneName>)]
     pub time_zone: Option<TimeZoneName>,
     #[schema(value_type = Option<String>, pattern = "^(en|de|es)$")]
     pub language: Option<Language>,

@@ -139,9 +139,12 @@ pub(super) struct TicketRow {
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub first_name: String,
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub last_name: String,
     /// Required: the tracking link and notifications go here.
+    #[schema(format = Email)]
     pub email: String,
     pub mobile: Option<String>,
 }

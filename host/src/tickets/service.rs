@@ -53,7 +53,7 @@ fn check_contact(contact: &Contact) -> Result<Contact> {
         ("first_name", &contact.first_name),
         ("last_name", &contact.last_name),
     ] {
-        if value.trim().is_empty() || value.len() > 100 {
+        if value.trim().is_empty() || value.chars().count() > 100 {
             return Err(Error::invalid(
                 "invalid_contact",
                 format!("contact {what} is 1 to 100 characters"),
