@@ -7,6 +7,7 @@
 //! destinations. Connections use only the addresses the guard approved.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
@@ -16,6 +17,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 
 use crate::bindings::v0_1_0::portico::plugin::{http, smtp};
@@ -141,11 +143,17 @@ pub enum OutboundError {
 /// The host's outbound HTTP and SMTP, under the operator's policy.
 pub struct Outbound {
     policy: OutboundPolicy,
+    /// Messages being built and signed on the blocking pool, one per core at most.
+    building: Arc<Semaphore>,
 }
 
 impl Outbound {
     pub fn new(policy: OutboundPolicy) -> Self {
-        Self { policy }
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self {
+            policy,
+            building: Arc::new(Semaphore::new(cores)),
+        }
     }
 
     /// Sends a plugin's request to a granted host, following redirects to granted hosts only.
@@ -336,34 +344,22 @@ impl Outbound {
                 ));
             }
         };
-        let mailbox = |addr: &str| {
-            addr.parse::<Mailbox>()
-                .map_err(|_| smtp::SmtpError::InvalidAddress(addr.to_string()))
-        };
-        let sender = mailbox(from)?;
-        let digest = format!("{:x}", Sha256::digest(key.as_bytes()));
-        let mut builder = Message::builder()
-            .message_id(Some(format!(
-                "<{}@{}>",
-                &digest[..32],
-                sender.email.domain()
-            )))
-            .from(sender)
-            .subject(email.subject);
-        for to in &email.to {
-            builder = builder.to(mailbox(to)?);
-        }
-        if let Some(reply_to) = &email.reply_to {
-            builder = builder.reply_to(mailbox(reply_to)?);
-        }
-        let mut message = match email.html {
-            Some(html) => builder.multipart(MultiPart::alternative_plain_html(email.text, html)),
-            None => builder.header(ContentType::TEXT_PLAIN).body(email.text),
-        }
-        .map_err(|e| smtp::SmtpError::InvalidAddress(e.to_string()))?;
-        if let Some(dkim) = &route.dkim {
-            message.sign(dkim);
-        }
+        // Parsing, encoding and signing grow with the message, and an RSA signature costs a
+        // millisecond or more: done on the blocking pool, a bounded number at a time, so no
+        // plugin holds a runtime thread while its deadline runs.
+        let permit = self
+            .building
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| smtp::SmtpError::Failed("the host is shutting down".into()))?;
+        let (from, key, dkim) = (from.clone(), key.to_string(), route.dkim.clone());
+        let message = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            build_message(&from, email, &key, dkim.as_ref())
+        })
+        .await
+        .map_err(|e| smtp::SmtpError::Failed(format!("building the message failed: {e}")))??;
         if let Some(relay) = &route.relay {
             return self.through_relay(relay, message).await;
         }
@@ -396,6 +392,45 @@ impl Outbound {
                 .map_err(|e| smtp::SmtpError::Failed(e.to_string())),
         }
     }
+}
+
+/// The message a plugin asked for, from `from`, with a Message-ID derived from `key`, signed
+/// when the install has a DKIM key.
+fn build_message(
+    from: &str,
+    email: smtp::Email,
+    key: &str,
+    dkim: Option<&DkimConfig>,
+) -> Result<Message, smtp::SmtpError> {
+    let mailbox = |addr: &str| {
+        addr.parse::<Mailbox>()
+            .map_err(|_| smtp::SmtpError::InvalidAddress(addr.to_string()))
+    };
+    let sender = mailbox(from)?;
+    let digest = format!("{:x}", Sha256::digest(key.as_bytes()));
+    let mut builder = Message::builder()
+        .message_id(Some(format!(
+            "<{}@{}>",
+            &digest[..32],
+            sender.email.domain()
+        )))
+        .from(sender)
+        .subject(email.subject);
+    for to in &email.to {
+        builder = builder.to(mailbox(to)?);
+    }
+    if let Some(reply_to) = &email.reply_to {
+        builder = builder.reply_to(mailbox(reply_to)?);
+    }
+    let mut message = match email.html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(email.text, html)),
+        None => builder.header(ContentType::TEXT_PLAIN).body(email.text),
+    }
+    .map_err(|e| smtp::SmtpError::InvalidAddress(e.to_string()))?;
+    if let Some(dkim) = dkim {
+        message.sign(dkim);
+    }
+    Ok(message)
 }
 
 impl Outbound {
