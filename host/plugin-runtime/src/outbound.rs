@@ -356,7 +356,7 @@ impl Outbound {
         let (from, key, dkim) = (from.clone(), key.to_string(), route.dkim.clone());
         let message = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            build_message(&from, email, &key, dkim.as_ref())
+            build_message(&from, email, &key, dkim.as_deref())
         })
         .await
         .map_err(|e| smtp::SmtpError::Failed(format!("building the message failed: {e}")))??;
@@ -512,7 +512,8 @@ pub struct Relay {
 #[derive(Default)]
 pub struct MailRoute {
     pub relay: Option<Relay>,
-    pub dkim: Option<DkimConfig>,
+    /// Shared with the blocking task that signs.
+    pub dkim: Option<Arc<DkimConfig>>,
 }
 
 impl MailRoute {
@@ -579,11 +580,11 @@ impl MailRoute {
                     secret("dkim_private_key").ok_or("dkim needs the dkim_private_key secret")?;
                 let key = DkimSigningKey::new(&key, algorithm)
                     .map_err(|_| "the dkim_private_key secret is not a key of that algorithm")?;
-                Some(DkimConfig::default_config(
+                Some(Arc::new(DkimConfig::default_config(
                     text(dkim, "selector").ok_or("dkim.selector is missing")?,
                     text(dkim, "domain").ok_or("dkim.domain is missing")?,
                     key,
-                ))
+                )))
             }
             _ => None,
         };
