@@ -110,6 +110,7 @@ impl AppState {
             db::Backend::Sqlite => events::spawn_process_watcher(events.clone()).await?,
         }
         events::spawn_pruner(events.clone(), config.event_retention());
+        plugins::runs::spawn_input_sweeper(db.pool.clone());
         let loaded = plugins.load_catalogue(&db.pool).await?;
         tracing::info!(plugins = loaded, "plugin catalogue compiled");
         let state = Self(Arc::new(Services {

@@ -58,6 +58,6 @@ macro_rules! register_action {
                 )
             }
         }
-        $crate::bindings::action::export!(__PorticoExport);
+        $crate::bindings::action::export!(__PorticoExport with_types_in $crate::bindings::action);
     };
 }

@@ -49,7 +49,9 @@ pub trait Channel {
     ) -> Result<Delivery, DeliveryError>;
 
     /// Refuses a message before delivery, such as one without the address this channel
-    /// needs. Accepts every message by default: a webhook needs no address at all.
+    /// needs. Accepts every message by default, since a webhook needs no address at all. (Earlier
+    /// SDKs refused a message without email or phone by default: a channel that needs an
+    /// address says so here.)
     fn check(message: &Message) -> Result<(), DeliveryError> {
         let _ = message;
         Ok(())
@@ -82,6 +84,6 @@ macro_rules! register_channel {
                 )
             }
         }
-        $crate::bindings::channel::export!(__PorticoExport);
+        $crate::bindings::channel::export!(__PorticoExport with_types_in $crate::bindings::channel);
     };
 }

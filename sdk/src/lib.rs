@@ -87,7 +87,8 @@ pub use serde;
 pub use serde_json::{self, Value as Json};
 
 /// Deserialises the tenant's configuration, which the host has already validated against the
-/// manifest's schema, into a plugin's `Config`. An empty string is an empty object.
+/// manifest's schema, into a plugin's `Config`. An empty string is an empty object. A plugin
+/// without configuration says `type Config = serde::de::IgnoredAny;`.
 #[doc(hidden)]
 pub fn __config<C: serde::de::DeserializeOwned>(config: &str) -> Result<C, String> {
     let text = if config.trim().is_empty() {

@@ -137,6 +137,6 @@ macro_rules! register_slot_calculator {
                 <$plugin as $crate::SlotCalculator>::calculate(request, $crate::__config(&config)?)
             }
         }
-        $crate::bindings::slots::export!(__PorticoExport);
+        $crate::bindings::slots::export!(__PorticoExport with_types_in $crate::bindings::slots);
     };
 }

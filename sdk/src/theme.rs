@@ -121,6 +121,6 @@ macro_rules! register_theme {
                 <$plugin as $crate::Theme>::render(page, $crate::__config(&config)?)
             }
         }
-        $crate::bindings::theme::export!(__PorticoExport);
+        $crate::bindings::theme::export!(__PorticoExport with_types_in $crate::bindings::theme);
     };
 }

@@ -139,9 +139,22 @@ async fn an_author_packs_checks_runs_and_publishes_a_plugin() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The next message the loopback receiver got, within a minute.
+async fn next_post(
+    posts: &mut tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+) -> serde_json::Value {
+    tokio::time::timeout(std::time::Duration::from_secs(60), posts.recv())
+        .await
+        .expect("the receiver got a message within a minute")
+        .expect("the receiver is running")
+}
+
 /// Builds a crate `portico plugin new` wrote, as its README says, into a target directory the
-/// test runs share.
+/// test runs share. It starts from the built-in plugins' lock file, so the SDK's dependencies
+/// are the versions the repository was tested with, not whatever crates.io has newest.
 fn cargo_build(dir: &std::path::Path) {
+    let lock = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/Cargo.lock");
+    std::fs::copy(lock, dir.join("Cargo.lock")).unwrap();
     let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/scaffolds");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
@@ -172,9 +185,9 @@ async fn a_new_plugin_of_every_kind_goes_from_an_empty_folder_to_a_tenant() {
         config.plugins_allow_http = true;
         config.plugins_allow_private_network = true;
     };
-    let Some(app) = TestApp::spawn_with(Backend::Sqlite, local).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(Backend::Sqlite, local)
+        .await
+        .expect("SQLite is always here");
     let (tenant, admin) = app.tenant_with_admin("scaffolds").await;
     let dir = std::env::temp_dir().join(format!("portico-new-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -240,7 +253,7 @@ async fn a_new_plugin_of_every_kind_goes_from_an_empty_folder_to_a_tenant() {
             match kind {
                 "channel" => {
                     assert!(output["delivery"].is_object(), "{out}");
-                    let post = posts.recv().await.unwrap();
+                    let post = next_post(&mut posts).await;
                     assert_eq!(post["subject"], "Your service request 1042");
                 }
                 "slot-calculator" => {
@@ -325,7 +338,7 @@ async fn a_new_plugin_of_every_kind_goes_from_an_empty_folder_to_a_tenant() {
         match kind {
             "channel" => {
                 assert!(output["delivery"].is_object(), "{output}");
-                assert_eq!(posts.recv().await.unwrap()["text"], input["text"]);
+                assert_eq!(next_post(&mut posts).await["text"], input["text"]);
             }
             "slot-calculator" => assert!(!output.as_array().unwrap().is_empty(), "{output}"),
             "theme" => assert!(
@@ -362,12 +375,49 @@ async fn a_new_plugin_of_every_kind_goes_from_an_empty_folder_to_a_tenant() {
             &admin,
         ],
     );
-    assert!(ok, "{err}");
+    assert!(!ok && err.contains("the new build fails too"), "{err}");
     assert!(
         out.contains("then: plugin_failed: ") && out.contains("now:  plugin_failed: "),
         "{out}"
     );
     assert!(out.contains("sign_in.html"), "{out}");
+    // What was kept: the input, with its tracking links and form token redacted.
+    let kept = app
+        .get(
+            &format!("/api/v1/tenants/{tenant}/plugin-runs/{run_id}/replay"),
+            &admin,
+        )
+        .await;
+    assert_eq!(kept.status, 200, "{}", kept.text);
+    assert_eq!(kept.json["input"]["page"], "sign_in");
+    assert_eq!(kept.json["config"]["accent"], "#0b5cad");
+    // A viewer reads everything else, but not what runs kept.
+    let (_, viewer) = app
+        .staff(&tenant, "viewer@scaffolds.example", &["viewer"])
+        .await;
+    let refused = app
+        .get(
+            &format!("/api/v1/tenants/{tenant}/plugin-runs/{run_id}/replay"),
+            &viewer,
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    // An install that stops keeping inputs forgets the ones it kept.
+    let stop = app
+        .patch(
+            &format!("/api/v1/tenants/{tenant}/plugins/{theme_install}"),
+            &admin,
+            json!({"keep_failed_inputs": false}),
+        )
+        .await;
+    assert_eq!(stop.status, 200, "{}", stop.text);
+    let forgotten = app
+        .get(
+            &format!("/api/v1/tenants/{tenant}/plugin-runs/{run_id}/replay"),
+            &admin,
+        )
+        .await;
+    assert_eq!(forgotten.status, 404, "{}", forgotten.text);
     let succeeded = app
         .get(&format!("/api/v1/tenants/{tenant}/plugin-runs"), &admin)
         .await;

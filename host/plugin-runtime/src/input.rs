@@ -116,10 +116,9 @@ fn wit_day_spans(input: &mut Value) {
         return;
     };
     for day in days.iter_mut().filter_map(Value::as_object_mut) {
-        if !day.contains_key("span")
-            && let (Some(start), Some(end)) = (day.remove("start"), day.remove("end"))
-        {
-            day.insert("span".into(), json!({"start": start, "end": end}));
+        if !day.contains_key("span") && day.contains_key("start") && day.contains_key("end") {
+            let span = json!({"start": day.remove("start"), "end": day.remove("end")});
+            day.insert("span".into(), span);
         }
     }
 }

@@ -12,7 +12,7 @@ use super::scaffold;
 use crate::config::Config;
 use crate::plugins::input;
 use crate::plugins::manifest::{self, Manifest};
-use crate::plugins::outbound::{Grants, Outbound, OutboundPolicy};
+use crate::plugins::outbound::{Grants, MailSettings, MailTransport, Outbound, OutboundPolicy};
 use crate::plugins::runtime::{Allocation, Call, LoadedPlugin, RunReport, Runtime};
 use crate::plugins::{PluginError, PluginKind, Plugins};
 
@@ -171,9 +171,12 @@ pub struct ReplayArgs {
     /// The host's URL.
     #[arg(long, env = "PORTICO_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// A token that may read the tenant's plugin runs.
+    /// A token of staff who may change the tenant's plugins (kept inputs hold customers' data).
     #[arg(long, env = "PORTICO_TOKEN")]
     token: String,
+    /// The manifest of a bare component (default: ./portico-plugin.toml, if there is one).
+    #[arg(long)]
+    manifest: Option<PathBuf>,
     #[command(flatten)]
     local: LocalFlags,
 }
@@ -282,10 +285,34 @@ fn read_secrets(path: Option<&PathBuf>) -> anyhow::Result<BTreeMap<String, Strin
 /// The sandbox `plugin check`, `pack` and `run` use: the host's own, with the host's outbound
 /// policy (opened further by `run`'s local-only flags), but no compile cache.
 fn sandbox(config: &Config, allow_http: bool, allow_private: bool) -> anyhow::Result<Runtime> {
+    sandbox_for(config, allow_http, allow_private, config.smtp()?)
+}
+
+/// The sandbox `plugin replay` uses: email goes to `outbox` as files, never to anyone.
+fn sandbox_with_outbox(
+    config: &Config,
+    allow_http: bool,
+    allow_private: bool,
+    outbox: &Path,
+) -> anyhow::Result<Runtime> {
+    let smtp = MailSettings {
+        transport: MailTransport::Directory(outbox.to_path_buf()),
+        from: "replay@portico.invalid".into(),
+    };
+    std::fs::create_dir_all(outbox).with_context(|| format!("creating {}", outbox.display()))?;
+    sandbox_for(config, allow_http, allow_private, Some(smtp))
+}
+
+fn sandbox_for(
+    config: &Config,
+    allow_http: bool,
+    allow_private: bool,
+    smtp: Option<MailSettings>,
+) -> anyhow::Result<Runtime> {
     let policy = OutboundPolicy {
         allow_private: config.plugins_allow_private_network || allow_private,
         allow_http: config.plugins_allow_http || allow_http,
-        smtp: config.smtp()?,
+        smtp,
     };
     Runtime::new(None, Outbound::new(policy), Allocation::Pooling)
 }
@@ -297,23 +324,7 @@ async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
         args.local.allow_http,
         args.local.allow_private_network,
     )?;
-    // A package carries its manifest; a bare component takes --manifest, or the one beside it.
-    let manifest: Option<Manifest> = match manifest::unpack(&bytes) {
-        Ok((manifest, _)) => Some(manifest),
-        Err(_) => {
-            let path = args.manifest.clone().or_else(|| {
-                let beside = PathBuf::from("portico-plugin.toml");
-                beside.exists().then_some(beside)
-            });
-            match path {
-                Some(path) => Some(
-                    Manifest::parse(&read_text(&path)?)
-                        .with_context(|| format!("in {}", path.display()))?,
-                ),
-                None => None,
-            }
-        }
-    };
+    let manifest = manifest_of(&bytes, args.manifest.as_ref())?;
     let kind = match (&manifest, &args.kind) {
         (Some(manifest), Some(kind)) if parse_kind(kind)? != manifest.kind => anyhow::bail!(
             "--kind {kind} contradicts the manifest, which says {}",
@@ -331,26 +342,7 @@ async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
         None => json!({}),
     };
     let grants = args.local.grants();
-    match &manifest {
-        Some(manifest) => {
-            anyhow::ensure!(
-                plugin.wit == manifest.wit,
-                "the manifest says WIT {} but the component was built against {}",
-                manifest.wit,
-                plugin.wit
-            );
-            manifest.check_config(&plugin_config)?;
-            anyhow::ensure!(
-                grants.is_within(&manifest.capabilities),
-                "grants must be among the capabilities the manifest asks for ({}); a tenant \
-                 could not approve these",
-                serde_json::to_string(&manifest.capabilities)?
-            );
-        }
-        None => {
-            eprintln!("note: without a manifest, the configuration is not checked against a schema")
-        }
-    }
+    check_like_production(manifest.as_ref(), &plugin, &plugin_config, &grants)?;
     let input = read_json(&args.input, "the input")?;
     let secrets = read_secrets(args.local.secrets.as_ref())?;
     let local = Local {
@@ -368,6 +360,57 @@ async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
         }
         Err(e) => anyhow::bail!("{} ({})", e, e.code()),
     }
+}
+
+/// The manifest a package carries; for a bare component, the one named, or the one beside it.
+fn manifest_of(bytes: &[u8], named: Option<&PathBuf>) -> anyhow::Result<Option<Manifest>> {
+    if let Ok((manifest, _)) = manifest::unpack(bytes) {
+        return Ok(Some(manifest));
+    }
+    let beside = PathBuf::from("portico-plugin.toml");
+    let path = match named {
+        Some(path) => path.clone(),
+        None if beside.exists() => beside,
+        None => return Ok(None),
+    };
+    let manifest =
+        Manifest::parse(&read_text(&path)?).with_context(|| format!("in {}", path.display()))?;
+    Ok(Some(manifest))
+}
+
+/// What the catalogue and an install check before a plugin runs in production: the WIT version
+/// the manifest names, the configuration against its schema, and grants within its
+/// capabilities.
+fn check_like_production(
+    manifest: Option<&Manifest>,
+    plugin: &LoadedPlugin,
+    plugin_config: &Value,
+    grants: &Grants,
+) -> anyhow::Result<()> {
+    let Some(manifest) = manifest else {
+        eprintln!("note: without a manifest, the configuration is not checked against a schema");
+        return Ok(());
+    };
+    anyhow::ensure!(
+        plugin.kind == manifest.kind,
+        "the component is a {}, but the manifest says {}",
+        plugin.kind.as_str(),
+        manifest.kind.as_str()
+    );
+    anyhow::ensure!(
+        plugin.wit == manifest.wit,
+        "the manifest says WIT {} but the component was built against {}",
+        manifest.wit,
+        plugin.wit
+    );
+    manifest.check_config(plugin_config)?;
+    anyhow::ensure!(
+        grants.is_within(&manifest.capabilities),
+        "grants must be among the capabilities the manifest asks for ({}); a tenant could not \
+         approve these",
+        serde_json::to_string(&manifest.capabilities)?
+    );
+    Ok(())
 }
 
 /// A run on this machine, as production would make it.
@@ -449,24 +492,30 @@ async fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<()> {
     let kept: KeptRun = serde_json::from_value(body).context("the host's answer")?;
     let kind = parse_kind(&kept.run.kind)?;
     let bytes = read_bytes(&args.plugin)?;
-    if let Ok((manifest, _)) = manifest::unpack(&bytes)
+    let manifest = manifest_of(&bytes, args.manifest.as_ref())?;
+    if let Some(manifest) = &manifest
         && manifest.id != kept.run.plugin_id
     {
         eprintln!(
-            "note: the run was of {}, this package is {}",
+            "note: the run was of {}, this build is {}",
             kept.run.plugin_id, manifest.id
         );
     }
-    let runtime = sandbox(
+    // The kept input names a real customer: whatever a replayed channel sends goes to a folder.
+    let outbox = std::env::temp_dir().join(format!("portico-replay-{}", args.run));
+    let runtime = sandbox_with_outbox(
         config,
         args.local.allow_http,
         args.local.allow_private_network,
+        &outbox,
     )?;
     let plugin = runtime.load(kind, &bytes)?;
+    let grants = args.local.grants();
+    check_like_production(manifest.as_ref(), &plugin, &kept.config, &grants)?;
     let local = Local {
         runtime: &runtime,
         config,
-        grants: args.local.grants(),
+        grants,
         secrets: read_secrets(args.local.secrets.as_ref())?,
     };
     let (result, report) = local.execute(&plugin, &kept.config, kept.input).await?;
@@ -483,11 +532,19 @@ async fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<()> {
             .map(|m| format!(": {m}"))
             .unwrap_or_default()
     );
-    match result {
-        Ok(output) => println!("now:  ok: {output}"),
-        Err(e) => println!("now:  {}: {e}", e.code()),
+    if args.local.grant_smtp {
+        eprintln!("email it sent is in {}", outbox.display());
     }
-    Ok(())
+    match result {
+        Ok(output) => {
+            println!("now:  ok: {output}");
+            Ok(())
+        }
+        Err(e) => {
+            println!("now:  {}: {e}", e.code());
+            anyhow::bail!("the new build fails too ({})", e.code())
+        }
+    }
 }
 
 /// Sends a request to the host's API and returns the JSON answer, or the API's error message.
@@ -507,6 +564,7 @@ async fn call_api(
 async fn publish(args: PublishArgs) -> anyhow::Result<()> {
     let bytes = read_bytes(&args.package)?;
     let (manifest, _) = manifest::unpack(&bytes)?;
+    let sha256 = crate::types::sha256_hex(&bytes);
     let base = args.url.trim_end_matches('/');
     let client = reqwest::Client::new();
     let (status, body) = call_api(
@@ -519,6 +577,26 @@ async fn publish(args: PublishArgs) -> anyhow::Result<()> {
     )
     .await?;
     let already = status == reqwest::StatusCode::CONFLICT && body["code"] == "version_exists";
+    if already && args.install.is_some() {
+        // Installing "that version" must not install another package than this one.
+        let (_, published) = call_api(
+            client
+                .get(format!(
+                    "{base}/api/v1/plugins/{}/versions/{}",
+                    manifest.id, manifest.version
+                ))
+                .bearer_auth(&args.token),
+            "reading the published version",
+        )
+        .await?;
+        anyhow::ensure!(
+            published["sha256"].as_str() == Some(sha256.as_str()),
+            "{} {} is already published, from another package; versions are immutable: raise \
+             the version in portico-plugin.toml",
+            manifest.id,
+            manifest.version
+        );
+    }
     anyhow::ensure!(
         status.is_success() || (already && args.install.is_some()),
         "publishing failed ({status}): {}",
@@ -547,7 +625,9 @@ async fn publish(args: PublishArgs) -> anyhow::Result<()> {
         None => None,
     };
     let secrets = read_secrets(args.secrets.as_ref())?;
-    let grants = json!({"http_hosts": args.grant_http, "smtp": args.grant_smtp});
+    // An upgrade changes only what the flags name: the tenant's approvals stay as they are.
+    let grants = (!args.grant_http.is_empty() || args.grant_smtp)
+        .then(|| json!({"http_hosts": args.grant_http, "smtp": args.grant_smtp}));
     // An install of this plugin in the tenant is upgraded; otherwise the plugin is installed.
     let mut cursor = String::new();
     let existing = loop {
@@ -576,11 +656,13 @@ async fn publish(args: PublishArgs) -> anyhow::Result<()> {
     };
     let (status, body) = match &existing {
         Some(id) => {
-            let mut change = json!({
-                "version": manifest.version,
-                "grants": grants,
-                "keep_failed_inputs": args.keep_failed_inputs,
-            });
+            let mut change = json!({"version": manifest.version});
+            if let Some(grants) = grants {
+                change["grants"] = grants;
+            }
+            if args.keep_failed_inputs {
+                change["keep_failed_inputs"] = json!(true);
+            }
             if let Some(config) = config {
                 change["config"] = config;
             }
@@ -601,7 +683,7 @@ async fn publish(args: PublishArgs) -> anyhow::Result<()> {
                 "plugin_id": manifest.id,
                 "version": manifest.version,
                 "config": config,
-                "grants": grants,
+                "grants": grants.unwrap_or_else(|| json!({})),
                 "secrets": secrets,
                 "keep_failed_inputs": args.keep_failed_inputs,
             });

@@ -16,7 +16,7 @@ use crate::AppState;
 use crate::error::{Error, ErrorBody, Result};
 use crate::http::extract::{Json, Path, Query};
 use crate::http::guard::Scope;
-use crate::types::{Caller, Page, PageParams};
+use crate::types::{Caller, Page, PageParams, Principal};
 
 /// Publishes a package (the body, as `application/octet-stream`): the manifest is checked, the
 /// component is compiled and checked against its world, and the version becomes immutable.
@@ -191,15 +191,30 @@ async fn list_runs(
 }
 
 /// A failed run with the input it kept, for `portico plugin replay`: 404 when it kept none.
+/// Kept inputs hold customers' data, so only staff who may change the tenant's installs read
+/// them (403 for others, such as viewers).
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/plugin-runs/{run}/replay", tag = "plugins",
     params(("tenant" = String, Path, description = "Tenant id or slug"),
            ("run" = String, Path, description = "Run id")),
-    responses((status = 200, body = Replay), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Replay), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 async fn replay(
     State(state): State<AppState>,
     scope: Scope,
     Path((_, run)): Path<(String, String)>,
 ) -> Result<Json<Replay>> {
+    if let Principal::Staff { user_id, .. } = &scope.caller.principal {
+        let route = "/api/v1/tenants/{tenant}/plugins/{install}";
+        if !state
+            .authz
+            .is_allowed(&scope.tenant.id, user_id, route, "PATCH")
+            .await
+        {
+            return Err(Error::Forbidden(
+                "kept inputs are for staff who may change the tenant's plugins",
+            ));
+        }
+    }
     Ok(Json(runs::replay(&state, &scope.tenant.id, &run).await?))
 }
 

@@ -15,15 +15,16 @@ use crate::types::TenantId;
 /// Days a failed run's input is kept for replay, where its install keeps them.
 pub const KEPT_INPUT_DAYS: i64 = 7;
 
-/// Records an invocation; returns the record's id. `input` is what the plugin was given, as
-/// `portico plugin run` takes it: a failed run keeps it (with the install's configuration, never
-/// its secrets) for [`KEPT_INPUT_DAYS`] where the install asks for that.
+/// Records an invocation; returns the record's id. `failed_input`, given only for a run that
+/// failed, is what the plugin was given, as `portico plugin run` takes it: the run keeps it (with
+/// the install's configuration, never its secrets, and with tracking links and form tokens
+/// redacted) for [`KEPT_INPUT_DAYS`] where the install asks for that.
 pub async fn record(
     pool: &Pool,
     subject: RunSubject<'_>,
     report: &RunReport,
     error: Option<&PluginError>,
-    input: Option<&serde_json::Value>,
+    failed_input: Option<&serde_json::Value>,
 ) -> Result<String> {
     let run = RunRow {
         id: db::new_id(),
@@ -38,10 +39,13 @@ pub async fn record(
         logs: serde_json::to_string(&report.logs).unwrap_or_else(|_| "[]".into()),
         created_at: db::now_ms(),
     };
-    let input = input
-        .filter(|_| error.is_some())
+    let input = failed_input
         .zip(subject.keep_input_with)
-        .map(|(input, config)| (input.to_string(), config));
+        .map(|(input, config)| {
+            let mut input = input.clone();
+            redact_credentials(&mut input);
+            (input.to_string(), config)
+        });
     let kept = input.as_ref().map(|(input, config)| {
         (
             input.as_str(),
@@ -50,14 +54,61 @@ pub async fn record(
         )
     });
     store::insert_run(pool, subject.tenant, &run, kept).await?;
-    if kept.is_some() {
-        store::forget_expired_inputs(pool, subject.tenant, run.created_at).await?;
-    }
     Ok(run.id)
 }
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Tracking links (`/t/<token>`) and form tokens open a customer's portal: a kept input holds
+/// neither. Links keep their shape (`/t/redacted`), so a theme still renders them.
+fn redact_credentials(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) if text.contains("/t/") => {
+            let mut out = String::with_capacity(text.len());
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find("/t/") {
+                out.push_str(&rest[..at + 3]);
+                rest = &rest[at + 3..];
+                let token_end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                    .unwrap_or(rest.len());
+                if token_end > 0 {
+                    out.push_str("redacted");
+                }
+                rest = &rest[token_end..];
+            }
+            out.push_str(rest);
+            *text = out;
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_credentials),
+        serde_json::Value::Object(fields) => {
+            for (name, field) in fields.iter_mut() {
+                if name == "csrf_token" {
+                    *field = serde_json::Value::String(String::new());
+                } else {
+                    redact_credentials(field);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Forgets kept inputs whose time is up, in every tenant, once an hour.
+pub fn spawn_input_sweeper(pool: Pool) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            let sweep = store::forget_expired_inputs(&pool, db::now_ms());
+            match db::across_tenants(sweep).await {
+                Ok(0) => {}
+                Ok(forgotten) => tracing::info!(forgotten, "expired plugin inputs forgotten"),
+                Err(e) => tracing::warn!(error = ?e, "forgetting expired plugin inputs failed"),
+            }
+        }
+    });
+}
 /// A failed run with the input it kept, for `portico plugin replay`; not found when the run
 /// kept none (its install does not keep inputs, it succeeded, or its time is up).
 pub async fn replay(state: &AppState, tenant: &TenantId, run: &str) -> Result<Replay> {
@@ -100,14 +151,9 @@ pub async fn invoke(
     .await
     .map_err(|e| Error::invalid("invalid_input", e.0))?;
     let subject = runnable.subject(tenant);
-    let run_id = record(
-        &state.db.pool,
-        subject,
-        &report,
-        result.as_ref().err(),
-        Some(&input),
-    )
-    .await?;
+    let failure = result.as_ref().err();
+    let failed_input = failure.map(|_| &input);
+    let run_id = record(&state.db.pool, subject, &report, failure, failed_input).await?;
     let (outcome, message, output) = match result {
         Ok(output) => ("ok".to_string(), None, Some(output)),
         Err(e) => (e.code().to_string(), Some(e.to_string()), None),
@@ -165,8 +211,11 @@ pub async fn deliver(
     let subject = runnable.subject(tenant);
     // The message may be out: failing to keep the run record must not make it a failure that
     // sends the message again.
+    // A channel's own refusal (`delivery_error`) is a failure worth replaying too.
     let failure = result.as_ref().err();
-    if let Err(e) = record(&state.db.pool, subject, &report, failure, Some(&message)).await {
+    let refused = matches!(&result, Ok(output) if output.get("delivery_error").is_some());
+    let failed_input = (failure.is_some() || refused).then_some(&message);
+    if let Err(e) = record(&state.db.pool, subject, &report, failure, failed_input).await {
         tracing::warn!(install = %install_id, error = ?e, "recording a channel run failed");
     }
     Ok(match result {
@@ -194,4 +243,29 @@ pub async fn deliver(
             message: e.to_string(),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_inputs_hold_no_tracking_tokens_or_form_tokens() {
+        let mut input = serde_json::json!({
+            "text": "Follow it: https://p.example/t/AbC-12_x9, or /t/Q2 (twice).",
+            "links": {"page": "/t/AbC-12_x9", "booking": "/t/AbC-12_x9/booking"},
+            "csrf_token": "secret-form-token",
+            "list": ["/t/zz"],
+        });
+        redact_credentials(&mut input);
+        assert_eq!(
+            input,
+            serde_json::json!({
+                "text": "Follow it: https://p.example/t/redacted, or /t/redacted (twice).",
+                "links": {"page": "/t/redacted", "booking": "/t/redacted/booking"},
+                "csrf_token": "",
+                "list": ["/t/redacted"],
+            })
+        );
+    }
 }

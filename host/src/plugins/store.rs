@@ -247,6 +247,9 @@ pub(super) async fn update(
     }
     if let Some(keep) = changes.keep_failed_inputs {
         sql.push(", keep_failed_inputs = ").push_bind(keep);
+        if keep == 0 {
+            forget_inputs_of(&mut *conn, tenant, id).await?;
+        }
     }
     if let Some(config) = &changes.config {
         sql.push(", config = ").push_bind(config.as_str());
@@ -273,6 +276,7 @@ pub(super) async fn update(
 }
 
 pub async fn delete(conn: &mut AnyConnection, tenant: &TenantId, id: &str) -> Result<()> {
+    forget_inputs_of(&mut *conn, tenant, id).await?;
     sqlx::query("DELETE FROM plugin_installs WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(id)
@@ -315,15 +319,32 @@ pub(super) async fn insert_run(
     Ok(())
 }
 
-/// Forgets the tenant's kept inputs whose time is up.
-pub(super) async fn forget_expired_inputs(pool: &Pool, tenant: &TenantId, now: i64) -> Result<()> {
-    sqlx::query(
+/// Forgets kept inputs whose time is up, in every tenant: the platform's sweep. Returns how
+/// many.
+pub(super) async fn forget_expired_inputs(pool: &Pool, now: i64) -> Result<u64> {
+    let done = sqlx::query(
         "UPDATE plugin_runs SET input = NULL, input_config = NULL, input_expires_at = NULL
-         WHERE tenant_id = $1 AND input_expires_at < $2",
+         WHERE input_expires_at < $1",
     )
-    .bind(tenant)
     .bind(now)
     .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Forgets the inputs an install's runs kept: it stopped keeping them, or it is uninstalled.
+async fn forget_inputs_of(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+    install: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE plugin_runs SET input = NULL, input_config = NULL, input_expires_at = NULL
+         WHERE tenant_id = $1 AND install_id = $2 AND input IS NOT NULL",
+    )
+    .bind(tenant)
+    .bind(install)
+    .execute(conn)
     .await?;
     Ok(())
 }
