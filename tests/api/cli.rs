@@ -349,8 +349,42 @@ async fn a_new_plugin_of_every_kind_goes_from_an_empty_folder_to_a_tenant() {
         }
     }
 
-    // A failed production run, replayed against the local build: the same outcome.
+    // The scaffolded theme renders the tenant's real tracking page.
     let theme_install = app.install_of(&tenant, &admin, "new-theme").await;
+    let profiles = app
+        .get(&format!("/api/v1/tenants/{tenant}/portal-profiles"), &admin)
+        .await;
+    let default_profile = profiles.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["is_default"] == true)
+        .unwrap_or_else(|| panic!("a default profile: {}", profiles.text))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let themed = app
+        .patch(
+            &format!("/api/v1/tenants/{tenant}/portal-profiles/{default_profile}"),
+            &admin,
+            json!({"theme_install_id": theme_install}),
+        )
+        .await;
+    assert_eq!(themed.status, 200, "{}", themed.text);
+    let (_, path) = app
+        .ticket_with_link(&tenant, &admin, "Scanner leaves streaks")
+        .await;
+    let page = app.page(&path, "scaffolds.portico.test").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("Scanner leaves streaks")
+            && page.text.contains("aria-current=\"step\"")
+            && page.text.contains("h1, h2 { color: #0b5cad; }"),
+        "the scaffolded theme's page, with its stylesheet: {}",
+        page.text
+    );
+
+    // A failed production run, replayed against the local build: the same outcome.
     let failed = app
         .post(
             &format!("/api/v1/tenants/{tenant}/plugins/{theme_install}/invoke"),
