@@ -3,9 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig};
-use hickory_resolver::name_server::TokioConnectionProvider;
-use hickory_resolver::{ResolveErrorKind, TokioResolver};
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
 
 /// Looks up domain-verification TXT records.
 #[derive(Clone)]
@@ -27,10 +28,17 @@ impl DnsVerifier {
     pub fn new(nameserver: Option<SocketAddr>) -> anyhow::Result<Self> {
         let mut builder = match nameserver {
             Some(addr) => {
-                let group = NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
+                let connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
+                    .into_iter()
+                    .map(|mut connection| {
+                        connection.port = addr.port();
+                        connection
+                    })
+                    .collect();
+                let server = NameServerConfig::new(addr.ip(), true, connections);
                 TokioResolver::builder_with_config(
-                    ResolverConfig::from_parts(None, vec![], group),
-                    TokioConnectionProvider::default(),
+                    ResolverConfig::from_parts(None, vec![], vec![server]),
+                    TokioRuntimeProvider::default(),
                 )
             }
             None => TokioResolver::builder_tokio()?,
@@ -40,7 +48,7 @@ impl DnsVerifier {
         builder.options_mut().timeout = Duration::from_secs(3);
         builder.options_mut().attempts = 2;
         Ok(Self {
-            resolver: builder.build(),
+            resolver: builder.build()?,
         })
     }
 
@@ -49,16 +57,19 @@ impl DnsVerifier {
         let fqdn = format!("{name}.");
         match self.resolver.txt_lookup(fqdn).await {
             Ok(lookup) => Ok(lookup
+                .answers()
                 .iter()
-                .map(|txt| {
-                    txt.iter()
-                        .map(|part| String::from_utf8_lossy(part))
-                        .collect::<String>()
+                .filter_map(|record| match &record.data {
+                    RData::TXT(txt) => Some(
+                        txt.txt_data
+                            .iter()
+                            .map(|part| String::from_utf8_lossy(part))
+                            .collect::<String>(),
+                    ),
+                    _ => None,
                 })
                 .collect()),
-            Err(e) if matches!(e.kind(), ResolveErrorKind::Proto(p) if p.is_no_records_found()) => {
-                Err(LookupError::NoRecord(name.to_string()))
-            }
+            Err(e) if e.is_no_records_found() => Err(LookupError::NoRecord(name.to_string())),
             Err(e) => {
                 tracing::warn!(error = %e, name, "TXT lookup failed");
                 Err(LookupError::Failed(name.to_string()))
