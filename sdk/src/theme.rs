@@ -3,24 +3,18 @@
 use crate::Json;
 pub use crate::bindings::theme::exports::portico::plugin::pages::{Page, PageKind, Rendered};
 
-/// Every page kind with its name: the view model's `page` field, and its template's name
-/// without `.html`. The host renders `tracking`, `booking`, `not_found` and `unavailable`
-/// today; `sign_in` and `tickets` belong to the customer login portal and are not rendered yet.
-pub const PAGE_KINDS: [(PageKind, &str); 6] = [
-    (PageKind::Tracking, "tracking"),
-    (PageKind::Booking, "booking"),
-    (PageKind::SignIn, "sign_in"),
-    (PageKind::Tickets, "tickets"),
-    (PageKind::NotFound, "not_found"),
-    (PageKind::Unavailable, "unavailable"),
-];
-
-/// The page kind's name, as in [`PAGE_KINDS`].
+/// The page kind's name: the view model's `page` field, and its template's name without
+/// `.html`. The host renders `tracking`, `booking`, `not_found` and `unavailable` today;
+/// `sign_in` and `tickets` belong to the customer login portal and are not rendered yet.
 pub fn page_name(kind: PageKind) -> &'static str {
-    PAGE_KINDS
-        .iter()
-        .find(|(candidate, _)| *candidate == kind)
-        .map_or("tracking", |(_, name)| name)
+    match kind {
+        PageKind::Tracking => "tracking",
+        PageKind::Booking => "booking",
+        PageKind::SignIn => "sign_in",
+        PageKind::Tickets => "tickets",
+        PageKind::NotFound => "not_found",
+        PageKind::Unavailable => "unavailable",
+    }
 }
 
 /// The template a page kind renders with by default: its name with `.html`.

@@ -544,6 +544,24 @@ async fn a_new_plugin_of_every_kind_goes_from_an_empty_folder_to_a_tenant() {
         "{err}"
     );
     std::fs::write(
+        theme_dir.join("secrets.json"),
+        json!({"api_key": "k"}).to_string(),
+    )
+    .unwrap();
+    let (ok, _, err) = portico(
+        &theme_dir,
+        &[
+            "plugin",
+            "run",
+            &theme,
+            "--secrets",
+            "secrets.json",
+            "--input",
+            "inputs/tracking.json",
+        ],
+    );
+    assert!(!ok && err.contains("unknown_secret"), "{err}");
+    std::fs::write(
         theme_dir.join("bad-input.json"),
         json!({"page": "tracking", "view_model": {}, "language": 7}).to_string(),
     )

@@ -111,6 +111,40 @@ impl Manifest {
         Ok(())
     }
 
+    /// What an install of this version must fit, as the API checks it and `portico plugin run`
+    /// does locally: the configuration against the schema, grants among the capabilities asked
+    /// for, and only the secrets the manifest names.
+    pub fn check_install<'a>(
+        &self,
+        config: &serde_json::Value,
+        grants: &Grants,
+        secret_names: impl IntoIterator<Item = &'a String>,
+    ) -> Result<(), InstallProblem> {
+        self.check_config(config).map_err(|e| InstallProblem {
+            code: "invalid_config",
+            message: e.0,
+        })?;
+        if !grants.is_within(&self.capabilities) {
+            return Err(InstallProblem {
+                code: "capability_not_requested",
+                message: format!(
+                    "grants must be among the capabilities {} {} asks for",
+                    self.id, self.version
+                ),
+            });
+        }
+        if let Some(unknown) = secret_names
+            .into_iter()
+            .find(|name| !self.secrets.contains(name))
+        {
+            return Err(InstallProblem {
+                code: "unknown_secret",
+                message: format!("{} does not use a secret called {unknown:?}", self.id),
+            });
+        }
+        Ok(())
+    }
+
     /// Checks a tenant's configuration against the schema.
     pub fn check_config(&self, config: &serde_json::Value) -> Result<(), ManifestError> {
         let Some(schema) = &self.config_schema else {
@@ -129,6 +163,14 @@ impl Manifest {
             fail(format!("configuration: {}", problems.join("; ")))
         }
     }
+}
+
+/// Why an install's settings do not fit its manifest: a stable code and a message.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct InstallProblem {
+    pub code: &'static str,
+    pub message: String,
 }
 
 fn is_semver(version: &str) -> bool {

@@ -342,9 +342,15 @@ async fn run_plugin(args: RunArgs, config: &Config) -> anyhow::Result<()> {
         None => json!({}),
     };
     let grants = args.local.grants();
-    check_like_production(manifest.as_ref(), &plugin, &plugin_config, &grants)?;
-    let input = read_json(&args.input, "the input")?;
     let secrets = read_secrets(args.local.secrets.as_ref())?;
+    check_like_production(
+        manifest.as_ref(),
+        &plugin,
+        &plugin_config,
+        &grants,
+        &secrets,
+    )?;
+    let input = read_json(&args.input, "the input")?;
     let local = Local {
         runtime: &runtime,
         config,
@@ -378,14 +384,14 @@ fn manifest_of(bytes: &[u8], named: Option<&PathBuf>) -> anyhow::Result<Option<M
     Ok(Some(manifest))
 }
 
-/// What the catalogue and an install check before a plugin runs in production: the WIT version
-/// the manifest names, the configuration against its schema, and grants within its
-/// capabilities.
+/// What the catalogue and an install check before a plugin runs in production: the kind and WIT
+/// version the manifest names, and what an install must fit ([`Manifest::check_install`]).
 fn check_like_production(
     manifest: Option<&Manifest>,
     plugin: &LoadedPlugin,
     plugin_config: &Value,
     grants: &Grants,
+    secrets: &BTreeMap<String, String>,
 ) -> anyhow::Result<()> {
     let Some(manifest) = manifest else {
         eprintln!("note: without a manifest, the configuration is not checked against a schema");
@@ -403,14 +409,15 @@ fn check_like_production(
         manifest.wit,
         plugin.wit
     );
-    manifest.check_config(plugin_config)?;
-    anyhow::ensure!(
-        grants.is_within(&manifest.capabilities),
-        "grants must be among the capabilities the manifest asks for ({}); a tenant could not \
-         approve these",
-        serde_json::to_string(&manifest.capabilities)?
-    );
-    Ok(())
+    manifest
+        .check_install(plugin_config, grants, secrets.keys())
+        .map_err(|problem| {
+            anyhow::anyhow!(
+                "{} ({}): a tenant could not install it so",
+                problem.message,
+                problem.code
+            )
+        })
 }
 
 /// A run on this machine, as production would make it.
@@ -511,12 +518,13 @@ async fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<()> {
     )?;
     let plugin = runtime.load(kind, &bytes)?;
     let grants = args.local.grants();
-    check_like_production(manifest.as_ref(), &plugin, &kept.config, &grants)?;
+    let secrets = read_secrets(args.local.secrets.as_ref())?;
+    check_like_production(manifest.as_ref(), &plugin, &kept.config, &grants, &secrets)?;
     let local = Local {
         runtime: &runtime,
         config,
         grants,
-        secrets: read_secrets(args.local.secrets.as_ref())?,
+        secrets,
     };
     let (result, report) = local.execute(&plugin, &kept.config, kept.input).await?;
     report_on_stderr(&report);

@@ -86,24 +86,8 @@ fn check_against(
     secrets: &BTreeMap<String, String>,
 ) -> Result<()> {
     manifest
-        .check_config(config)
-        .map_err(|e| Error::invalid("invalid_config", e.0))?;
-    if !grants.is_within(&manifest.capabilities) {
-        return Err(Error::invalid(
-            "capability_not_requested",
-            format!(
-                "grants must be among the capabilities {} {} asks for",
-                manifest.id, manifest.version
-            ),
-        ));
-    }
-    if let Some(unknown) = secrets.keys().find(|k| !manifest.secrets.contains(k)) {
-        return Err(Error::invalid(
-            "unknown_secret",
-            format!("{} does not use a secret called {unknown:?}", manifest.id),
-        ));
-    }
-    Ok(())
+        .check_install(config, grants, secrets.keys())
+        .map_err(|problem| Error::invalid(problem.code, problem.message))
 }
 
 /// Audits an install change, announces it and commits.
